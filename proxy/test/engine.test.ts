@@ -1,0 +1,125 @@
+// The failover engine as timelines: at each time, the serving backends per level (and an optional manual
+// action) go in; the active level, the shares and the events come out. A manual clock: `now` is just a number.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FailoverPolicy } from '../src/config/types.ts';
+import { activate, deactivate, evaluate, initialPoolState } from '../src/failover/engine.ts';
+import type { Decision, PoolState } from '../src/failover/engine.ts';
+
+const POLICY: FailoverPolicy = { enabled: true, strategy: 'immediate', checkIntervalMs: 1000, recoveryIntervalMs: 10_000, delayMs: 30_000, stepPercent: 25, stepIntervalMs: 5000 };
+
+interface Step {
+  at: number;
+  /** Serving backends at levels 0, 1, 2. */
+  serving: [number, number, number];
+  action?: 'activate' | 'deactivate';
+  /** Expected: active level, shares as "level:percent", events as "type from->to". */
+  active: number;
+  shares: string;
+  events?: string[];
+  wakeAt?: number;
+}
+
+function timeline(policy: FailoverPolicy, steps: Step[]): PoolState {
+  let state = initialPoolState();
+  for (const s of steps) {
+    const input = { pool: 'p', levels: s.serving.map((n, level) => ({ level, serving: n })), policy, now: s.at };
+    const d: Decision = s.action === 'activate' ? activate(state, input) : s.action === 'deactivate' ? deactivate(state, input) : evaluate(state, input);
+    state = d.state;
+    const label = `t=${s.at}`;
+    assert.equal(d.state.active, s.active, `${label}: active level`);
+    assert.equal(d.shares.map((x) => `${x.level}:${x.percent}${x.evenIfDown ? '!' : ''}`).join(' '), s.shares, `${label}: shares`);
+    assert.deepEqual(d.events.map((e) => `${e.type} ${e.from}->${e.to}${e.type === 'ramp_step' ? ` ${e.percent}%` : ''}`), s.events ?? [], `${label}: events`);
+    if ('wakeAt' in s) assert.equal(d.wakeAt, s.wakeAt, `${label}: wakeAt`);
+  }
+  return state;
+}
+
+test('immediate: failover to level 1, cascade to 2, failback after recovery_interval', () => {
+  const end = timeline(POLICY, [
+    { at: 0, serving: [1, 1, 1], active: 0, shares: '0:100' },
+    { at: 1000, serving: [0, 1, 1], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+    { at: 2000, serving: [0, 0, 1], active: 2, shares: '2:100', events: ['level_changed 1->2'] },
+    { at: 3000, serving: [1, 0, 1], active: 2, shares: '2:100', wakeAt: 13_000 },
+    { at: 12_999, serving: [1, 0, 1], active: 2, shares: '2:100' },
+    { at: 13_000, serving: [1, 0, 1], active: 0, shares: '0:100', events: ['failover_recovered 2->0'], wakeAt: undefined },
+  ]);
+  assert.equal(end.failovers, 1);
+  assert.equal(end.failoverSince, undefined);
+});
+
+test('recovery: any failure of the returning level resets its timer', () => {
+  timeline(POLICY, [
+    { at: 0, serving: [0, 1, 0], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+    { at: 1000, serving: [1, 1, 0], active: 1, shares: '1:100', wakeAt: 11_000 },
+    { at: 5000, serving: [0, 1, 0], active: 1, shares: '1:100', wakeAt: undefined },
+    { at: 6000, serving: [1, 1, 0], active: 1, shares: '1:100', wakeAt: 16_000 },
+    { at: 11_000, serving: [1, 1, 0], active: 1, shares: '1:100' },
+    { at: 16_000, serving: [1, 1, 0], active: 0, shares: '0:100', events: ['failover_recovered 1->0'] },
+  ]);
+});
+
+test('recovery: when the active level dies, a healthy lower level takes over without waiting', () => {
+  timeline(POLICY, [
+    { at: 0, serving: [0, 1, 1], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+    { at: 1000, serving: [1, 1, 1], active: 1, shares: '1:100' },
+    { at: 2000, serving: [1, 0, 1], active: 0, shares: '0:100', events: ['failover_recovered 1->0'] },
+  ]);
+});
+
+test('recovery: the best level that has been healthy long enough comes first', () => {
+  timeline(POLICY, [
+    { at: 0, serving: [0, 0, 1], active: 2, shares: '2:100', events: ['failover_activated 0->2'] },
+    { at: 1000, serving: [0, 1, 1], active: 2, shares: '2:100' },
+    { at: 5000, serving: [1, 1, 1], active: 2, shares: '2:100' },
+    { at: 11_000, serving: [1, 1, 1], active: 1, shares: '1:100', events: ['level_changed 2->1'] },
+    { at: 15_000, serving: [1, 1, 1], active: 0, shares: '0:100', events: ['failover_recovered 1->0'] },
+  ]);
+});
+
+test('nothing serves: no share (the data plane answers 503), and no event', () => {
+  timeline(POLICY, [
+    { at: 0, serving: [1, 1, 0], active: 0, shares: '0:100' },
+    { at: 1000, serving: [0, 0, 0], active: 0, shares: '' },
+    { at: 2000, serving: [0, 1, 0], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+  ]);
+});
+
+test('failover disabled: the pool stays declared on level 0; requests still go where they can be served', () => {
+  timeline({ ...POLICY, enabled: false }, [
+    { at: 0, serving: [0, 1, 0], active: 0, shares: '0:100!' },
+    { at: 60_000, serving: [0, 1, 0], active: 0, shares: '0:100!' },
+  ]);
+});
+
+test('manual: activate moves to level 1 regardless of health; deactivate returns by the recovery rules', () => {
+  const end = timeline(POLICY, [
+    { at: 0, serving: [1, 1, 1], active: 0, shares: '0:100' },
+    { at: 1000, serving: [1, 1, 1], action: 'activate', active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+    { at: 50_000, serving: [1, 1, 1], active: 1, shares: '1:100' },
+    { at: 51_000, serving: [1, 0, 1], active: 2, shares: '2:100', events: ['level_changed 1->2'] },
+    { at: 52_000, serving: [1, 0, 1], action: 'deactivate', active: 0, shares: '0:100', events: ['failover_recovered 2->0'] },
+  ]);
+  assert.equal(end.mode, 'auto');
+});
+
+test('delayed: a failure that clears within the delay declares nothing; one that lasts fails over', () => {
+  const policy = { ...POLICY, strategy: 'delayed' as const };
+  timeline(policy, [
+    { at: 0, serving: [0, 1, 0], active: 0, shares: '0:100!', wakeAt: 30_000 },
+    { at: 20_000, serving: [1, 1, 0], active: 0, shares: '0:100', wakeAt: undefined },
+    { at: 25_000, serving: [0, 1, 0], active: 0, shares: '0:100!', wakeAt: 55_000 },
+    { at: 55_000, serving: [0, 1, 0], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+  ]);
+});
+
+test('graceful failback: traffic returns step_percent per step_interval; a failure cancels the ramp', () => {
+  const policy = { ...POLICY, strategy: 'graceful' as const };
+  timeline(policy, [
+    { at: 0, serving: [0, 1, 0], active: 1, shares: '1:100', events: ['failover_activated 0->1'] },
+    { at: 1000, serving: [1, 1, 0], active: 1, shares: '1:100' },
+    { at: 11_000, serving: [1, 1, 0], active: 0, shares: '0:25 1:75', events: ['failover_recovered 1->0'], wakeAt: 16_000 },
+    { at: 16_000, serving: [1, 1, 0], active: 0, shares: '0:50 1:50', events: ['ramp_step 1->0 50%'] },
+    { at: 31_000, serving: [1, 1, 0], active: 0, shares: '0:100', events: ['ramp_step 1->0 100%'], wakeAt: undefined },
+  ]);
+});
