@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { ADMIN_USER, CLUSTER_ENV, UNPRIVILEGED_USER, kubeconfigFor } from './controlplane.ts';
 import type { ClusterInfo } from './controlplane.ts';
 
@@ -92,6 +93,50 @@ export async function serviceAccountToken(namespace: string, name: string, expir
   const token = review.status?.token;
   if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
   return token;
+}
+
+/**
+ * Creates (or updates) the CustomResourceDefinitions in a YAML text, e.g. a file from crds/, and
+ * waits until each is Established and every served version answers a list (Established comes a
+ * moment before the REST endpoint exists). They stay for the rest of the run; install the shipped CRDs
+ * from every test file that needs them, concurrent installs of the same file are fine.
+ *
+ * The YAML goes through client-node's loadAllYaml, which maps wire names such as
+ * `x-kubernetes-validations` onto the typed model's `x_kubernetes_validations`. A plain object
+ * from another YAML parser would lose those fields silently when client-node serializes it.
+ */
+export async function installCrds(yaml: string): Promise<V1CustomResourceDefinition[]> {
+  const kc = adminKubeConfig();
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const crds = (loadAllYaml(yaml) as V1CustomResourceDefinition[]).filter((o) => o?.kind === 'CustomResourceDefinition');
+  const installed: V1CustomResourceDefinition[] = [];
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? '';
+    try {
+      await ext.createCustomResourceDefinition({ body: crd });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      const current = await ext.readCustomResourceDefinition({ name });
+      await ext.replaceCustomResourceDefinition({
+        name,
+        body: { ...crd, metadata: { ...crd.metadata, resourceVersion: current.metadata?.resourceVersion } },
+      });
+    }
+    installed.push(
+      await waitFor(`CRD ${name} to be Established`, async () => {
+        const got = await ext.readCustomResourceDefinition({ name });
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? got : undefined;
+      }),
+    );
+    for (const version of crd.spec.versions.filter((v) => v.served)) {
+      const { group, names } = crd.spec;
+      await waitFor(`${names.plural}.${group}/${version.name} to be served`, () =>
+        objects.listClusterCustomObject({ group, version: version.name, plural: names.plural }),
+      );
+    }
+  }
+  return installed;
 }
 
 /**
