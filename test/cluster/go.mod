@@ -3,7 +3,7 @@
 // replaces in its own go.mod (with ./staging paths) to the matching published v0.36.3 module;
 // without them the module graph cannot resolve, which is why kube-apiserver cannot be `go install`ed.
 // etcd is pinned to the version k8s.io/kubernetes itself requires, so both binaries build from one
-// consistent graph. Regenerate the replace block with build.sh's instructions in README.md.
+// consistent graph. README.md says how to move to another release.
 module veloflux.dev/test/cluster
 
 go 1.26.0
