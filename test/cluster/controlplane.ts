@@ -16,6 +16,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -274,7 +275,7 @@ async function freePorts(count: number): Promise<number[]> {
   // hold all listeners open at once so the OS hands out distinct ports
   const servers = await Promise.all(
     Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
+      new Promise<Server>((resolve, reject) => {
         const s = createServer();
         s.once('error', reject);
         s.listen(0, '127.0.0.1', () => resolve(s));
