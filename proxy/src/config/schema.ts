@@ -54,7 +54,11 @@ const policyFields = {
 
 type PolicyFields = typeof policyFields;
 const poolPolicyFields = Object.fromEntries(
-  Object.entries(policyFields).map(([k, v]) => [k, s.optional(v as Schema<unknown>)]),
+  Object.entries(policyFields).map(([k, v]) => {
+    const field = s.optional(v as Schema<unknown>);
+    // Left out, a pool field inherits the top-level one: say so instead of repeating the top-level default.
+    return [k, { ...field, describe: () => ({ ...field.describe(), default: undefined, defaultText: `failover.${k}` }) }];
+  }),
 ) as { [K in keyof PolicyFields]: Schema<Infer<PolicyFields[K]> | undefined> };
 
 export const poolSchema = s.object(
