@@ -117,7 +117,7 @@ test('notification secrets come from Secrets; a missing one refuses the pool', (
     { type: 'email' as const, smtpServer: 'smtp.example.com', recipients: ['ops@example.com'], credentialsSecretRef: { name: 'smtp' } },
     { type: 'log' as const },
   ] };
-  const secrets = new Map([['hooks', { url: 'https://hooks.example.com/T/1', hmac: 's3cret' }], ['smtp', { username: 'u@example.com', password: 'pw' }]]);
+  const secrets = new Map<string, Record<string, string>>([['hooks', { url: 'https://hooks.example.com/T/1', hmac: 's3cret' }], ['smtp', { username: 'u@example.com', password: 'pw' }]]);
   const r = render(input([fp('app', { notifications })], { secrets }));
   assert.deepEqual(doc(r.text).failover.notification.channels, [
     { type: 'webhook', url: 'https://hooks.example.com/T/1', format: 'slack', secret: 's3cret' },
