@@ -163,10 +163,17 @@ export class Controller extends EventEmitter<Events> {
   }
 
   #levels(pool: PoolConfig): LevelHealth[] {
-    return pool.levels.map((level) => ({
-      level,
-      serving: pool.backends.filter((b) => b.level === level && b.weight > 0 && isServing(this.#health.get(b.id) ?? initialHealth(0))).length,
-    }));
+    return pool.levels.map((level) => {
+      let serving = 0;
+      let servingWeight = 0;
+      let totalWeight = 0;
+      for (const b of pool.backends) {
+        if (b.level !== level || b.weight === 0) continue;
+        totalWeight += b.weight;
+        if (isServing(this.#health.get(b.id) ?? initialHealth(0))) { serving++; servingWeight += b.weight; }
+      }
+      return { level, serving, servingWeight, totalWeight };
+    });
   }
 
   /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
