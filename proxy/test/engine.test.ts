@@ -171,3 +171,15 @@ test('manual activate during a failback ramp puts all traffic on level 1; deacti
     { at: 18_000, serving: [1, 1, 0], active: 0, shares: '0:50 1:50', events: ['ramp_step 1->0 50%'] },
   ]);
 });
+
+test('automatic failover turned off while failed over (override inactive): traffic returns to level 0 at once', () => {
+  let state = initialPoolState();
+  const levels = (n0: number) => [{ level: 0, serving: n0, servingWeight: n0 * 100, totalWeight: 100 }, { level: 1, serving: 1, servingWeight: 100, totalWeight: 100 }];
+  state = evaluate(state, { pool: 'p', levels: levels(0), policy: POLICY, now: 0 }).state;
+  assert.equal(state.active, 1);
+  state = evaluate(state, { pool: 'p', levels: levels(1), policy: POLICY, now: 1000 }).state;
+  assert.equal(state.active, 1, 'still waiting for recovery_interval');
+  const off = evaluate(state, { pool: 'p', levels: levels(1), policy: { ...POLICY, enabled: false }, now: 2000 });
+  assert.equal(off.state.active, 0);
+  assert.deepEqual(off.events.map((e) => `${e.type} ${e.type === 'ramp_step' ? '' : e.reason}`), ['failover_recovered automatic failover is off']);
+});

@@ -159,10 +159,10 @@ export function evaluate(prev: PoolState, input: Input): Decision {
     state = { ...state, ramp: undefined };
   } else if (!healthy.has(state.active) && best !== state.active) {
     const reason = why(state.active);
-    if (!policy.enabled) {
-      // No automatic failover: the pool stays declared on its level (per-request rescue still applies).
-    } else if (best < state.active) {
+    if (best < state.active) {
       moveTo(best, `${reason}; level ${best} is healthy`, undefined);
+    } else if (!policy.enabled) {
+      // No automatic failover: the pool stays declared on its level (per-request rescue still applies).
     } else if (policy.strategy === 'delayed') {
       const since = state.failingSince ?? now;
       if (now - since >= policy.delayMs) moveTo(best, `${reason} for ${policy.delayMs}ms`, undefined);
@@ -175,7 +175,11 @@ export function evaluate(prev: PoolState, input: Input): Decision {
   } else {
     // The active level carries its traffic. Failback: the first earlier level healthy for recovery_interval.
     state = { ...state, failingSince: undefined };
-    if (policy.enabled) {
+    const first = known.find((l) => serves.has(l));
+    if (!policy.enabled && first !== undefined && first < state.active) {
+      // Automatic failover off (failover.enabled: false, override inactive): traffic returns at once.
+      moveTo(first, 'automatic failover is off', undefined);
+    } else if (policy.enabled) {
       const back = known.find((l) => l < state.active && healthy.has(l) && now - (healthySince.get(l) as number) >= policy.recoveryIntervalMs);
       if (back !== undefined) {
         moveTo(back, `level ${back} healthy for ${policy.recoveryIntervalMs}ms`, policy.strategy === 'immediate' ? undefined : rampFrom(state.active));
