@@ -70,6 +70,13 @@ export const poolSchema = s.object(
       { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
       { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },
     ),
+    override: s.object(
+      {
+        mode: s.oneOf(['auto', 'active', 'inactive'], { doc: 'Manual failover held in the config (the operator renders FailoverPool spec.override here): auto = automatic; active = failed over to the first serving level above 0, whatever the health of level 0; inactive = automatic failover off, traffic stays on (or returns to) level 0.', default: 'auto' }),
+        reason: s.optional(s.string({ doc: 'Why the override is set; shown in status and events.' })),
+      },
+      { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
+    ),
   },
   { doc: 'A set of backends for one application.' },
 );
