@@ -25,6 +25,8 @@ export class PodState {
   status: ProxyStatus | undefined;
   /** The admin API answered the last request, or the event stream is connected. */
   reachable = false;
+  /** The operator has tried to read this pod's config at least once (success or not). */
+  checked = false;
   /** Message of the last failed push, cleared by a successful one. */
   pushError: string | undefined;
   #refreshing: Promise<void> | undefined;
@@ -75,6 +77,8 @@ export async function pushIfChanged(state: PodState, render: (base: ProxyBase) =
   } catch (err) {
     state.reachable = false;
     throw err;
+  } finally {
+    state.checked = true;
   }
   state.reachable = true;
   state.version = running.version;

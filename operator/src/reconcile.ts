@@ -141,6 +141,10 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
   if (!pool) return {};
   const now = world.now();
   const pods = world.pods.list(ns).filter((p) => isReady(p) && selects(pool.spec.proxySelector, p.metadata.labels ?? {}));
+  // A pod the operator has not looked at yet (just started, or just became ready) would read as "not
+  // synced, unreachable": wait for its pod reconcile, which enqueues this pool again, instead of writing a
+  // status that flaps. This is what makes an operator restart leave the status untouched.
+  if (pods.some((p) => !world.proxies.get(`${ns}/${p.metadata.name}`)?.checked)) return {};
   let refused: Refusal | undefined;
   const reports: ProxyReport[] = pods.map((pod) => {
     const state = world.proxies.get(`${ns}/${pod.metadata.name}`);
