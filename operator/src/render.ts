@@ -10,7 +10,10 @@
 //                  selecting the same pod already claims;
 //   SecretMissing  a Secret (or key) it references does not exist;
 //   InvalidConfig  the proxy would refuse it (checked with the proxy's own loader), e.g. a `service`
-//                  backend whose Service has no ready endpoint left at level 0.
+//                  backend whose Service has no endpoint at all, leaving level 0 empty.
+//
+// `service` backends expand to the Service's ready endpoints; when none is ready, to all its endpoints, so
+// the level stays and the proxy's health checks fail it over.
 import { stringify } from 'yaml';
 import { loadConfigText } from '../../proxy/src/config/load.ts';
 import type { Located } from '../../proxy/src/config/load.ts';
@@ -125,18 +128,23 @@ function addresses(b: BackendSpec, slices: readonly EndpointSliceLike[]): string
   if (b.address !== undefined) return [b.address];
   const svc = b.service;
   if (!svc) return [];
-  const out = new Set<string>();
+  const ready = new Set<string>();
+  const all = new Set<string>();
   for (const slice of slices) {
     if (slice.metadata?.labels?.['kubernetes.io/service-name'] !== svc.name) continue;
     if (slice.addressType === 'FQDN') continue;
     const port = (slice.ports ?? []).find((p) => (typeof svc.port === 'number' ? p.port === svc.port : p.name === svc.port))?.port;
     if (port === undefined) continue;
     for (const ep of slice.endpoints ?? []) {
-      if (ep.conditions?.ready === false) continue; // unset means ready (EndpointSlice API)
-      for (const ip of ep.addresses) out.add(hostPort(ip, port));
+      for (const ip of ep.addresses) {
+        all.add(hostPort(ip, port));
+        if (ep.conditions?.ready !== false) ready.add(hostPort(ip, port)); // unset means ready (EndpointSlice API)
+      }
     }
   }
-  return [...out].sort();
+  // None ready: keep them all rather than drop the level, so the proxy's own health checks find them down
+  // and fail the pool over (a level that vanished from the config would not count as a failover).
+  return [...(ready.size > 0 ? ready : all)].sort();
 }
 
 const HC_KEYS: Record<string, string> = { path: 'path', interval: 'interval', timeout: 'timeout', expectedStatus: 'expected_status', unhealthyThreshold: 'unhealthy_threshold', healthyThreshold: 'healthy_threshold' };

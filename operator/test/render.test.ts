@@ -90,7 +90,7 @@ test('conflicting routes: the later pool (creation time, then name) is refused w
   assert.deepEqual(r.pools, ['a', 'b']);
 });
 
-test('service backends expand to their ready endpoints, by port name or number', () => {
+test('service backends expand to their ready endpoints (all, when none is ready), by port name or number', () => {
   const slices: EndpointSliceLike[] = [
     { metadata: { labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }],
       endpoints: [{ addresses: ['10.1.0.1'], conditions: { ready: true } }, { addresses: ['10.1.0.2'], conditions: { ready: false } }, { addresses: ['10.1.0.3'] }] },
@@ -104,7 +104,11 @@ test('service backends expand to their ready endpoints, by port name or number',
       { address: 'backup:80', failover_level: 1 },
     ]);
   }
-  // No ready endpoint at level 0: the proxy would refuse the pool, so it is left out with the proxy's message.
+  // None ready: all endpoints stay, for the proxy's health checks to fail the level over.
+  const notReady: EndpointSliceLike[] = [{ metadata: { labels: { 'kubernetes.io/service-name': 'web' } }, ports: [{ port: 80 }], endpoints: [{ addresses: ['10.1.0.9'], conditions: { ready: false } }] }];
+  const down = render(input([fp('app', { backends: [{ service: { name: 'web', port: 80 } }, { address: 'b:80', failoverLevel: 1 }] })], { endpointSlices: notReady }));
+  assert.deepEqual(doc(down.text).pools[0].backends, [{ address: '10.1.0.9:80' }, { address: 'b:80', failover_level: 1 }]);
+  // No endpoint at all at level 0: the proxy would refuse the pool, so it is left out with the proxy's message.
   const r = render(input([fp('app', { backends: [{ service: { name: 'none', port: 80 } }, { address: 'b:80', failoverLevel: 1 }] }), fp('ok')]));
   assert.deepEqual(r.pools, ['ok']);
   assert.equal(r.refused.get('app')?.reason, 'InvalidConfig');

@@ -37,7 +37,7 @@ const cond = (fp: FailoverPool | undefined, type: string): string | undefined =>
   return c ? `${c.status} ${c.reason}` : undefined;
 };
 
-test('the operator drives real proxies from FailoverPools', { timeout: 240_000 }, async (t) => {
+test('the operator drives real proxies from FailoverPools (one leader at a time)', { timeout: 240_000 }, async (t) => {
   const ns = await withNamespace(t, 'op');
   await installCrds(CRD_YAML);
   const kube = admin();
@@ -115,6 +115,33 @@ test('the operator drives real proxies from FailoverPools', { timeout: 240_000 }
     await until('Synced for generation 2', async () => { const p = await getPool(); return p.status?.observedGeneration === 2 && cond(p, 'Synced') === 'True AllSynced' ? true : undefined; });
   });
 
+  await t.test('service backends follow the EndpointSlices of their Service', async () => {
+    // EndpointSlices refuse loopback addresses, so the endpoints are documentation addresses (TEST-NET-1)
+    // that no one answers: the test reads the pushed configs, and traffic goes to the backup level.
+    const slice = (ip: string): Record<string, unknown> => ({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: [{ addresses: [ip], conditions: { ready: true } }, { addresses: ['192.0.2.99'], conditions: { ready: false } }],
+    });
+    await kube.create(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, slice('192.0.2.10'));
+    const svc = appPool(primary.address, backup.address) as { metadata: { name: string }; spec: Record<string, unknown> };
+    svc.metadata = { name: 'svc' };
+    svc.spec = { ...svc.spec, routes: [{ hosts: ['svc.example.com'] }], backends: [{ service: { name: 'web', port: 'http' }, healthCheck: { timeout: '150ms' } }, { address: backup.address, failoverLevel: 1 }] };
+    await kube.create(fpPath(ns), svc);
+    const svcBackends = async (p: ProxyProc): Promise<string> =>
+      ((await adminGet<ProxyConfigView>(p, '/api/v1/config')).config.pools.find((x) => x.name === 'svc')?.backends ?? []).map((b) => b.address).join(',');
+    await until('every proxy to get the ready endpoint as the level-0 backend', async () =>
+      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `192.0.2.10:8080,${backup.address}`) ? true : undefined));
+    await until('svc.example.com served by the backup level (nobody answers at the endpoint)', () => allServe('svc.example.com', 'backup'));
+    await kube.mergePatch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/web-1`, { endpoints: [{ addresses: ['192.0.2.11'], conditions: { ready: true } }] });
+    await until('every proxy to follow the EndpointSlice', async () =>
+      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `192.0.2.11:8080,${backup.address}`) ? true : undefined));
+    await kube.request('DELETE', fpPath(ns, 'svc'));
+    await until('svc gone from every proxy', async () => ((await Promise.all(proxies.map(svcBackends))).every((b) => b === '') ? true : undefined));
+  });
+
   await t.test('spec.override active fails over every proxy; its expiry returns the pool to auto by itself', async () => {
     const expiresAt = new Date(Date.now() + 3_000).toISOString().replace(/\.\d+Z$/, 'Z');
     await kube.mergePatch(fpPath(ns, 'app'), { spec: { override: { mode: 'active', reason: 'e2e drill', expiresAt } } });
@@ -144,8 +171,16 @@ test('the operator drives real proxies from FailoverPools', { timeout: 240_000 }
     await until('other and app Synced', async () => (cond(await getPool('other'), 'Synced') === 'True AllSynced' && cond(await getPool('app'), 'Synced') === 'True AllSynced' ? true : undefined));
     const before = await getPool();
     const otherBefore = await getPool('other');
+    // A second operator waits for the Lease while the first leads; the first one's graceful shutdown
+    // releases the Lease, so the second takes over at once rather than after the lease duration.
+    const second = await startOperator(t, kubeconfig, ns);
+    await until('the second operator to wait for leadership', () => (second.logs.some((l) => l.includes('waiting for leadership')) ? true : undefined));
+    assert.equal(await second.metric('veloflux_operator_leader'), 0);
+    const stopAt = performance.now();
     assert.equal(await operator.stop(), 0, 'graceful shutdown exits 0');
-    operator = await startOperator(t, kubeconfig, ns);
+    operator = second;
+    await until('the second operator to lead', async () => ((await operator.metric('veloflux_operator_leader')) === 1 ? true : undefined));
+    t.diagnostic(`leadership handed over in ${(performance.now() - stopAt).toFixed(0)} ms`);
     // Wait until the new operator has looked at every pod (a pod reconcile reads its config) and the pools.
     await until('the new operator to check all 3 pods', async () => ((await operator.metric('veloflux_operator_config_pushes_total', 'result="unchanged"')) >= 3 ? true : undefined));
     await until('the new operator to reconcile pools', async () => ((await operator.metric('veloflux_operator_reconcile_total', 'kind="pool",result="success"')) >= 2 ? true : undefined));
