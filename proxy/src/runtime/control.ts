@@ -89,6 +89,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
     },
     drill: (pool, o) => drills.run(pool, o),
+    onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),
   });
 
   return {
