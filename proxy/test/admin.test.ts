@@ -91,6 +91,14 @@ test('auth: /api/v1 needs the bearer token; health, readiness, metrics and the O
   assert.deepEqual(none.json, { error: { code: 'VF_ERR_UNAUTHORIZED', message: 'missing or invalid bearer token (Authorization: Bearer <token>)' } });
   const wrong = await call(p, 'POST', '/api/v1/failover/activate?pool=app-principal-pool', { token: 'nope' });
   assert.equal(wrong.status, 401);
+  // Every /api/v1 endpoint, without a token and with a wrong one.
+  const endpoints: [string, string][] = [['POST', '/api/v1/failover/activate?pool=app-principal-pool'], ['POST', '/api/v1/failover/deactivate?pool=app-principal-pool'], ['GET', '/api/v1/failover/status'], ['POST', '/api/v1/failover/test?pool=app-principal-pool'], ['GET', '/api/v1/config'], ['PUT', '/api/v1/config'], ['GET', '/api/v1/events']];
+  for (const [method, path] of endpoints) {
+    for (const token of [null, 'wrong-token']) {
+      const r = await call(p, method, path, { token, ...(method === 'PUT' ? { body: 'pools: []' } : {}) });
+      assert.deepEqual([r.status, r.json?.error?.code], [401, 'VF_ERR_UNAUTHORIZED'], `${method} ${path} with ${token ?? 'no token'}`);
+    }
+  }
   assert.equal(p.proxy.controller.status('app-principal-pool')[0]?.mode, 'auto', 'a refused call changes nothing');
   assert.equal((await call(p, 'GET', '/api/v1/failover/status')).status, 200);
   assert.ok(!p.logs.some((l) => l.includes(TOKEN)), 'the token never reaches a log line');
