@@ -177,8 +177,10 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
-    pools: s.list(poolSchema, { doc: 'Backend pools.', minItems: 1 }),
-    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', minItems: 1 }),
+    // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
+    // when the last FailoverPool is deleted); every request then answers 404 (no route).
+    pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
+    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,
   },
