@@ -21,7 +21,7 @@ export type FromWorker =
   | { readonly type: 'failed'; readonly message: string };
 
 export async function startCluster(config: Config, version: string, source: string, workers: number, opts: StartOptions): Promise<RunningProxy> {
-  const { controller, prober } = await startControl(config, version, opts);
+  const { controller, prober, notifier } = await startControl(config, version, opts);
   const log = opts.log;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)), args: [] });
   const live = new Set<Worker>();
@@ -61,6 +61,7 @@ export async function startCluster(config: Config, version: string, source: stri
     for (const w of live) w.kill();
     await admin.close();
     await prober.close();
+    await notifier.close();
     throw err;
   }
   controller.start();
@@ -68,6 +69,7 @@ export async function startCluster(config: Config, version: string, source: stri
     data,
     admin: adminAddress,
     controller,
+    notifier,
     async stop(graceMs) {
       stopping = true;
       controller.stop();
@@ -77,6 +79,7 @@ export async function startCluster(config: Config, version: string, source: stri
       })));
       await admin.close();
       await prober.close();
+      await notifier.close();
     },
   };
 }

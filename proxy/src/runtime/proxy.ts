@@ -8,6 +8,8 @@ import { Controller } from './controller.ts';
 import type { Clock } from './controller.ts';
 import { logEvent } from './log.ts';
 import type { Logger } from './log.ts';
+import { attachNotifier } from './notify-wiring.ts';
+import type { Notifier } from './notify-wiring.ts';
 
 export interface Address {
   readonly host: string;
@@ -18,6 +20,8 @@ export interface RunningProxy {
   readonly data: Address;
   readonly admin: Address;
   readonly controller: Controller;
+  /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
+  readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -31,15 +35,16 @@ export interface StartOptions {
 
 export const DEFAULT_GRACE_MS = 30_000;
 
-export async function startControl(config: Config, version: string, opts: StartOptions): Promise<{ controller: Controller; prober: Prober }> {
+export async function startControl(config: Config, version: string, opts: StartOptions): Promise<{ controller: Controller; prober: Prober; notifier: Notifier }> {
   const prober = new Prober();
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
   controller.on('event', (e) => logEvent(opts.log, e));
-  return { controller, prober };
+  const notifier = attachNotifier(controller, config, opts.log, opts.clock ? { clock: opts.clock } : {});
+  return { controller, prober, notifier };
 }
 
 export async function startProxy(config: Config, version: string, opts: StartOptions): Promise<RunningProxy> {
-  const { controller, prober } = await startControl(config, version, opts);
+  const { controller, prober, notifier } = await startControl(config, version, opts);
   const extra = opts.hooks;
   const dp = new DataPlane({
     config,
@@ -64,6 +69,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
     await admin.close();
     await dp.close(0);
     await prober.close();
+    await notifier.close();
     throw err;
   }
   controller.start();
@@ -71,11 +77,13 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
     data,
     admin: adminAddress,
     controller,
+    notifier,
     async stop(graceMs = DEFAULT_GRACE_MS) {
       controller.stop();
       await dp.close(graceMs);
       await admin.close();
       await prober.close();
+      await notifier.close();
     },
   };
 }
