@@ -72,8 +72,9 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
+/** Quoted-printable (`s` holds one byte per char): soft line breaks out, =XX to bytes, then UTF-8. */
 function decodeQp(s: string): string {
-  const bytes = Buffer.from(s.replace(/=\r?\n/g, ''), 'binary').toString('binary').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  const bytes = s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
   return Buffer.from(bytes, 'binary').toString('utf8');
 }
 
