@@ -18,6 +18,23 @@ const needsCluster = resolved.some((f) => {
   return path.startsWith(`test${sep}`) && path.endsWith('.test.ts');
 });
 
+// The metrics test checks the /metrics output with promtool (Debian's prometheus package). On a machine
+// without it, install it when we can (root with apt-get), or say exactly what is missing.
+const needsPromtool = resolved.some((f) => relative(process.cwd(), resolve(f)).startsWith(`proxy${sep}test${sep}admin`));
+if (needsPromtool && spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  const root = process.getuid?.() === 0 && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!root) {
+    console.error('npm test: promtool is missing (Debian: apt-get install --no-install-recommends prometheus); the metrics test needs it.');
+    process.exit(1);
+  }
+  console.error('npm test: installing promtool (Debian package prometheus) for the metrics test ...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const cmd of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'prometheus']]) {
+    const r = spawnSync('apt-get', cmd, { stdio: ['ignore', 'ignore', 'inherit'], env });
+    if (r.status !== 0) { console.error(`npm test: apt-get ${cmd.join(' ')} failed`); process.exit(1); }
+  }
+}
+
 const args = ['--test', '--test-reporter=spec'];
 if (needsCluster) args.push('--test-global-setup=test/cluster/global-setup.ts');
 const result = spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit' });

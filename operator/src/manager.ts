@@ -123,11 +123,11 @@ export class Manager {
       kube, log, pools, pods, secrets, slices,
       proxies: new Map(),
       tokenSecret: opts.tokenSecret ?? 'veloflux-admin-token',
+      allPodsAreProxies: opts.podSelector !== undefined,
       enqueue: (k) => queue.add(k),
       enqueueAfter: (k, ms) => queue.addAfter(k, ms),
       follow: (state) => this.#follow(state),
       onPush: (outcome, ms, pod) => {
-        if (outcome === 'nothing-to-push') return;
         this.#m.pushes.inc({ result: outcome });
         if (outcome === 'pushed') {
           this.#m.pushSeconds.observe(ms / 1000);

@@ -63,13 +63,13 @@ export class PodState {
   }
 }
 
-export type PushOutcome = 'unchanged' | 'pushed' | 'nothing-to-push';
+export type PushOutcome = 'unchanged' | 'pushed';
 
 /**
  * Brings the pod to `text` (whose version is `version`): reads what it runs, pushes only on a difference.
  * Throws on a failure, so the caller requeues with backoff; a rejected push is recorded in `pushError`.
  */
-export async function pushIfChanged(state: PodState, render: (base: ProxyBase) => { text: string | undefined; version: string | undefined }, log: Logger): Promise<{ outcome: PushOutcome; ms: number; version: string | undefined }> {
+export async function pushIfChanged(state: PodState, render: (base: ProxyBase) => { text: string; version: string }, log: Logger): Promise<{ outcome: PushOutcome; ms: number; version: string | undefined }> {
   const t0 = performance.now();
   let running;
   try {
@@ -84,7 +84,6 @@ export async function pushIfChanged(state: PodState, render: (base: ProxyBase) =
   state.version = running.version;
   state.base = running.base;
   const { text, version } = render(running.base);
-  if (text === undefined) return { outcome: 'nothing-to-push', ms: performance.now() - t0, version: undefined };
   if (version === running.version) {
     state.pushError = undefined;
     return { outcome: 'unchanged', ms: performance.now() - t0, version };

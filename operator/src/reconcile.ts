@@ -39,6 +39,8 @@ export interface World {
   readonly slices: Informer<SliceObject>;
   /** Proxy pods the operator is connected to, by "ns/name". */
   readonly proxies: Map<string, PodState>;
+  /** The pod informer selects proxy pods only (--pod-selector): each gets a config even when no pool selects it. */
+  readonly allPodsAreProxies: boolean;
   /** Default Secret (in the pod's namespace) holding the admin token under key "token". */
   readonly tokenSecret: string;
   readonly enqueue: (key: string) => void;
@@ -106,7 +108,10 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   const selecting = pod ? poolsSelecting(world, pod) : [];
   for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));
   const existing = world.proxies.get(key);
-  if (!pod || !isReady(pod) || selecting.length === 0) {
+  // Which pods are proxies: those a FailoverPool selects, those this operator has configured (so deleting
+  // the last pool empties them), and with --pod-selector every pod the informer sees.
+  const managed = selecting.length > 0 || existing !== undefined || world.allPodsAreProxies;
+  if (!pod || !isReady(pod) || !managed) {
     if (existing) {
       existing.abort.abort();
       world.proxies.delete(key);
@@ -127,6 +132,11 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   }
   const result = await pushIfChanged(state, (base) => renderFor(world, pod, base), world.log);
   world.onPush(result.outcome, result.ms, key);
+  if (selecting.length === 0 && !world.allPodsAreProxies) {
+    // Emptied: nothing selects it any more, so stop following it.
+    state.abort.abort();
+    world.proxies.delete(key);
+  }
   for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));
   const expiry = nextExpiry(selecting, world.now());
   return expiry === undefined ? {} : { requeueAfterMs: expiry + 10 };
@@ -151,7 +161,7 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     const rendered = state?.base ? renderFor(world, pod, state.base) : undefined;
     refused ??= rendered?.refused.get(name);
     const inConfig = rendered?.pools.includes(name) ?? false;
-    const synced = !!state && inConfig && rendered?.version !== undefined && state.version === rendered.version;
+    const synced = !!state && inConfig && state.version === rendered?.version;
     return {
       pod: pod.metadata.name,
       synced,

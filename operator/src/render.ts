@@ -61,10 +61,10 @@ export interface Rendered {
   readonly pools: readonly string[];
   /** FailoverPools that select the pod but were left out, and why. */
   readonly refused: ReadonlyMap<string, Refusal>;
-  /** The config.yaml text, or undefined when no pool is left (the proxy needs at least one). */
-  readonly text: string | undefined;
+  /** The config.yaml text (with no pools when none selects the pod or all were refused). */
+  readonly text: string;
   /** What the proxy will report as its version after applying `text` (loadConfigText(text).version). */
-  readonly version: string | undefined;
+  readonly version: string;
 }
 
 export function selects(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
@@ -208,6 +208,7 @@ function renderChannel(c: ChannelSpec, secrets: Secrets): Record<string, unknown
         from: c.from,
         recipients: c.recipients,
         tls: c.tls,
+        timeout: c.timeout,
       });
     }
     case 'webhook':
@@ -216,6 +217,7 @@ function renderChannel(c: ChannelSpec, secrets: Secrets): Record<string, unknown
         url: c.urlSecretRef ? secretValue(secrets, c.urlSecretRef.name, c.urlSecretRef.key ?? 'url') : undefined,
         format: c.format,
         secret: c.hmacSecretRef ? secretValue(secrets, c.hmacSecretRef.name, c.hmacSecretRef.key ?? 'secret') : undefined,
+        timeout: c.timeout,
       });
   }
 }
@@ -272,7 +274,7 @@ export function render(input: RenderInput): Rendered {
     names.push(name);
   }
 
-  if (pools.length === 0) return { pools: names, refused, text: undefined, version: undefined };
+  // No pool left is a valid config too: the proxy then answers 404 until pools come back.
   const text = stringify(document(input.base, pools, routes, [...channels.values()]), { lineWidth: 0 });
   const loaded = loadConfigText(text);
   if (!loaded.ok) throw new Error(`rendered config is invalid although each pool was valid alone: ${issueText(loaded.issues)}`);

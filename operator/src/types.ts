@@ -34,6 +34,7 @@ export interface ChannelSpec {
   from?: string;
   recipients?: string[];
   tls?: 'starttls' | 'tls' | 'none';
+  timeout?: string;
   credentialsSecretRef?: { name: string; usernameKey?: string; passwordKey?: string };
   format?: 'slack' | 'discord' | 'generic';
   urlSecretRef?: SecretKeyRef;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CRD_FILE, crdYaml, openApiSchema } from '../../crds/generate.ts';
+import { CHANNEL_FIELDS_NOT_IN_CRD, CRD_FILE, camel, crdYaml, openApiSchema } from '../../crds/generate.ts';
+import { channelSchema } from '../../proxy/src/config/schema.ts';
 import type { Props } from '../../crds/generate.ts';
 
 test('crds/failoverpool.yaml is what crds/generate.ts prints (run `npm run crds`)', () => {
@@ -42,4 +43,11 @@ test('no inline secret: SMTP credentials, webhook URL and HMAC secret are Secret
   assert.ok(channel.includes('.spec.notifications.channels[].credentialsSecretRef.name'));
   assert.ok(channel.includes('.spec.notifications.channels[].urlSecretRef.key'));
   assert.ok(channel.includes('.spec.notifications.channels[].hmacSecretRef.name'));
+});
+
+test('every notification channel field of config.yaml is in the CRD, or deliberately not (secrets, files)', () => {
+  const crd = Object.keys((openApiSchema().properties?.spec as Props).properties?.notifications?.properties?.channels?.items?.properties ?? {});
+  const proxy = new Set((channelSchema.describe().oneOf ?? []).flatMap((v) => Object.keys(v.properties ?? {})));
+  const missing = [...proxy].filter((f) => !crd.includes(camel(f)) && !CHANNEL_FIELDS_NOT_IN_CRD.includes(f));
+  assert.deepEqual(missing, [], 'add these to crds/generate.ts (and render.ts), or to CHANNEL_FIELDS_NOT_IN_CRD with the reason');
 });

@@ -67,8 +67,10 @@ test('one pool renders to the proxy format, keeps the pod\'s own keys, and hashe
   assert.equal(r.version, loaded.version);
 });
 
-test('pods that no pool selects get no config; a pool that selects other pods is left out', () => {
-  assert.equal(render(input([fp('app')], { labels: { app: 'other' } })).text, undefined);
+test('pods that no pool selects get an empty config; a pool that selects other pods is left out', () => {
+  const empty = render(input([fp('app')], { labels: { app: 'other' } }));
+  assert.deepEqual(doc(empty.text), { ...base, pools: [], routes: [] });
+  assert.equal(empty.version, (loadConfigText(empty.text) as { version: string }).version);
   const r = render(input([fp('a'), fp('b', { proxySelector: { matchLabels: { app: 'other' } } })]));
   assert.deepEqual(r.pools, ['a']);
 });
@@ -129,7 +131,7 @@ test('notification secrets come from Secrets; a missing one refuses the pool', (
     { type: 'log' },
   ]);
   const missing = render(input([fp('app', { notifications })], { secrets: new Map([['hooks', { url: 'https://x.example.com/' }]]) }));
-  assert.equal(missing.text, undefined);
+  assert.deepEqual(missing.pools, []);
   assert.deepEqual(missing.refused.get('app'), { reason: 'SecretMissing', message: 'Secret "hooks" has no key "hmac"' });
 });
 

@@ -96,3 +96,38 @@ test('--workers 2: both workers serve, switch levels together, and probes are no
   const lines = p.stdout.filter((l) => l.includes('"msg":"failover activated"'));
   assert.equal(lines.length, 1, 'one failover, declared once by the one controller');
 });
+
+test('--workers 2: a config PUT reaches every worker, and /metrics adds up the requests of all workers', async (t) => {
+  const [a, b] = await startBackends('a', 'b') as [TestBackend, TestBackend];
+  t.after(async () => { await a.kill(); await b.kill(); });
+  const token = 'cluster-token-1';
+  const head = 'listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\n';
+  const body = (pool: string, addr: string) => `pools:\n  - name: ${pool}\n    backends: [{ address: "${addr}", health_check: { interval: "300ms", timeout: "100ms" } }]\nroutes: [{ pool: ${pool} }]\n`;
+  const p = await startProxyProcess(body('first', a.address), ['--workers', '2'], 15_000, { VELOFLUX_ADMIN_TOKEN: token });
+  t.after(async () => { if (p.child.exitCode === null) { p.child.kill('SIGTERM'); await p.exited; } });
+  const fresh = async (): Promise<string> => {
+    const agent = new Agent({ pipelining: 0 });
+    const r = await request(`http://127.0.0.1:${p.data}/`, { dispatcher: agent });
+    const text = await r.body.text();
+    await agent.close();
+    return text;
+  };
+  for (let i = 0; i < 10; i++) assert.equal(await fresh(), 'a');
+  const put = await request(`http://127.0.0.1:${p.admin}/api/v1/config`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' }, body: head + body('second', b.address) });
+  assert.equal(put.statusCode, 200, await put.body.text());
+  // Config and routing reach the workers over IPC right after the PUT answers; allow that hop.
+  const deadline = Date.now() + 3000;
+  const seen = new Set<string>();
+  while (Date.now() < deadline) {
+    seen.clear();
+    for (let i = 0; i < 10; i++) seen.add(await fresh());
+    if (seen.size === 1 && seen.has('b')) break;
+    await sleep(50);
+  }
+  assert.deepEqual([...seen], ['b'], 'every worker serves the new config');
+  const metrics = await (await request(`http://127.0.0.1:${p.admin}/metrics`)).body.text();
+  const count = (pool: string, addr: string): number => Number(new RegExp(`veloflux_requests_total\\{pool="${pool}",backend="${addr.replace(/\./g, '\\.')}",code="2xx"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
+  assert.equal(count('second', b.address) >= 10, true, metrics.slice(0, 2000));
+  assert.match(metrics, /veloflux_failover_active\{pool="second"\} 0/);
+  assert.doesNotMatch(metrics, /pool="first"/, 'label sets of the removed pool are gone');
+});

@@ -22,3 +22,28 @@ test('every config key of the SPEC example is documented', () => {
     assert.ok(doc.includes(`| \`${key}\` |`), key);
   }
 });
+
+test('docs/admin-api.md lists every endpoint of the OpenAPI document', async () => {
+  const { OPENAPI } = await import('../src/admin/openapi.ts');
+  const doc = read('docs/admin-api.md');
+  for (const [path, ops] of Object.entries(OPENAPI.paths)) {
+    for (const method of Object.keys(ops)) assert.match(doc, new RegExp(`\\| ${method.toUpperCase()} \\| \`${path.replace(/[/]/g, '\\/')}`), `${method} ${path}`);
+  }
+});
+
+test('docs/metrics.md lists every metric the proxy exposes', async () => {
+  const { TrafficMetrics } = await import('../src/metrics/traffic.ts');
+  const { ControlMetrics } = await import('../src/metrics/control.ts');
+  const { Controller } = await import('../src/runtime/controller.ts');
+  const { loadConfigText } = await import('../src/config/load.ts');
+  const loaded = loadConfigText('pools:\n  - name: a\n    backends: [{ address: "127.0.0.1:9" }]\nroutes: [{ pool: a }]\n');
+  assert.ok(loaded.ok);
+  const controller = new Controller(loaded.config, loaded.version, { probe: async () => ({ ok: true }) });
+  const names = [
+    ...(await new ControlMetrics(() => controller).registry.getMetricsAsJSON()).map((m) => m.name),
+    ...(await new TrafficMetrics().registry.getMetricsAsJSON()).map((m) => m.name),
+  ];
+  const doc = read('docs/metrics.md');
+  assert.ok(names.length >= 16);
+  for (const n of names) assert.ok(doc.includes(`| \`${n}\` |`), n);
+});

@@ -31,6 +31,8 @@ export interface AdminContext {
   readonly configView: () => unknown;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly drill: (pool: string, opts: DrillOptions) => Promise<unknown>;
+  /** Where unexpected failures are logged (the client only gets VF_ERR_INTERNAL). */
+  readonly onInternalError?: (err: Error) => void;
 }
 
 /** A failure the handlers throw; the error handler turns it into the JSON error. */
@@ -69,8 +71,9 @@ function poolParam(req: FastifyRequest, controller: Controller, required: boolea
   return pool;
 }
 
-export function createAdmin(ctx: AdminContext): FastifyInstance {
+export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: string, url: string): void }): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 4 * 1024 * 1024 });
+  if (observe) app.addHook('onRoute', (r) => { for (const m of [r.method].flat()) observe.onRoute(m, r.url); });
   const streams = new Set<ServerResponse>();
 
   // Config bodies are parsed by the config loader (YAML, of which JSON is a subset), so keep them as text.
@@ -82,6 +85,7 @@ export function createAdmin(ctx: AdminContext): FastifyInstance {
     if (err instanceof AdminError) return send(reply, err.def, err.message, err.issues);
     if (err instanceof UnknownPoolError) return send(reply, ERRORS.UNKNOWN_POOL, err.message);
     if (err.statusCode !== undefined && err.statusCode < 500) return send(reply, ERRORS.BAD_PARAMETER, err.message);
+    ctx.onInternalError?.(err);
     return send(reply, ERRORS.INTERNAL, 'internal error; see the proxy log');
   });
   app.setNotFoundHandler((req, reply) => send(reply, ERRORS.NOT_FOUND, `no admin endpoint ${req.method} ${req.url.split('?')[0]}; GET /openapi.json lists them`));

@@ -54,7 +54,6 @@ export async function startCluster(config: Config, version: string, source: stri
 
   const control = startControlSide(config, version, {
     log,
-    ...(opts.notifier ? { notifier: opts.notifier } : {}),
     traffic: {
       text: async () => (await aggregate()).metrics(),
       json: async () => (await aggregate()).getMetricsAsJSON() as never,
@@ -105,6 +104,7 @@ export async function startCluster(config: Config, version: string, source: stri
     data,
     admin,
     controller,
+    notifier: control.notifier,
     async stop(graceMs) {
       stopping = true;
       await Promise.all([...live].map((w) => new Promise<void>((resolve) => {

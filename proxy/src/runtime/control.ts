@@ -15,6 +15,8 @@ import type { Clock } from './controller.ts';
 import { Drills } from './drill.ts';
 import type { DrillNotifier } from './drill.ts';
 import { logEvent } from './log.ts';
+import { attachNotifier } from './notify-wiring.ts';
+import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { readToken } from './token.ts';
 import { configView, restartRequired } from './view.ts';
@@ -36,11 +38,12 @@ export interface ControlOptions {
   readonly clock?: Clock;
   readonly traffic: TrafficSource;
   readonly beforeApply?: (source: string) => void;
-  readonly notifier?: () => DrillNotifier | undefined;
 }
 
 export interface ControlSide {
   readonly controller: Controller;
+  /** Failover notifications; drills go through it too. */
+  readonly notifier: Notifier;
   readonly metrics: ControlMetrics;
   readonly admin: FastifyInstance;
   readonly prober: Prober;
@@ -55,7 +58,8 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
   controller.on('event', (e) => logEvent(log, e));
   const metrics = new ControlMetrics(() => controller);
-  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: opts.notifier ?? (() => undefined) });
+  const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
     const loaded = loadConfigText(text);
@@ -75,6 +79,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     }
     opts.beforeApply?.(text);
     controller.apply(loaded.config, loaded.version);
+    notifier.configure(loaded.config.notification);
     metrics.reload('success');
     return { ok: true, version: loaded.version, changed: true };
   };
@@ -89,10 +94,12 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
     },
     drill: (pool, o) => drills.run(pool, o),
+    onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),
   });
 
   return {
     controller,
+    notifier,
     metrics,
     admin,
     prober,
@@ -101,6 +108,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       drills.close();
       controller.stop();
       await admin.close();
+      await notifier.close();
       await prober.close();
     },
   };

@@ -4,7 +4,8 @@ import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import { startControlSide } from './control.ts';
-import type { Address, ControlOptions } from './control.ts';
+import type { Address } from './control.ts';
+import type { Notifier } from './notify-wiring.ts';
 import type { Controller } from './controller.ts';
 import type { Clock } from './controller.ts';
 import type { Logger } from './log.ts';
@@ -15,6 +16,8 @@ export interface RunningProxy {
   readonly data: Address;
   readonly admin: Address;
   readonly controller: Controller;
+  /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
+  readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -24,7 +27,6 @@ export interface StartOptions {
   readonly clock?: Clock;
   /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
-  readonly notifier?: ControlOptions['notifier'];
 }
 
 export const DEFAULT_GRACE_MS = 30_000;
@@ -35,7 +37,6 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.notifier ? { notifier: opts.notifier } : {}),
     traffic: { text: () => traffic.registry.metrics(), json: () => traffic.registry.getMetricsAsJSON() as never },
   });
   const { controller } = control;
@@ -76,6 +77,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
     data,
     admin,
     controller,
+    notifier: control.notifier,
     async stop(graceMs = DEFAULT_GRACE_MS) {
       await dp.close(graceMs);
       await control.close();

@@ -10,7 +10,7 @@ export interface LoadResult {
   byBackend: Map<string, number>;
 }
 
-export async function runLoad(url: string, opts: { concurrency: number; durationMs: number; maxRequests: number; method?: string; path?: string; stop?: () => boolean }): Promise<LoadResult> {
+export async function runLoad(url: string, opts: { concurrency: number; durationMs: number; maxRequests: number; method?: string; path?: string; stop?: () => boolean; headers?: Record<string, string> }): Promise<LoadResult> {
   const agent = new Agent({ keepAliveTimeout: 10_000, connections: opts.concurrency });
   const result: LoadResult = { sent: 0, ok: 0, failures: [], byBackend: new Map() };
   const deadline = Date.now() + opts.durationMs;
@@ -18,7 +18,7 @@ export async function runLoad(url: string, opts: { concurrency: number; duration
     while (Date.now() < deadline && result.sent < opts.maxRequests && !(opts.stop?.() ?? false)) {
       result.sent++;
       try {
-        const res = await request(`${url}${opts.path ?? '/load'}`, { method: (opts.method ?? 'GET') as 'GET', dispatcher: agent, headersTimeout: 20_000, bodyTimeout: 20_000 });
+        const res = await request(`${url}${opts.path ?? '/load'}`, { method: (opts.method ?? 'GET') as 'GET', dispatcher: agent, headersTimeout: 20_000, bodyTimeout: 20_000, ...(opts.headers ? { headers: opts.headers } : {}) });
         const text = await res.body.text();
         if (res.statusCode >= 200 && res.statusCode < 300) {
           result.ok++;

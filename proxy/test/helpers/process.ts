@@ -39,9 +39,9 @@ export async function runCli(args: string[], timeoutMs = 15_000): Promise<{ code
 }
 
 /** Starts the CLI on a config (listen/admin on port 0 are filled in) and waits for its start line. */
-export async function startProxyProcess(yaml: string, args: string[] = [], timeoutMs = 15_000): Promise<ProxyProcess> {
+export async function startProxyProcess(yaml: string, args: string[] = [], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<ProxyProcess> {
   const file = await writeConfig(`listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\n${yaml}`);
-  const child = spawn(process.execPath, [MAIN, '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const exited = new Promise<number | string>((resolve) => child.on('exit', (c, s) => resolve(c ?? s ?? 'unknown')));

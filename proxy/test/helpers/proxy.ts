@@ -19,9 +19,14 @@ export interface TestProxy {
   stop(): Promise<void>;
 }
 
-/** `yaml` is a config without listen/admin (added here, on port 0). */
-export async function startTestProxy(yaml: string, opts: Partial<StartOptions> = {}): Promise<TestProxy> {
-  const text = `listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\n${yaml}`;
+/** The listen and admin lines startTestProxy puts before a test's config (port 0: the OS picks). */
+export function headLines(tokenFile?: string): string {
+  return `listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0"${tokenFile ? `, token_file: "${tokenFile}"` : ''} }\n`;
+}
+
+/** `yaml` is a config without listen/admin (added here, on port 0, with the admin token file if given). */
+export async function startTestProxy(yaml: string, opts: Partial<StartOptions> = {}, admin: { tokenFile?: string } = {}): Promise<TestProxy> {
+  const text = `${headLines(admin.tokenFile)}${yaml}`;
   const loaded = loadConfigText(text);
   if (!loaded.ok) throw new Error(`test config invalid:\n${formatIssues(loaded.issues)}`);
   const logs: string[] = [];
