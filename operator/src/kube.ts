@@ -41,11 +41,11 @@ export class Kube {
     this.server = cluster.server.replace(/\/$/, '');
   }
 
-  async #fetch(method: string, path: string, body: unknown, contentType: string, signal?: AbortSignal): Promise<Response> {
+  async #fetch(method: string, path: string, body: unknown, contentType: string, signal?: AbortSignal, accept = 'application/json'): Promise<Response> {
     const url = `${this.server}${path}`;
     const ctx = new RequestContext(url, method as HttpMethod);
     await this.#kc.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept };
     if (body !== undefined) headers['content-type'] = contentType;
     const dispatcher = ctx.getDispatcher();
     return (await fetch(url, {
@@ -57,8 +57,8 @@ export class Kube {
     })) as unknown as Response;
   }
 
-  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const res = await this.#fetch(method, path, body, contentType, AbortSignal.timeout(30_000));
+  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, contentType = 'application/json', accept?: string): Promise<T> {
+    const res = await this.#fetch(method, path, body, contentType, AbortSignal.timeout(30_000), accept);
     const text = await res.text();
     if (res.status >= 300) {
       let status: { message?: string; reason?: string } | undefined;

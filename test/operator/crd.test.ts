@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { Kube } from '../../operator/src/kube.ts';
 import { adminKubeConfig, installCrds, withNamespace } from '../cluster/testenv.ts';
 
 const CRD = readFileSync(new URL('../../crds/failoverpool.yaml', import.meta.url), 'utf8');
@@ -44,6 +45,10 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
   assert.equal(created.spec.recoveryInterval, undefined, 'durations are not defaulted in the CRD: the proxy applies its own default');
   assert.deepEqual((created.spec.routes as unknown[])[0], { hosts: ['app.example.com'], pathPrefix: '/' });
   assert.equal((created.spec.backends as { failoverLevel: number; weight: number }[])[0]?.failoverLevel, 0);
+
+  // kubectl get fp: the printer columns.
+  const table = await new Kube(adminKubeConfig()).request<{ columnDefinitions: { name: string }[] }>('GET', `/apis/veloflux.io/v1alpha1/namespaces/${namespace}/failoverpools`, undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
+  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Age']);
 
   const cases: [string, Record<string, unknown>, string][] = [
     ['no level 0', { backends: [{ address: 'a:80', failoverLevel: 1 }] }, 'at least one backend must be at failoverLevel 0'],

@@ -199,6 +199,9 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     await p1.stop();
     await p1.restart(); // the bootstrap config again
     await until('the restarted proxy to serve app again', async () => ((await through(p1, 'app.example.com').catch(() => undefined))?.body === 'primary' ? true : undefined));
+    // While it was down, the operator retried with a growing backoff rather than giving up or spinning.
+    const retries = operator.logs.filter((l) => l.includes('requeued with backoff') && l.includes('proxy-1')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
+    assert.ok(retries.length === 0 || retries.every((d, i) => i === 0 || d > (retries[i - 1] as number)), `backoff grows: ${retries.join(', ')}`);
 
     const p3 = await startProxy('127.0.0.24', dataPort, adminPort, backup.address);
     proxies.push(p3);
