@@ -122,6 +122,7 @@ export class Manager {
     this.world = {
       kube, log, pools, pods, secrets, slices,
       proxies: new Map(),
+      podErrors: new Map(),
       tokenSecret: opts.tokenSecret ?? 'veloflux-admin-token',
       allPodsAreProxies: opts.podSelector !== undefined,
       enqueue: (k) => queue.add(k),

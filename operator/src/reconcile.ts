@@ -39,6 +39,8 @@ export interface World {
   readonly slices: Informer<SliceObject>;
   /** Proxy pods the operator is connected to, by "ns/name". */
   readonly proxies: Map<string, PodState>;
+  /** Pods the operator cannot even address (no admin token), by "ns/name", with why. */
+  readonly podErrors: Map<string, string>;
   /** The pod informer selects proxy pods only (--pod-selector): each gets a config even when no pool selects it. */
   readonly allPodsAreProxies: boolean;
   /** Default Secret (in the pod's namespace) holding the admin token under key "token". */
@@ -112,6 +114,7 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   // the last pool empties them), and with --pod-selector every pod the informer sees.
   const managed = selecting.length > 0 || existing !== undefined || world.allPodsAreProxies;
   if (!pod || !isReady(pod) || !managed) {
+    world.podErrors.delete(key);
     if (existing) {
       existing.abort.abort();
       world.proxies.delete(key);
@@ -121,7 +124,12 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   }
   const secretName = pod.metadata.annotations?.[ANNOTATION_TOKEN_SECRET] ?? world.tokenSecret;
   const data = world.secrets.get(ns, secretName)?.data?.[TOKEN_KEY];
-  if (!data) throw new Error(`admin token Secret "${secretName}" (key "${TOKEN_KEY}") not found in namespace ${ns}`);
+  if (!data) {
+    const why = `admin token Secret "${secretName}" (key "${TOKEN_KEY}") not found in namespace ${ns}`;
+    world.podErrors.set(key, why);
+    throw new Error(why);
+  }
+  world.podErrors.delete(key);
   const target = { uid: pod.metadata.uid ?? '', url: `http://${pod.status?.podIP}:${adminPort(pod)}`, token: Buffer.from(data, 'base64').toString('utf8').trim() };
   let state = existing;
   if (!state || !state.sameTarget(target)) {
@@ -154,7 +162,7 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
   // A pod the operator has not looked at yet (just started, or just became ready) would read as "not
   // synced, unreachable": wait for its pod reconcile, which enqueues this pool again, instead of writing a
   // status that flaps. This is what makes an operator restart leave the status untouched.
-  if (pods.some((p) => !world.proxies.get(`${ns}/${p.metadata.name}`)?.checked)) return {};
+  if (pods.some((p) => !world.proxies.get(`${ns}/${p.metadata.name}`)?.checked && !world.podErrors.has(`${ns}/${p.metadata.name}`))) return {};
   let refused: Refusal | undefined;
   const reports: ProxyReport[] = pods.map((pod) => {
     const state = world.proxies.get(`${ns}/${pod.metadata.name}`);
@@ -167,7 +175,7 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
       synced,
       reachable: state?.reachable ?? false,
       pool: state?.status?.version === state?.version ? state?.status?.pools.find((p) => p.name === name) : undefined,
-      pushError: state?.pushError,
+      pushError: state?.pushError ?? world.podErrors.get(`${ns}/${pod.metadata.name}`),
     };
   });
   const override = effectiveOverride(pool, now);
