@@ -203,7 +203,7 @@ function notifications(): Props {
     required: ['type'],
     properties: {
       type: { type: 'string', enum: ['log', 'email', 'webhook'], description: 'Channel type: log (structured log lines), email (SMTP) or webhook (HTTP POST).' },
-      level: { ...(log.properties?.level as Props), description: `log: ${(log.properties?.level as Props).description}` },
+      level: { ...(log.properties?.level as Props), default: undefined, description: `log: ${(log.properties?.level as Props).description}` },
       smtpServer: { ...(emailProps.smtpServer as Props), description: `email: ${(emailProps.smtpServer as Props).description}` },
       smtpPort: { ...(emailProps.smtpPort as Props), default: undefined, description: `email: ${(emailProps.smtpPort as Props).description}` },
       from: { ...(emailProps.from as Props), description: `email: ${(emailProps.from as Props).description}` },

@@ -132,7 +132,7 @@ function addresses(b: BackendSpec, slices: readonly EndpointSliceLike[]): string
   const all = new Set<string>();
   for (const slice of slices) {
     if (slice.metadata?.labels?.['kubernetes.io/service-name'] !== svc.name) continue;
-    if (slice.addressType === 'FQDN') continue;
+    // IPv4, IPv6 and FQDN slices alike: an FQDN endpoint becomes a host-name backend the proxy resolves.
     const port = (slice.ports ?? []).find((p) => (typeof svc.port === 'number' ? p.port === svc.port : p.name === svc.port))?.port;
     if (port === undefined) continue;
     for (const ep of slice.endpoints ?? []) {

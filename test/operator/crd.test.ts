@@ -18,7 +18,7 @@ function pool(name: string, spec: Record<string, unknown>): Record<string, unkno
     spec: {
       proxySelector: { matchLabels: { app: 'proxy' } },
       routes: [{ hosts: ['app.example.com'] }],
-      backends: [{ address: '10.0.0.1:80' }, { address: '10.0.0.2:80', failoverLevel: 1 }],
+      backends: [{ address: '127.0.0.1:9' }, { address: '127.0.0.1:10', failoverLevel: 1 }],
       ...spec,
     },
   };

@@ -118,16 +118,20 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   });
 
   await t.test('service backends follow the EndpointSlices of their Service', async () => {
-    // EndpointSlices refuse loopback addresses, so the endpoints are documentation addresses (TEST-NET-1)
-    // that no one answers: the test reads the pushed configs, and traffic goes to the backup level.
-    const slice = (ip: string): Record<string, unknown> => ({
+    // EndpointSlices refuse loopback IPs and one-label names like "localhost", and tests reach nothing but
+    // loopback: the endpoints are FQDN slices whose name is "127.0.0.1" (a valid multi-label DNS name, and
+    // loopback to the proxy), on the ports of real backends. A not-ready endpoint is never used.
+    const [web1, web2] = await Promise.all([TestBackend.start('web-1'), TestBackend.start('web-2')]);
+    t.after(async () => { await web1.kill(); await web2.kill(); });
+    const slice = (name: string, port: number, ready: boolean): Record<string, unknown> => ({
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      endpoints: [{ addresses: [ip], conditions: { ready: true } }, { addresses: ['192.0.2.99'], conditions: { ready: false } }],
+      metadata: { name, labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'FQDN',
+      ports: [{ name: 'http', port, protocol: 'TCP' }],
+      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready } }],
     });
-    await kube.create(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, slice('192.0.2.10'));
+    await kube.create(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, slice('web-a', web1.port, true));
+    await kube.create(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, slice('web-b', web2.port, false));
     const svc = appPool(primary.address, backup.address) as { metadata: { name: string }; spec: Record<string, unknown> };
     svc.metadata = { name: 'svc' };
     svc.spec = { ...svc.spec, routes: [{ hosts: ['svc.example.com'] }], backends: [{ service: { name: 'web', port: 'http' }, healthCheck: { timeout: '150ms' } }, { address: backup.address, failoverLevel: 1 }] };
@@ -135,11 +139,14 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     const svcBackends = async (p: ProxyProc): Promise<string> =>
       ((await adminGet<ProxyConfigView>(p, '/api/v1/config')).config.pools.find((x) => x.name === 'svc')?.backends ?? []).map((b) => b.address).join(',');
     await until('every proxy to get the ready endpoint as the level-0 backend', async () =>
-      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `192.0.2.10:8080,${backup.address}`) ? true : undefined));
-    await until('svc.example.com served by the backup level (nobody answers at the endpoint)', () => allServe('svc.example.com', 'backup'));
-    await kube.mergePatch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/web-1`, { endpoints: [{ addresses: ['192.0.2.11'], conditions: { ready: true } }] });
-    await until('every proxy to follow the EndpointSlice', async () =>
-      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `192.0.2.11:8080,${backup.address}`) ? true : undefined));
+      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `127.0.0.1:${web1.port},${backup.address}`) ? true : undefined));
+    await until('svc.example.com served by the ready endpoint', () => allServe('svc.example.com', 'web-1'));
+    // The endpoints move: web-1 goes not ready, web-2 becomes ready.
+    await kube.mergePatch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/web-a`, { endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: false } }] });
+    await kube.mergePatch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/web-b`, { endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true } }] });
+    await until('every proxy to follow the EndpointSlices', async () =>
+      ((await Promise.all(proxies.map(svcBackends))).every((b) => b === `127.0.0.1:${web2.port},${backup.address}`) ? true : undefined));
+    await until('svc.example.com served by the endpoint that became ready', () => allServe('svc.example.com', 'web-2'));
     await kube.request('DELETE', fpPath(ns, 'svc'));
     await until('svc gone from every proxy', async () => ((await Promise.all(proxies.map(svcBackends))).every((b) => b === '') ? true : undefined));
   });
