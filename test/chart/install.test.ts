@@ -4,14 +4,17 @@
 //   1. install (server-side dry run first), no ServiceMonitor while its CRD is missing; add the Prometheus Operator
 //      CRDs, upgrade: ServiceMonitor and PrometheusRule appear, the admin token stays; RBAC as the apiserver
 //      decides it; uninstall leaves nothing but the CRDs.
+//      The operator process, run with the Deployment's arguments under the chart's ServiceAccount, leads and syncs.
 //   2. every option on: each rendered object through a server-side apply dry run with strict field validation.
 //   3. the examples (FailoverPool, sidecar) the same way, against the CRD that ships.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { clusterFromEnv, installCrds, withNamespace, writeKubeconfig } from '../cluster/testenv.ts';
-import { CHART, MONITORING_API, ROOT, find, helm, parseObjects, readRepoFile, template } from './helm.ts';
+import { clusterFromEnv, installCrds, serviceAccountToken, waitFor, withNamespace, writeKubeconfig } from '../cluster/testenv.ts';
+import { CHART, MONITORING_API, ROOT, find, helm, one, parseObjects, readRepoFile, template } from './helm.ts';
 import type { KubeObject } from './helm.ts';
 import { CLUSTER_KINDS, NAMESPACED_KINDS, allowed, api, dryRunApply, exists, listNames, readSecretToken, servedGroups } from './kube.ts';
 
@@ -59,6 +62,10 @@ test('helm install, upgrade when the Prometheus Operator CRDs appear, uninstall 
     assert.ok(!(await allowed(ns, sa, verb, group, resource)), `operator may not ${verb} ${resource}`);
   }
 
+  // The operator as the chart runs it: its arguments from the Deployment, the chart's ServiceAccount (so the
+  // chart's RBAC), no pods. It must win the Lease in the release namespace and sync every informer.
+  await runOperatorAsDeployed(t, ns, sa, one(installed, 'Deployment', `${fullname}-operator`));
+
   // The Prometheus Operator arrives: helm reads discovery again on upgrade and renders the monitoring objects.
   await installCrds(readRepoFile('test/chart/fixtures/monitoring-crds.yaml'));
   await helm(['upgrade', release, ...args], kc);
@@ -100,3 +107,36 @@ test('the examples (gateway FailoverPool, sidecar) are accepted by the apiserver
   assert.deepEqual(objects.map((o) => o.kind), ['FailoverPool', 'Deployment', 'Service', 'FailoverPool', 'NetworkPolicy']);
   await assertAccepted(objects);
 });
+
+/**
+ * Starts operator/src/main.ts with the arguments of the chart's Deployment (the metrics listener moved to a free
+ * loopback port) and a token of the chart's ServiceAccount; waits until it leads (the Lease names it) and its
+ * informers have synced, which needs every list/watch the ClusterRole grants; then stops it with SIGTERM.
+ */
+async function runOperatorAsDeployed(t: { after: (fn: () => unknown) => void }, ns: string, sa: string, deployment: KubeObject): Promise<void> {
+  const container = (deployment as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0];
+  const args = (container?.args ?? []).map((a) => (a.startsWith('--metrics-address=') ? '--metrics-address=127.0.0.1:0' : a));
+  const leaseName = args.find((a) => a.startsWith('--lease-name='))?.slice('--lease-name='.length) ?? '';
+  assert.ok(args.includes(`--namespace=${ns}`) && leaseName !== '', args.join(' '));
+  const kc = writeKubeconfig(await serviceAccountToken(ns, sa), sa);
+  const child = spawn(process.execPath, [join(ROOT, 'operator/src/main.ts'), '--kubeconfig', kc, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  child.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
+  child.stderr.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
+  const exited = once(child, 'exit');
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  try {
+    await waitFor('the operator (chart arguments and RBAC) to lead and sync its caches', async () => {
+      if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}`);
+      return logs.some((l) => l.includes('caches synced')) ? true : undefined;
+    }, 30_000);
+    const lease = JSON.parse((await api('GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`)).body) as { spec?: { holderIdentity?: string } };
+    assert.ok(lease.spec?.holderIdentity, `Lease ${ns}/${leaseName} has a holder`);
+    assert.ok(!logs.some((l) => /forbidden|403/i.test(l)), `no RBAC refusal in the operator log:\n${logs.join('\n')}`);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\noperator log:\n${logs.slice(-30).join('\n')}`);
+  }
+  child.kill('SIGTERM');
+  const [code] = await exited;
+  assert.equal(code, 0, `operator exit after SIGTERM:\n${logs.slice(-10).join('\n')}`);
+}
