@@ -68,6 +68,8 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   };
 
   await t.test('applying a FailoverPool pushes its config to every selected proxy', async () => {
+    // Measured from a running operator (leading, caches synced), as a user's `kubectl apply` would meet it.
+    await until('the operator to lead with synced caches', () => (operator.logs.some((l) => l.includes('caches synced')) ? true : undefined));
     const t0 = performance.now();
     await kube.create(fpPath(ns), appPool(primary.address, backup.address));
     await until('every proxy to serve app.example.com from the primary', () => allServe('app.example.com', 'primary'), 20_000, 10);
@@ -210,6 +212,17 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     await until('status 4/4', async () => ((await getPool()).status?.syncedProxies === '4/4' ? true : undefined));
     await setPodReady(ns, 'proxy-3', '127.0.0.24', false);
     await until('status 3/3 once the pod is not ready', async () => ((await getPool()).status?.syncedProxies === '3/3' ? true : undefined));
+    // A pod whose admin token Secret does not exist: the operator cannot push, and says so in the status.
+    await kube.create(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'proxy-notoken', labels: { app: 'proxy' }, annotations: { 'veloflux.io/admin-token-secret': 'nope' } },
+      spec: { containers: [{ name: 'proxy', image: 'veloflux/proxy:test' }] },
+    });
+    await setPodReady(ns, 'proxy-notoken', '127.0.0.25', true);
+    const failing = await until('Synced PushFailed naming the Secret', async () => { const p = await getPool(); return cond(p, 'Synced') === 'False PushFailed' ? p : undefined; });
+    assert.match(failing.status?.conditions?.find((c) => c.type === 'Synced')?.message ?? '', /3\/4 proxies run the current config; proxy-notoken: admin token Secret "nope"/);
+    await setPodReady(ns, 'proxy-notoken', '127.0.0.25', false);
+    await until('Synced again without that pod', async () => (cond(await getPool(), 'Synced') === 'True AllSynced' ? true : undefined));
   });
 
   await t.test('deleting a FailoverPool removes it from the proxies', async () => {
