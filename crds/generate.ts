@@ -1,7 +1,7 @@
 // The FailoverPool CRD, generated from the proxy's config schema (proxy/src/config/schema.ts), so a field
 // means the same thing, with the same bounds, default and documentation, in config.yaml and in the CRD.
 //
-//   npm run crds            writes crds/failoverpool.yaml
+//   npm run crds            writes crds/failoverpool.yaml and the chart's copy (charts/veloflux/crds/, which helm installs)
 //   (operator/test/crd.test.ts fails when the committed file is not what this prints)
 //
 // What comes from the proxy schema: backends (address, weight, failover_level, region, health_check),
@@ -23,6 +23,7 @@ export const VERSION = 'v1alpha1';
 export const PLURAL = 'failoverpools';
 export const KIND = 'FailoverPool';
 export const CRD_FILE = fileURLToPath(new URL('./failoverpool.yaml', import.meta.url));
+export const CHART_CRD_FILE = fileURLToPath(new URL('../charts/veloflux/crds/failoverpool.yaml', import.meta.url));
 
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names). */
 export interface Props {
@@ -412,6 +413,8 @@ export function crdYaml(): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  writeFileSync(CRD_FILE, crdYaml());
-  process.stdout.write(`wrote ${CRD_FILE}\n`);
+  for (const file of [CRD_FILE, CHART_CRD_FILE]) {
+    writeFileSync(file, crdYaml());
+    process.stdout.write(`wrote ${file}\n`);
+  }
 }

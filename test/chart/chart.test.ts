@@ -135,7 +135,7 @@ test("the chart's crds/ are the repository's crds/, file for file", () => {
   assert.ok(top.length > 0, 'crds/ has CRDs');
   assert.deepEqual(chart, top, 'the same files');
   for (const f of top) {
-    assert.equal(readRepoFile(`charts/veloflux/crds/${f}`), readRepoFile(`crds/${f}`), `charts/veloflux/crds/${f} differs from crds/${f}: copy it (cp crds/*.yaml charts/veloflux/crds/)`);
+    assert.equal(readRepoFile(`charts/veloflux/crds/${f}`), readRepoFile(`crds/${f}`), `charts/veloflux/crds/${f} differs from crds/${f}: run npm run crds (it writes both)`);
   }
 });
 
