@@ -31,7 +31,8 @@ export interface SetupIo {
 const HEADER_CONFIG = 'VeloFlux proxy config, written by `veloflux setup` (run it again to edit this file).\nReference: docs/configuration.md';
 
 class Exit extends Error {
-  constructor(readonly code: number, message: string) { super(message); }
+  readonly code: number;
+  constructor(code: number, message: string) { super(message); this.code = code; }
 }
 
 export async function runSetup(argv: readonly string[], io: SetupIo): Promise<number> {

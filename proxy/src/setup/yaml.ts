@@ -7,7 +7,7 @@ export type Comments = Readonly<Record<string, string>>;
 
 /** `comments` maps a dotted path ("failover.strategy", "pools.0.backends.1") to a line put before that key. */
 export function toYaml(value: unknown, header: string, comments: Comments = {}): string {
-  const doc = new Document(value);
+  const doc = new Document(value, { aliasDuplicateObjects: false });
   doc.commentBefore = header.split('\n').map((l) => ` ${l}`).join('\n');
   for (const [path, text] of Object.entries(comments)) {
     const parts = path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
