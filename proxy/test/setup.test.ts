@@ -218,3 +218,9 @@ test('backup flag: addr or addr@level', () => {
   assert.deepEqual(parseBackup('http://b:80@4'), { address: 'http://b:80', level: 4 });
   assert.equal(typeof parseBackup('b:80@x'), 'string');
 });
+
+test('docs/setup.md names every flag of veloflux setup', async () => {
+  const { QUESTIONS, ACTION_FLAGS } = await import('../src/setup/questions.ts');
+  const doc = readFileSync(new URL('../../docs/setup.md', import.meta.url), 'utf8');
+  for (const flag of [...QUESTIONS.map((q) => q.flag), ...Object.keys(ACTION_FLAGS)]) assert.ok(doc.includes(`\`--${flag}`), `--${flag} is not in docs/setup.md`);
+});
