@@ -14,7 +14,8 @@ import { headLines, startTestProxy } from './helpers/proxy.ts';
 import type { TestProxy } from './helpers/proxy.ts';
 
 const TOKEN = 'test-token-4f1c9a';
-const SECRETS = ['smtp-pass-93kd', 'hooks.example.test/T000/secret-path'];
+// Notifications go to loopback ports where nothing listens (refused): the drill reports each channel's failure.
+const SECRETS = ['smtp-pass-93kd', 'T000/secret-path-77'];
 
 async function tokenFile(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'veloflux-admin-'));
@@ -48,8 +49,8 @@ failover:
     enabled: true
     channels:
       - { type: log, level: warning }
-      - { type: email, smtp_server: "127.0.0.1", smtp_port: 2525, smtp_user: "u@example.com", smtp_password: "${SECRETS[0]}", recipients: ["ops@example.com"] }
-      - { type: webhook, url: "https://${SECRETS[1]}", format: slack }
+      - { type: email, smtp_server: "127.0.0.1", smtp_port: 9, timeout: "500ms", smtp_user: "u@example.com", smtp_password: "${SECRETS[0]}", recipients: ["ops@example.com"] }
+      - { type: webhook, url: "http://127.0.0.1:9/${SECRETS[1]}", format: slack, timeout: "500ms" }
 ${extra}`;
 }
 
@@ -138,6 +139,8 @@ test('the seed\'s curl commands work as written (plus the token): activate, stat
   assert.equal(drill.json.nextLevelBackends[0].ok, true);
   assert.match(drill.json.wouldHappen, /^level 1 would take over: 1 of 1 backend answer/);
   assert.equal(p.proxy.controller.status('app-principal-pool')[0]?.activeLevel, 0, 'a dry run moves nothing');
+  assert.deepEqual(drill.json.notifications.map((n: { channel: string; ok: boolean }) => [n.channel, n.ok]), [['log', true], ['email', false], ['webhook:slack', false]]);
+  for (const s of SECRETS) assert.ok(!drill.text.includes(s), 'no secret in the drill report');
   const all = await call(p, 'GET', '/api/v1/failover/status');
   assert.deepEqual(all.json.pools.map((x: { name: string }) => x.name), ['app-principal-pool']);
 });

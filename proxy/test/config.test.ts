@@ -108,7 +108,6 @@ const BAD: { name: string; yaml: string; issues: string[] }[] = [
     issues: [
       '2: pools[0].name: is required (Pool name, unique in the config; routes refer to it.)',
       '3: pools[0].backends[0].address: is required (Where the backend listens: "host:port", "http://host:port" or "https://host:port".)',
-      '1: routes: is required (Routes from host and path prefix to pools.)',
     ],
   },
   {
@@ -143,4 +142,13 @@ test('a secret value never appears in a validation message', () => {
   const text = JSON.stringify(r.issues);
   assert.ok(!text.includes('hunter2-secret') && !text.includes('secret-path'), text);
   assert.deepEqual(r.issues.map((i) => i.path), ['failover.notification.channels[0].bogus', 'failover.notification.channels[0].recipients', 'failover.notification.channels[1].format']);
+});
+
+test('a config with no pools is valid (an operator-managed proxy starts empty); routes still need their pools', () => {
+  const empty = loadConfigText('listen: ":8080"\n');
+  assert.ok(empty.ok);
+  assert.deepEqual([empty.config.pools.length, empty.config.routes.length], [0, 0]);
+  const dangling = loadConfigText('routes: [{ pool: a }]\n');
+  assert.equal(dangling.ok, false);
+  if (!dangling.ok) assert.deepEqual(dangling.issues.map((i) => i.message), ['names no pool: "a" (pools: )']);
 });

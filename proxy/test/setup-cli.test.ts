@@ -126,5 +126,7 @@ test('a real pseudo-terminal: prompts, a masked secret, the file written', { ski
   assert.ok(loaded.ok);
   assert.equal(loaded.config.pools[0]?.name, 'shop');
   assert.equal(loaded.config.pools[0]?.policy.strategy, 'graceful');
-  assert.deepEqual(loaded.config.notification.channels.find((c) => c.type === 'webhook'), { type: 'webhook', url: secret, format: 'generic', secret: undefined });
+  const hook = loaded.config.notification.channels.find((c) => c.type === 'webhook');
+  assert.equal(hook?.type === 'webhook' && hook.url, secret);
+  assert.equal(hook?.type === 'webhook' && hook.format, 'generic');
 });

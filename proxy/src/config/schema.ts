@@ -108,7 +108,9 @@ export const channelSchema = s.tagged(
         smtp_password: s.optional(s.string({ doc: 'SMTP password (a secret: never logged).' })),
         from: s.optional(s.string({ doc: 'Sender address.', defaultText: 'smtp_user when it is an address, else veloflux@localhost' })),
         recipients: s.list(s.string({ doc: 'Recipient address.', minLength: 3 }), { doc: 'Who receives the messages.', minItems: 1 }),
-        tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security.', defaultText: 'tls on port 465, else starttls' })),
+        tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security: starttls (plain connection upgraded with STARTTLS, which the server must offer), tls (TLS from the first byte), none (no encryption: only for a relay on the same host).', defaultText: 'tls on port 465, else starttls' })),
+        ca_file: s.optional(s.string({ doc: 'PEM file of CA certificates to trust for this server, in addition to the system ones (a private or self-signed relay); read at each delivery.', minLength: 1 })),
+        timeout: dur('How long one delivery attempt may take (connection, greeting and each SMTP command); 3 attempts with backoff (docs/notifications.md).', D.notification.emailTimeoutMs),
       },
       { doc: 'Email through an SMTP server.' },
     ),
@@ -116,7 +118,8 @@ export const channelSchema = s.tagged(
       {
         url: s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' }),
         format: s.oneOf(['slack', 'discord', 'generic'], { doc: 'Body format.', default: D.notification.webhookFormat }),
-        secret: s.optional(s.string({ doc: 'Shared secret for an HMAC-SHA256 signature header over the body (never logged).', minLength: 1 })),
+        secret: s.optional(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 })),
+        timeout: dur('How long one POST may take (connect, response headers and body); 3 attempts with backoff (docs/notifications.md).', D.notification.webhookTimeoutMs),
       },
       { doc: 'HTTP webhook (Slack, Discord or generic JSON).' },
     ),
@@ -177,8 +180,10 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
-    pools: s.list(poolSchema, { doc: 'Backend pools.', minItems: 1 }),
-    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', minItems: 1 }),
+    // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
+    // when the last FailoverPool is deleted); every request then answers 404 (no route).
+    pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
+    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,
   },

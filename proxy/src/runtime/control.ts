@@ -15,6 +15,8 @@ import type { Clock } from './controller.ts';
 import { Drills } from './drill.ts';
 import type { DrillNotifier } from './drill.ts';
 import { logEvent } from './log.ts';
+import { attachNotifier } from './notify-wiring.ts';
+import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { readToken } from './token.ts';
 import { configView, restartRequired } from './view.ts';
@@ -35,12 +37,13 @@ export interface ControlOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly traffic: TrafficSource;
-  readonly beforeApply?: (source: string) => void;
-  readonly notifier?: () => DrillNotifier | undefined;
+  readonly beforeApply?: (config: Config, version: string) => void;
 }
 
 export interface ControlSide {
   readonly controller: Controller;
+  /** Failover notifications; drills go through it too. */
+  readonly notifier: Notifier;
   readonly metrics: ControlMetrics;
   readonly admin: FastifyInstance;
   readonly prober: Prober;
@@ -55,7 +58,8 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
   controller.on('event', (e) => logEvent(log, e));
   const metrics = new ControlMetrics(() => controller);
-  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: opts.notifier ?? (() => undefined) });
+  const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
     const loaded = loadConfigText(text);
@@ -73,8 +77,9 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       metrics.reload('rejected');
       return { ok: false, error: ERRORS.CONFIG_RESTART_REQUIRED, message: `the new config changes ${fixed.join(', ')}, which only a restart can change; nothing was applied (running version ${controller.version})` };
     }
-    opts.beforeApply?.(text);
+    opts.beforeApply?.(loaded.config, loaded.version);
     controller.apply(loaded.config, loaded.version);
+    notifier.configure(loaded.config.notification);
     metrics.reload('success');
     return { ok: true, version: loaded.version, changed: true };
   };
@@ -94,6 +99,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
 
   return {
     controller,
+    notifier,
     metrics,
     admin,
     prober,
@@ -102,6 +108,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       drills.close();
       controller.stop();
       await admin.close();
+      await notifier.close();
       await prober.close();
     },
   };

@@ -2,9 +2,11 @@
 import type { Config } from '../config/types.ts';
 import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
+import { Registry } from 'prom-client';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import { startControlSide } from './control.ts';
-import type { Address, ControlOptions } from './control.ts';
+import type { Address } from './control.ts';
+import type { Notifier } from './notify-wiring.ts';
 import type { Controller } from './controller.ts';
 import type { Clock } from './controller.ts';
 import type { Logger } from './log.ts';
@@ -15,6 +17,8 @@ export interface RunningProxy {
   readonly data: Address;
   readonly admin: Address;
   readonly controller: Controller;
+  /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
+  readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -24,7 +28,6 @@ export interface StartOptions {
   readonly clock?: Clock;
   /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
-  readonly notifier?: ControlOptions['notifier'];
 }
 
 export const DEFAULT_GRACE_MS = 30_000;
@@ -32,11 +35,12 @@ export const DEFAULT_GRACE_MS = 30_000;
 export async function startProxy(config: Config, version: string, opts: StartOptions): Promise<RunningProxy> {
   const traffic = new TrafficMetrics();
   traffic.prepare(config);
+  const registry = new Registry();
+  for (const f of traffic.families) registry.registerMetric(f as never);
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.notifier ? { notifier: opts.notifier } : {}),
-    traffic: { text: () => traffic.registry.metrics(), json: () => traffic.registry.getMetricsAsJSON() as never },
+    traffic: { text: () => registry.metrics(), json: () => traffic.json() },
   });
   const { controller } = control;
   const extra = opts.hooks;
@@ -76,6 +80,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
     data,
     admin,
     controller,
+    notifier: control.notifier,
     async stop(graceMs = DEFAULT_GRACE_MS) {
       await dp.close(graceMs);
       await control.close();
