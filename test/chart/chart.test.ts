@@ -59,7 +59,7 @@ test('default render: operator, gateway proxy, RBAC, token, NetworkPolicy, PDB, 
   const objects = await template();
   const kinds = objects.map((o) => o.kind).sort();
   assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'NetworkPolicy',
-    'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount']);
+    'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount']);
   for (const o of objects) {
     assert.equal(o.metadata.labels?.['app.kubernetes.io/instance'], 'veloflux', `${o.kind}/${o.metadata.name} has the release label`);
     if (!o.kind.startsWith('ClusterRole')) assert.equal(o.metadata.namespace, 'veloflux', `${o.kind}/${o.metadata.name} is namespaced`);
@@ -119,12 +119,17 @@ test('the ClusterRole has one source: its rules are exactly rbac/operator-cluste
   assert.equal(source.kind, 'ClusterRole');
   const rendered = one(await template(), 'ClusterRole') as KubeObject & { rules: object[] };
   assert.deepEqual(rendered.rules, source.rules);
+  const leaseSource = parse(readRepoFile('charts/veloflux/rbac/operator-leader-election-role.yaml')) as { kind: string; rules: object[] };
+  assert.equal(leaseSource.kind, 'Role');
+  const leaseRole = one(await template(), 'Role') as KubeObject & { rules: object[] };
+  assert.deepEqual(leaseRole.rules, leaseSource.rules);
+  assert.equal(leaseRole.metadata.namespace, 'veloflux', 'the Lease permission is namespaced to the release');
   // No template writes rules of its own.
   for (const file of readdirSync(join(CHART, 'templates'))) {
     assert.doesNotMatch(readRepoFile(`charts/veloflux/templates/${file}`), /\bverbs:/, `templates/${file} must not define RBAC rules`);
   }
   // Least privilege: nothing is granted on every resource or with every verb, and no secret is readable by name.
-  for (const rule of source.rules as { resources: string[]; verbs: string[] }[]) {
+  for (const rule of [...source.rules, ...leaseSource.rules] as { resources: string[]; verbs: string[] }[]) {
     assert.ok(!rule.resources.includes('*') && !rule.verbs.includes('*'), JSON.stringify(rule));
   }
 });

@@ -61,6 +61,8 @@ test('helm install, upgrade when the Prometheus Operator CRDs appear, uninstall 
   for (const [verb, group, resource] of [['update', 'veloflux.io', 'failoverpools'], ['delete', '', 'pods'], ['create', '', 'secrets'], ['update', 'apps', 'deployments'], ['delete', 'coordination.k8s.io', 'leases']] as const) {
     assert.ok(!(await allowed(ns, sa, verb, group, resource)), `operator may not ${verb} ${resource}`);
   }
+  // Its Lease permissions hold in the release namespace only (a Role, not the ClusterRole).
+  assert.ok(!(await allowed(ns, sa, 'update', 'coordination.k8s.io', 'leases', '', shop)), 'operator may not update leases in another namespace');
 
   // The operator as the chart runs it: its arguments from the Deployment, the chart's ServiceAccount (so the
   // chart's RBAC), no pods. It must win the Lease in the release namespace and sync every informer.

@@ -19,6 +19,8 @@ const KINDS: Record<string, { group: string; plural: string; namespaced: boolean
   FailoverPool: { group: 'veloflux.io/v1alpha1', plural: 'failoverpools', namespaced: true },
   ClusterRole: { group: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings', namespaced: false },
+  Role: { group: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true },
+  RoleBinding: { group: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true },
   CustomResourceDefinition: { group: 'apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
 };
 export const NAMESPACED_KINDS = Object.keys(KINDS).filter((k) => KINDS[k]?.namespaced && KINDS[k]?.group !== 'veloflux.io/v1alpha1');
@@ -85,14 +87,14 @@ export async function readSecretToken(namespace: string, name: string): Promise<
 }
 
 /** Whether the service account may do `verb` on `resource` (SubjectAccessReview, as the apiserver's RBAC decides). */
-export async function allowed(namespace: string, serviceAccount: string, verb: string, group: string, resource: string, subresource = ''): Promise<boolean> {
+export async function allowed(namespace: string, serviceAccount: string, verb: string, group: string, resource: string, subresource = '', inNamespace = namespace): Promise<boolean> {
   const r = await api('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
     apiVersion: 'authorization.k8s.io/v1',
     kind: 'SubjectAccessReview',
     spec: {
       user: `system:serviceaccount:${namespace}:${serviceAccount}`,
       groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
-      resourceAttributes: { namespace, verb, group, resource, subresource },
+      resourceAttributes: { namespace: inNamespace, verb, group, resource, subresource },
     },
   });
   if (r.status !== 201 && r.status !== 200) throw new Error(`SubjectAccessReview: ${r.status} ${r.body.slice(0, 300)}`);

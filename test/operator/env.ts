@@ -17,6 +17,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 export const PROXY_MAIN = join(root, 'proxy/src/main.ts');
 export const OPERATOR_MAIN = join(root, 'operator/src/main.ts');
 export const CLUSTER_ROLE = readFileSync(join(root, 'charts/veloflux/rbac/operator-clusterrole.yaml'), 'utf8');
+export const LEASE_ROLE = readFileSync(join(root, 'charts/veloflux/rbac/operator-leader-election-role.yaml'), 'utf8');
 export const CRD_YAML = readFileSync(join(root, 'crds/failoverpool.yaml'), 'utf8');
 export const TOKEN = 'e2e-admin-token';
 
@@ -132,7 +133,10 @@ export async function setPodReady(ns: string, name: string, ip: string, ready: b
   });
 }
 
-/** Installs the ClusterRole from charts/ and binds it to a fresh ServiceAccount; returns a kubeconfig file for it. */
+/**
+ * Installs the ClusterRole and the leader-election Role (in `ns`, where the operator keeps its Lease) from charts/,
+ * binds both to a fresh ServiceAccount, and returns a kubeconfig file for it.
+ */
 export async function operatorCredentials(ns: string): Promise<string> {
   const kube = admin();
   const role = (loadAllYaml(CLUSTER_ROLE) as { metadata: { name: string } }[])[0] as { metadata: { name: string } };
@@ -147,6 +151,14 @@ export async function operatorCredentials(ns: string): Promise<string> {
     apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding',
     metadata: { name: `veloflux-operator-${ns}` },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
+    subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: ns }],
+  });
+  const lease = (loadAllYaml(LEASE_ROLE) as { metadata: { name: string } }[])[0] as { metadata: { name: string } };
+  await kube.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, lease);
+  await kube.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding',
+    metadata: { name: 'veloflux-operator-leader-election' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: lease.metadata.name },
     subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: ns }],
   });
   return writeKubeconfig(token, `operator-${ns}`);
