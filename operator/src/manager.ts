@@ -63,6 +63,7 @@ export class Manager {
     queueDepth: Gauge;
     informerRestarts: Gauge<'informer'>;
     proxies: Gauge;
+    poolProxies: Gauge<'namespace' | 'pool' | 'state'>;
   };
 
   constructor(opts: ManagerOptions) {
@@ -90,6 +91,22 @@ export class Manager {
       queueDepth: new Gauge({ name: 'veloflux_operator_queue_depth', help: 'Keys waiting in the work queue.', registers: [r], collect: () => { this.#m.queueDepth.set(this.#queue.length); } }),
       informerRestarts: new Gauge({ name: 'veloflux_operator_informer_restarts', help: 'Times an informer restarted after an error.', labelNames: ['informer'], registers: [r], collect: () => { for (const i of informers) this.#m.informerRestarts.set({ informer: i.name }, i.restarts); } }),
       proxies: new Gauge({ name: 'veloflux_operator_proxies', help: 'Proxy pods the operator follows.', registers: [r], collect: () => { this.#m.proxies.set(this.world.proxies.size); } }),
+      // From the pools' status (written by the leader; every replica's cache sees it): an exact out-of-sync signal.
+      poolProxies: new Gauge({
+        name: 'veloflux_operator_pool_proxies', help: 'Proxy pods of a FailoverPool as its status reports them: selected (ready pods its proxySelector picks) and synced (running its current config).',
+        labelNames: ['namespace', 'pool', 'state'], registers: [r],
+        collect: () => {
+          const g = this.#m.poolProxies;
+          g.reset();
+          for (const p of this.world.pools.list()) {
+            const counts = p.status?.proxies;
+            if (!counts) continue;
+            const labels = { namespace: p.metadata.namespace as string, pool: p.metadata.name };
+            g.set({ ...labels, state: 'selected' }, counts.selected);
+            g.set({ ...labels, state: 'synced' }, counts.synced);
+          }
+        },
+      }),
     };
 
     const log = this.#log;

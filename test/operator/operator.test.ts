@@ -82,6 +82,10 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     });
     assert.equal(fp.status?.syncedProxies, '3/3');
     assert.equal(fp.status?.activeLevel, 0);
+    // The same counts as metrics, for the chart's out-of-sync alert.
+    for (const state of ['selected', 'synced']) {
+      await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
+    }
     assert.equal(cond(fp, 'FailoverActive'), 'False Primary');
     for (const p of proxies) {
       const view = await adminGet<ProxyConfigView>(p, '/api/v1/config');
