@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { Kube, KubeError } from '../../operator/src/kube.ts';
-import { adminKubeConfig, serviceAccountToken, writeKubeconfig } from '../cluster/testenv.ts';
+import { adminKubeConfig, serviceAccountToken, waitFor, writeKubeconfig } from '../cluster/testenv.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 export const PROXY_MAIN = join(root, 'proxy/src/main.ts');
@@ -24,22 +24,9 @@ export const TOKEN = 'e2e-admin-token';
 export const admin = (): Kube => new Kube(adminKubeConfig());
 export const fpPath = (ns: string, name = ''): string => `/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools${name ? `/${name}` : ''}`;
 
-/** Waits for `check` to return a value (not undefined); the message says what and shows the last value. */
-export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, pollMs = 50): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown = 'never checked';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-      last = 'condition not met';
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
+/** Waits for `check` to return a value (not undefined), polling every 50 ms by default. */
+export const until = <T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, pollMs = 50): Promise<T> =>
+  waitFor(what, check, timeoutMs, pollMs);
 
 /** A port free on 127.0.0.1, used on every proxy IP (pods share ports, not IPs). */
 export async function freePort(): Promise<number> {
