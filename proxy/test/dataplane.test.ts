@@ -232,3 +232,19 @@ test('/readyz answers 503 until the first probe round has finished, then 200; /h
   await p.waitReady(5000);
   assert.equal((await get(`${p.adminUrl}/readyz`)).status, 200);
 });
+
+test('every request in flight on a primary that stalls is rescued, however many time out at once', async (t) => {
+  const [primary, backup] = await startBackends('primary', 'backup') as [TestBackend, TestBackend];
+  const p = await setup(t, poolYaml([{ b: primary }, { b: backup, level: 1 }], 'dataplane: { header_timeout: "300ms" }\n', '30s'), [primary, backup]);
+  primary.mode = 'hang';
+  // 40 requests in flight at once on the stalled primary: more than the retry budget's minimum (16) and more
+  // than half of what is in flight, so a budget on rescues would fail some of them.
+  const agent = new (await import('undici')).Agent({ connections: 40 });
+  t.after(() => agent.close());
+  const answers = await Promise.all(Array.from({ length: 40 }, async () => {
+    const res = await request(`${p.url}/stall`, { dispatcher: agent });
+    return `${res.statusCode} ${await res.body.text()}`;
+  }));
+  assert.deepEqual([...new Set(answers)], ['200 backup']);
+  assert.equal(primary.seen.filter((s) => s.url === '/stall').length, 40, 'each was tried on the primary first');
+});

@@ -34,7 +34,13 @@ export interface ForwardHooks {
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
 }
 
-/** Shared counters for the retry budget: retries in flight <= max(min, percent of requests in flight). */
+/**
+ * Shared counters for the retry budget: retries in flight <= max(min, percent of requests in flight). The budget
+ * only limits retries onto the same level as the failed attempt, where a retry storm would pile onto backends
+ * that share the failing one's fate. A rescue onto another level is where new requests go anyway once the level
+ * is marked down, so it is never refused: when a primary stalls, every request in flight on it times out at once,
+ * and each must be rescued (measured: a budget on rescues failed half of them).
+ */
 export class Budget {
   inflight = 0;
   retrying = 0;
@@ -236,11 +242,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#finish(0);
       return;
     }
-    if (failure.passive && this.#attempts < this.#settings.maxAttempts && (!this.#sent || (this.#replayable && IDEMPOTENT.has(this.#req.method ?? ''))) && this.#budget.allows()) {
+    if (failure.passive && this.#attempts < this.#settings.maxAttempts && (!this.#sent || (this.#replayable && IDEMPOTENT.has(this.#req.method ?? '')))) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
       const next = this.#plan.next(this.#firstLevel, tried);
-      if (next !== undefined) {
+      if (next !== undefined && (next.backend.level !== this.#target.backend.level || this.#budget.allows())) {
         if (!this.#retrying) { this.#retrying = true; this.#budget.retrying++; }
         this.#target = next;
         this.start();

@@ -47,7 +47,7 @@ export class TestBackend extends KillableServer {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
       const health = req.url === '/health';
-      if (this.mode === 'hang') return; // accepted and read, never answered
+      if (this.mode === 'hang') { if (!health) this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }); return; } // read, never answered
       if (this.mode === 'reset') { req.socket.destroy(); if (!health) this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }); return; }
       if (health) {
         res.writeHead(this.mode === 'fail-health' ? 500 : 200).end('ok');

@@ -1,0 +1,3 @@
+// The FailoverPool resource as the operator reads it (crds/failoverpool.yaml is the schema), and what the
+// proxies report through their admin API.
+export {};
