@@ -248,3 +248,14 @@ test('every request in flight on a primary that stalls is rescued, however many 
   assert.deepEqual([...new Set(answers)], ['200 backup']);
   assert.equal(primary.seen.filter((s) => s.url === '/stall').length, 40, 'each was tried on the primary first');
 });
+
+test('an idempotent request with a small body is replayed whole on the next backend after a reset', async (t) => {
+  const [primary, backup] = await startBackends('primary', 'backup') as [TestBackend, TestBackend];
+  const p = await setup(t, poolYaml([{ b: primary }, { b: backup, level: 1 }], '', '30s'), [primary, backup]);
+  primary.mode = 'reset';
+  const res = await get(`${p.url}/items/7`, { method: 'PUT', body: 'payload-123', headers: { 'Content-Type': 'text/plain' } });
+  assert.deepEqual([res.status, res.body], [200, 'backup']);
+  assert.deepEqual(primary.seen.map((s) => [s.method, s.body]), [['PUT', 'payload-123']], 'sent (and reset) on the primary');
+  const replayed = backup.seen.find((s) => s.url === '/items/7');
+  assert.deepEqual([replayed?.method, replayed?.body, replayed?.headers['content-length'], replayed?.headers['content-type']], ['PUT', 'payload-123', '11', 'text/plain']);
+});

@@ -100,28 +100,60 @@ function classify(err: Error & { code?: string }): Failure {
   }
 }
 
-/** Request headers for the backend: hop-by-hop removed, X-Forwarded-* set, Host kept. */
-export function upstreamHeaders(req: IncomingMessage, proto: string): string[] {
-  const h = req.headers;
+export interface RequestHead {
+  /** Headers for the backend, name/value pairs flat: hop-by-hop removed, X-Forwarded-* set, Host kept. */
+  readonly headers: string[];
+  readonly host: string | undefined;
+  readonly contentLength: string | undefined;
+  readonly chunked: boolean;
+}
+
+/**
+ * One pass over the raw request headers: what the backend gets, and what routing and body handling need. Reading
+ * `rawHeaders` instead of `req.headers` spares node building the lower-cased header object on every request;
+ * names are only lower-cased when their length is that of a header we look for.
+ */
+export function readRequestHead(req: IncomingMessage, proto: string): RequestHead {
+  const raw = req.rawHeaders;
   const out: string[] = [];
-  const conn = h.connection;
-  // Headers named in Connection are hop-by-hop too (rare: only look when Connection lists more than the usual).
-  const extra = conn !== undefined && conn !== 'keep-alive' && conn !== 'close' && conn !== 'Keep-Alive'
-    ? new Set(conn.toLowerCase().split(',').map((t) => t.trim())) : undefined;
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
   let xff: string | undefined;
-  for (const name in h) {
-    if (HOP.has(name) || extra?.has(name)) continue;
-    const value = h[name];
-    if (value === undefined) continue;
-    if (name === 'x-forwarded-for') { xff = Array.isArray(value) ? value.join(', ') : value; continue; }
-    if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
-    if (Array.isArray(value)) for (const v of value) out.push(name, v);
-    else out.push(name, value);
+  let extra: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const n = name.length;
+    // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-length(14)
+    // x-forwarded-for(15) proxy-connection/x-forwarded-host(16) transfer-encoding/x-forwarded-proto(17)
+    // proxy-authenticate(18) proxy-authorization(19).
+    if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || (n >= 14 && n <= 19)) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') { if (host !== undefined) continue; host = value; }
+      else if (lower === 'content-length') contentLength = value;
+      else if (lower === 'transfer-encoding') { chunked = true; continue; }
+      else if (lower === 'x-forwarded-for') { xff = xff === undefined ? value : `${xff}, ${value}`; continue; }
+      else if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+      else if (lower === 'connection') {
+        // Headers named in Connection are hop-by-hop too (rare: only when it lists more than the usual).
+        const v = value.toLowerCase();
+        if (v !== 'keep-alive' && v !== 'close') for (const t of v.split(',')) (extra ??= new Set()).add(t.trim());
+        continue;
+      } else if (HOP.has(lower)) continue;
+    }
+    out.push(name, value);
+  }
+  if (extra !== undefined) {
+    const kept: string[] = [];
+    for (let i = 0; i < out.length; i += 2) if (!extra.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string);
+    out.length = 0;
+    out.push(...kept);
   }
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', xff ? `${xff}, ${client}` : client, 'x-forwarded-proto', proto);
-  if (h.host !== undefined) out.push('x-forwarded-host', h.host);
-  return out;
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return { headers: out, host, contentLength, chunked };
 }
 
 /** Response headers for the client: hop-by-hop removed (node sets its own framing). */

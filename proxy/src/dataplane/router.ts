@@ -30,6 +30,8 @@ export class Router {
 
   /** The pool for a Host header value (port allowed) and a request target, or undefined. */
   match(hostHeader: string | undefined, url: string): string | undefined {
+    // Common case: no route names a host, so the Host header need not even be parsed.
+    if (this.#exact.size === 0 && this.#suffix.length === 0) return longest(this.#any, url);
     const host = normalizeHost(hostHeader);
     if (host !== '') {
       const exact = this.#exact.get(host);

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.ts';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';
-import { Budget, Exchange, sendError, upstreamHeaders } from './forward.ts';
+import { Budget, Exchange, readRequestHead, sendError } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
 import type { Target } from './plan.ts';
@@ -99,10 +99,11 @@ export class DataPlane {
       sendError(res, ERRORS.BAD_REQUEST, 'the request target must be a path starting with "/"');
       return;
     }
-    const poolName = snap.router.match(req.headers.host, url);
+    const head = readRequestHead(req, 'http');
+    const poolName = snap.router.match(head.host, url);
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     if (plan === undefined) {
-      sendError(res, ERRORS.NO_ROUTE, `no route for host "${req.headers.host ?? ''}" and path "${url.split('?')[0]}"`);
+      sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
       this.#hooks.done('', undefined, 404, 0, performance.now());
       return;
     }
@@ -112,10 +113,10 @@ export class DataPlane {
       this.#hooks.done(plan.name, undefined, 503, 0, performance.now());
       return;
     }
-    const headers = upstreamHeaders(req, 'http');
+    const headers = head.headers;
     const method = req.method ?? 'GET';
-    const length = req.headers['content-length'];
-    const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+    const length = head.contentLength;
+    const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
       new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks).start();
       return;
@@ -129,7 +130,7 @@ export class DataPlane {
         const body = Buffer.concat(chunks);
         // The length is re-stated from what arrived: name and value are dropped together.
         const clean: string[] = [];
-        for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
+        for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
         clean.push('content-length', String(body.length));
         new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
       });
@@ -142,14 +143,15 @@ export class DataPlane {
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const snap = this.#snapshot;
     const url = req.url ?? '/';
-    const poolName = snap.router.match(req.headers.host, url);
+    const reqHead = readRequestHead(req, 'http');
+    const poolName = snap.router.match(reqHead.host, url);
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     const refuse = (status: number, text: string, code: string, message: string): void => {
       const body = JSON.stringify({ error: { code, message } });
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
     if (plan === undefined) { refuse(404, 'Not Found', ERRORS.NO_ROUTE.code, 'no route for this host and path'); return; }
-    const headers = upstreamHeaders(req, 'http');
+    const headers = reqHead.headers;
     const protocol = String(req.headers.upgrade ?? 'websocket');
     const tried = new Set<Target>();
     let target = plan.first();
