@@ -20,7 +20,7 @@ export const ERRORS = {
   UPSTREAM_PROTOCOL: def('VF_ERR_UPSTREAM_PROTOCOL', 502, 'The backend answered with something that is not valid HTTP.'),
   BAD_REQUEST: def('VF_ERR_BAD_REQUEST', 400, 'The request cannot be forwarded as sent (an invalid header, an unsupported Expect).'),
   CONFIG_INVALID: def('VF_ERR_CONFIG_INVALID', 400, 'The config has problems; each is listed with its path (the running config keeps serving).'),
-  CONFIG_RESTART_REQUIRED: def('VF_ERR_CONFIG_RESTART_REQUIRED', 409, 'The new config changes something only a restart can change (listen, admin.listen, admin.token_file, dataplane.workers); nothing was applied.'),
+  CONFIG_RESTART_REQUIRED: def('VF_ERR_CONFIG_RESTART_REQUIRED', 409, 'The new config changes something only a restart can change (listen, admin.listen, admin.token_file, dataplane.workers, dataplane.young_generation_mb); nothing was applied.'),
   UNAUTHORIZED: def('VF_ERR_UNAUTHORIZED', 401, 'The admin API needs `Authorization: Bearer <token>` with the configured token.'),
   ADMIN_TOKEN_UNSET: def('VF_ERR_ADMIN_TOKEN_UNSET', 401, 'No admin token is configured (env VELOFLUX_ADMIN_TOKEN or admin.token_file), so the admin API refuses every call.'),
   UNKNOWN_POOL: def('VF_ERR_UNKNOWN_POOL', 404, 'No pool has that name; the message lists the pools.'),

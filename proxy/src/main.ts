@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { formatIssues, loadConfigFile } from './config/load.ts';
 import { startCluster } from './runtime/cluster.ts';
 import { createLogger } from './runtime/log.ts';
-import { DEFAULT_GRACE_MS, startProxy } from './runtime/proxy.ts';
+import { DEFAULT_GRACE_MS } from './runtime/proxy.ts';
 import type { RunningProxy } from './runtime/proxy.ts';
 
 const USAGE = `usage: veloflux-proxy --config FILE [--workers N|auto] [--check]
@@ -48,7 +48,10 @@ async function main(): Promise<void> {
   const log = createLogger();
   let proxy: RunningProxy;
   try {
-    proxy = workers > 1 ? await startCluster(config, version, workers, { log }) : await startProxy(config, version, { log });
+    // The data plane always runs in worker processes (one is the default): they carry only what forwarding needs
+    // and a capped young generation, and this process keeps probing and answering the admin API however busy
+    // the data plane is. (startProxy, one process, is for embedding and tests.)
+    proxy = await startCluster(config, version, workers, { log });
   } catch (err) {
     const e = err as Error & { code?: string; address?: string; port?: number };
     die(1, `veloflux-proxy: cannot start: ${e.code === 'EADDRINUSE' ? `address in use (${e.address ?? ''}:${e.port ?? ''})` : e.message}`);

@@ -131,3 +131,34 @@ test('--workers 2: a config PUT reaches every worker, and /metrics adds up the r
   assert.match(metrics, /veloflux_failover_active\{pool="second"\} 0/);
   assert.doesNotMatch(metrics, /pool="first"/, 'label sets of the removed pool are gone');
 });
+
+test('the production build (npm run build: JavaScript, no type stripping at run time) compiles and serves', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  // Exactly what `npm run build` writes (proxy/dist, git-ignored), so the build resolves its packages as deployed.
+  const out = join(root, 'proxy/dist');
+  await rm(out, { recursive: true, force: true });
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'proxy/tsconfig.build.json')], { stdio: 'pipe' });
+  const [b] = await startBackends('built') as [TestBackend];
+  t.after(() => b.kill());
+  const file = await writeConfig(`listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\npools:\n  - name: a\n    backends: [{ address: "${b.address}" }]\nroutes: [{ pool: a }]\n`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(out, 'main.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /"listen":"[^"]*:(\d+)"[^\n]*"msg":"veloflux proxy started"/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  const res = await request(`http://127.0.0.1:${port}/`);
+  assert.deepEqual([res.statusCode, await res.body.text()], [200, 'built']);
+  child.kill('SIGTERM');
+  assert.equal(await new Promise((r) => child.once('exit', r)), 0);
+});

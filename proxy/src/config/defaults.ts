@@ -61,6 +61,9 @@ export const DEFAULTS = {
     retryBudgetMinConcurrent: 16,
     /** Bodies of idempotent requests up to this size are kept so they can be replayed on another backend. */
     replayBufferBytes: 64 * 1024,
+    /** V8 young generation of each data-plane worker, MB (three semi-spaces' worth). Node's own sizing grows it
+     *  to 128 MB under load; 8 MB keeps a worker near 100 MB of RSS (bench/, BENCHMARKS.md). */
+    youngGenerationMb: 8,
   },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,

@@ -62,6 +62,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
       keepAliveTimeoutMs: raw.dataplane.keepalive_timeout,
       maxAttempts: raw.dataplane.max_attempts,
       retryBudgetPercent: raw.dataplane.retry_budget_percent,
+      youngGenerationMb: raw.dataplane.young_generation_mb,
     },
   };
 }

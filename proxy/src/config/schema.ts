@@ -164,6 +164,7 @@ export const dataplaneSchema = s.object(
     idle_timeout: dur('Longest silence while a request or response body is streaming.', D.dataplane.idleTimeoutMs),
     keepalive_timeout: dur('How long an idle client connection is kept open.', D.dataplane.keepAliveTimeoutMs),
     max_attempts: s.int({ doc: 'Attempts per request, the first included (per-request rescue on other backends).', default: D.dataplane.maxAttempts, min: 1, max: 10 }),
+    young_generation_mb: s.int({ doc: 'Memory of each worker\'s V8 young generation, in MB: smaller keeps worker memory low, larger spends less CPU on garbage collection under heavy load.', default: D.dataplane.youngGenerationMb, min: 3, max: 1024 }),
     retry_budget_percent: s.int({ doc: 'Retries onto the same level as the failed attempt may be at most this percent of the requests in flight (at least 16); a rescue onto another level is never limited.', default: D.dataplane.retryBudgetPercent, min: 0, max: 100 }),
   },
   { doc: 'Data-plane tuning (a VeloFlux extension of the seed format).' },

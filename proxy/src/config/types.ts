@@ -64,6 +64,7 @@ export interface DataplaneConfig {
   readonly keepAliveTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBudgetPercent: number;
+  readonly youngGenerationMb: number;
 }
 
 export interface Config {

@@ -25,5 +25,6 @@ export function restartRequired(running: Config, next: Config): string[] {
   if (!same(running.admin.listen, next.admin.listen)) out.push('admin.listen');
   if (running.admin.tokenFile !== next.admin.tokenFile) out.push('admin.token_file');
   if (running.dataplane.workers !== next.dataplane.workers) out.push('dataplane.workers');
+  if (running.dataplane.youngGenerationMb !== next.dataplane.youngGenerationMb) out.push('dataplane.young_generation_mb');
   return out;
 }
