@@ -1,0 +1,253 @@
+// npm run bench: throughput, latency and memory of VeloFlux against the minimal undici proxy (the headline ratio),
+// nginx, HAProxy and direct-to-backend, measured side by side in one run on this machine.
+//   npm run bench [-- --rounds 3 --duration 5 --quick --no-md --profile]
+// Method (details in BENCHMARKS.md): backends and the load generator on core 1, each proxy on core 0; rounds
+// interleave the peers (rotating the order); every measurement is preceded by a warm-up; medians with min–max.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { topSelf } from './lib/cpuprofile.ts';
+import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
+import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
+import { canPin, freePort, sampleRss, type Rss } from './lib/proc.ts';
+import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
+import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
+import { ensureTools, machine } from './lib/tools.ts';
+import { existsSync } from 'node:fs';
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' }, // seconds per measurement
+    warmup: { type: 'string', default: '1' }, // seconds before each measurement
+    connections: { type: 'string', default: '64' },
+    quick: { type: 'boolean', default: false }, // 1 round of 2 s: for developing the harness, not for figures
+    'no-md': { type: 'boolean', default: false }, // do not rewrite BENCHMARKS.md
+    'no-2core': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false }, // always take a VeloFlux CPU profile (otherwise only on a miss)
+  },
+});
+const ROUNDS = args.quick ? 1 : Number(args.rounds);
+const DURATION = args.quick ? 2 : Number(args.duration);
+const WARMUP = Number(args.warmup);
+const CONNECTIONS = Number(args.connections);
+const RATIO_TARGET = 1.0;
+const RSS_TARGET_MB = 100;
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+const when = new Date();
+const m = machine();
+console.log(`VeloFlux bench: ${m.cores} cores, ${m.cpu}, load ${m.loadavg.join(' ')}`);
+if (m.busy.length) console.log(`WARNING: machine busy (${m.busy.join('; ')}): figures will be noisy`);
+const missing = ensureTools(['wrk', 'nginx', 'haproxy', 'taskset']);
+if (!canPin()) console.log('WARNING: taskset unavailable: processes are not pinned to cores');
+const placeholder = !existsSync(VELOFLUX_MAIN);
+if (placeholder) console.log(`WARNING: ${VELOFLUX_MAIN} not found: using bench/peers/veloflux-placeholder.ts; figures are NOT VeloFlux's`);
+
+const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-'));
+const allKinds: PeerKind[] = ['veloflux', 'minimal', 'nginx', 'haproxy', 'direct'];
+const kinds = allKinds.filter((k) => !missing.includes(k));
+
+interface Sample { round: number; sat: SaturationResult; rss?: Rss }
+interface RateSample { round: number; rate: number; achieved: number; p50: number; p99: number; max: number; failed: number; rss?: Rss }
+interface ScenarioResult {
+  name: string;
+  workers: number;
+  saturation: Record<string, Sample[]>;
+  halfRate?: { rate: number; samples: Record<string, RateSample[]> };
+}
+
+async function measureSaturation(peer: Peer, round: number, loadCpus: string | undefined): Promise<Sample> {
+  await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus });
+  const rss = peer.proc ? sampleRss([peer.proc.pid]) : undefined;
+  const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus });
+  const s: Sample = { round, sat, rss: rss?.stop() };
+  console.log(`  round ${round} ${peer.label.padEnd(18)} ${fmtNum(sat.rps).padStart(8)} req/s  p50 ${sat.p50.toFixed(2)} ms  p99 ${sat.p99.toFixed(2)} ms` +
+    `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}`);
+  return s;
+}
+
+/** Rounds interleave the peers; the order rotates each round so no peer always runs first (or right after another). */
+function order<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+async function scenario(name: string, o: { workers: number; proxyCpus?: string; loadCpus?: string; halfRate: boolean }):
+  Promise<ScenarioResult> {
+  console.log(`\n== ${name}`);
+  const primary = await startBackend('primary', await freePort(), { dir, cpus: o.loadCpus });
+  const backup = await startBackend('backup', await freePort(), { dir, cpus: o.loadCpus });
+  const peers: Peer[] = [];
+  try {
+    for (const kind of kinds) {
+      peers.push(await startPeer(kind, { dir, primary: primary.port, backup: backup.port, cpus: o.proxyCpus, workers: o.workers }));
+    }
+    // JIT warm-up of every peer once before any measurement.
+    for (const p of peers) await saturate({ url: p.url, connections: CONNECTIONS, durationS: Math.max(2, WARMUP), cpus: o.loadCpus });
+    const saturation: Record<string, Sample[]> = Object.fromEntries(peers.map((p) => [p.kind, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const p of order(peers, r)) saturation[p.kind]!.push(await measureSaturation(p, r + 1, o.loadCpus));
+    }
+    const result: ScenarioResult = { name, workers: o.workers, saturation };
+    if (o.halfRate && saturation.veloflux) {
+      const rate = Math.round(spread(saturation.veloflux.map((s) => s.sat.rps)).median / 2);
+      console.log(`  -- at 50% of VeloFlux's max: ${rate} req/s, open loop, 32 connections`);
+      const samples: Record<string, RateSample[]> = Object.fromEntries(peers.map((p) => [p.kind, []]));
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const p of order(peers, r)) {
+          const rss = p.proc ? sampleRss([p.proc.pid]) : undefined;
+          const g = await openLoop({ url: p.url, rate, connections: 32, durationS: DURATION, timeoutMs: 5000, cpus: o.loadCpus });
+          const s: RateSample = { round: r + 1, rate, achieved: g.ok / DURATION, p50: g.latency.p50, p99: g.latency.p99,
+            max: g.latency.max, failed: g.non2xx + g.errors + g.unfinished, rss: rss?.stop() };
+          samples[p.kind]!.push(s);
+          console.log(`  round ${r + 1} ${p.label.padEnd(18)} p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  max ${s.max.toFixed(1)} ms` +
+            `${s.failed ? `  FAILED ${s.failed}` : ''}${g.maxSendLagMs > 50 ? `  (generator lagged ${g.maxSendLagMs.toFixed(0)} ms)` : ''}`);
+        }
+      }
+      result.halfRate = { rate, samples };
+    }
+    return result;
+  } finally {
+    for (const p of peers) await p.stop();
+    await primary.proc.stop();
+    await backup.proc.stop();
+  }
+}
+
+/** A separate VeloFlux run under `node --cpu-prof`, summarised: where the time goes at saturation. */
+async function profileVeloflux(): Promise<{ file: string; totalMs: number; top: ReturnType<typeof topSelf>['top'] } | undefined> {
+  const profDir = join(REPO, 'bench/results/profiles', when.toISOString().replaceAll(':', ''));
+  const primary = await startBackend('primary', await freePort(), { dir, cpus: '1' });
+  const backup = await startBackend('backup', await freePort(), { dir, cpus: '1' });
+  try {
+    const peer = await startPeer('veloflux', { dir, primary: primary.port, backup: backup.port, cpus: '0', workers: 1,
+      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+    await saturate({ url: peer.url, connections: CONNECTIONS, durationS: 2, cpus: '1' });
+    await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: '1' });
+    await peer.stop(); // the profile is written on a clean exit (SIGTERM -> exit 0)
+  } finally {
+    await primary.proc.stop();
+    await backup.proc.stop();
+  }
+  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  if (files.length === 0) {
+    console.log(`no .cpuprofile written in ${profDir} (did the proxy exit cleanly on SIGTERM?)`);
+    return undefined;
+  }
+  const file = join(profDir, files[0]!);
+  return { file, ...topSelf(file, 20) };
+}
+
+// ---- run
+const started = Date.now();
+const single = await scenario('one core: each proxy pinned to core 0; backends and load generator on core 1',
+  { workers: 1, proxyCpus: '0', loadCpus: '1', halfRate: true });
+const dual = args['no-2core'] ? undefined
+  : await scenario('both cores: VeloFlux --workers 2, nginx worker_processes 2, HAProxy nbthread 2; nothing pinned',
+    { workers: 2, halfRate: false });
+
+// ---- figures
+const med = (xs: number[]): number => spread(xs).median;
+function saturationTable(s: ScenarioResult, title: string): Table {
+  const minimal = s.saturation.minimal;
+  const nginx = s.saturation.nginx;
+  const rows = Object.entries(s.saturation).map(([kind, samples]) => {
+    const perRound = (ref: Sample[] | undefined): string => {
+      if (!ref) return '-';
+      const ratios = samples.map((x, i) => x.sat.rps / (ref[i]?.sat.rps ?? Number.NaN));
+      return `${fmtSpread(spread(ratios), 2)}x`;
+    };
+    const rss = samples.filter((x) => x.rss).map((x) => x.rss!);
+    return [
+      PEER_LABEL[kind as PeerKind],
+      fmtSpread(spread(samples.map((x) => x.sat.rps))),
+      med(samples.map((x) => x.sat.p50)).toFixed(2),
+      med(samples.map((x) => x.sat.p99)).toFixed(2),
+      rss.length ? Math.max(...rss.map((r) => r.totalMB)).toFixed(0) : '-',
+      rss.length ? `${Math.max(...rss.map((r) => r.maxProcMB)).toFixed(0)} (${Math.max(...rss.map((r) => r.processes))})` : '-',
+      perRound(minimal),
+      perRound(nginx),
+      String(samples.reduce((a, x) => a + x.sat.failures, 0)),
+    ];
+  });
+  return {
+    title,
+    head: ['peer', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'RSS MB', 'RSS MB/process (n)', 'vs minimal', 'vs nginx', 'failures'],
+    rows,
+  };
+}
+
+const tables: Table[] = [];
+const loadTool = single.saturation.veloflux?.[0]?.sat.tool ?? 'wrk';
+tables.push(saturationTable(single,
+  `Saturation, one core per proxy (${loadTool} 1 thread, ${CONNECTIONS} connections, ${DURATION} s × ${ROUNDS} rounds)`));
+
+const velo = single.saturation.veloflux ?? [];
+const minimal = single.saturation.minimal ?? [];
+const ratios = velo.map((v, i) => v.sat.rps / (minimal[i]?.sat.rps ?? Number.NaN));
+const ratio = spread(ratios);
+const rssPerWorker = Math.max(0, ...velo.flatMap((v) => (v.rss ? [v.rss.maxProcMB] : [])),
+  ...(dual?.saturation.veloflux ?? []).flatMap((v) => (v.rss ? [v.rss.maxProcMB] : [])));
+const ratioPass = ratio.median >= RATIO_TARGET;
+const rssPass = rssPerWorker <= RSS_TARGET_MB;
+tables.push({
+  title: 'Headline: VeloFlux / minimal undici pool.stream proxy, one core each',
+  head: ['', ...ratios.map((_, i) => `round ${i + 1}`), 'median (min–max)', 'target', ''],
+  rows: [['VeloFlux / minimal', ...ratios.map((r) => `${r.toFixed(2)}x`), `${fmtSpread(ratio, 2)}x`, `>= ${RATIO_TARGET.toFixed(1)}x`,
+    ratioPass ? 'PASS' : 'MISS']],
+  notes: [`RSS per VeloFlux process under load: ${rssPerWorker.toFixed(0)} MB (target <= ${RSS_TARGET_MB} MB): ${rssPass ? 'PASS' : 'MISS'}`,
+    ...(placeholder ? ['VeloFlux = bench/peers/veloflux-placeholder.ts (proxy/src/main.ts missing): NOT real figures'] : [])],
+});
+
+if (single.halfRate) {
+  const { rate, samples } = single.halfRate;
+  tables.push({
+    title: `At 50% of VeloFlux's max: ${fmtNum(rate)} req/s open loop, 32 keep-alive connections, ${DURATION} s × ${ROUNDS} rounds, one core`,
+    head: ['peer', 'served req/s', 'p50 ms (min–max)', 'p99 ms (min–max)', 'max ms', 'RSS MB', 'failed'],
+    rows: Object.entries(samples).map(([kind, xs]) => [
+      PEER_LABEL[kind as PeerKind],
+      fmtNum(med(xs.map((x) => x.achieved))),
+      fmtSpread(spread(xs.map((x) => x.p50)), 2),
+      fmtSpread(spread(xs.map((x) => x.p99)), 2),
+      Math.max(...xs.map((x) => x.max)).toFixed(1),
+      xs.some((x) => x.rss) ? Math.max(...xs.map((x) => x.rss?.totalMB ?? 0)).toFixed(0) : '-',
+      String(xs.reduce((a, x) => a + x.failed, 0)),
+    ]),
+    notes: ['Latency counts from the scheduled send time (open loop), so queueing is included.'],
+  });
+}
+if (dual) {
+  tables.push(saturationTable(dual,
+    `Saturation, both cores (VeloFlux --workers 2, nginx 2 workers, HAProxy 2 threads, minimal undici 1 process; nothing pinned; ${DURATION} s × ${ROUNDS} rounds)`));
+}
+
+let profile: Awaited<ReturnType<typeof profileVeloflux>>;
+if (!placeholder && (args.profile || !ratioPass)) {
+  console.log(`\n== ${ratioPass ? 'profile requested' : 'ratio target missed'}: profiling VeloFlux (node --cpu-prof) at saturation`);
+  profile = await profileVeloflux();
+  if (profile) {
+    tables.push({
+      title: `VeloFlux CPU profile at saturation, one core: top self time (of ${fmtNum(profile.totalMs)} ms sampled)`,
+      head: ['function', 'where', 'self ms', 'self %'],
+      rows: profile.top.map((h) => [h.fn, h.where, fmtNum(h.selfMs), h.selfPct.toFixed(1)]),
+      notes: [`profile: ${profile.file.replace(REPO, '')} (open in Chrome DevTools or speedscope)`],
+    });
+  }
+}
+rmSync(dir, { recursive: true, force: true });
+
+for (const t of tables) console.log(textTable(t));
+const elapsed = (Date.now() - started) / 1000;
+console.log(`\n(${elapsed.toFixed(0)} s)`);
+
+const file = writeResults(args.quick ? 'quick-bench' : 'bench', { command, when, machine: m, placeholder, rounds: ROUNDS, durationS: DURATION,
+  connections: CONNECTIONS, single, dual, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
+  targets: { ratio: ratioPass, rss: rssPass }, profile, missing }, when);
+console.log(`results: ${file.replace(REPO, '')}`);
+if (!args['no-md'] && !args.quick) {
+  updateBenchmarksMd('proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));
+  console.log('BENCHMARKS.md updated');
+}
+process.exit(0);
