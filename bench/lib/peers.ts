@@ -28,10 +28,9 @@ export interface Backend {
   proc: Proc;
 }
 
-export async function startBackend(name: string, port: number, o: { dir: string; cpus?: string; mode?: 'ok' | 'hung' }):
-  Promise<Backend> {
-  const proc = start(`backend-${name}${o.mode === 'hung' ? '-hung' : ''}`, process.execPath,
-    [BACKEND, '--port', String(port), '--name', name, '--mode', o.mode ?? 'ok'], { cpus: o.cpus, logDir: o.dir });
+export async function startBackend(name: string, port: number, o: { dir: string; cpus?: string }): Promise<Backend> {
+  const proc = start(`backend-${name}`, process.execPath, [BACKEND, '--port', String(port), '--name', name],
+    { cpus: o.cpus, logDir: o.dir });
   await proc.waitForOutput(/listening/, 10_000);
   return { name, port, proc };
 }
