@@ -1,0 +1,180 @@
+// The config.yaml format (SPEC section 1), stated once. Validation, the TypeScript type of the raw document and
+// docs/configuration.md all come from here; cross-field rules and computed defaults live in resolve.ts.
+import { formatDuration, parseDuration } from './duration.ts';
+import { DEFAULTS } from './defaults.ts';
+import { parseListen, parseUpstream } from './address.ts';
+import * as s from './dsl.ts';
+import type { Infer, Schema } from './dsl.ts';
+
+const D = DEFAULTS;
+
+const upstreamCheck = (v: string): string | undefined => { const u = parseUpstream(v); return typeof u === 'string' ? u : undefined; };
+const listenCheck = (v: string): string | undefined => { const l = parseListen(v); return typeof l === 'string' ? l : undefined; };
+
+function dur(doc: string, def?: number, defaultText?: string): Schema<number> {
+  return s.duration({ doc, ...(def === undefined ? {} : { default: def }), ...(defaultText ? { defaultText } : {}), min: 1 }, parseDuration, formatDuration);
+}
+
+const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+const HOST = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+export const healthCheckSchema = s.object(
+  {
+    path: s.string({ doc: 'HTTP path probed with GET.', default: D.healthCheck.path, pattern: /^\//, patternText: 'a path starting with "/"' }),
+    interval: s.optional(dur('Time between probes (each probe is jittered by up to 10%).', undefined, 'the pool\'s failover.check_interval')),
+    timeout: s.optional(dur('How long a probe may take; must be less than interval.', undefined, `${formatDuration(D.healthCheck.timeoutMs)}, or half the interval when that is shorter`)),
+    expected_status: s.int({ doc: 'HTTP status a healthy backend answers.', default: D.healthCheck.expectedStatus, min: 100, max: 599 }),
+    unhealthy_threshold: s.int({ doc: 'Consecutive failures (probes or real requests refused, reset or timed out) that mark a backend down.', default: D.healthCheck.unhealthyThreshold, min: 1, max: 100 }),
+    healthy_threshold: s.int({ doc: 'Consecutive successful probes that mark a down backend up.', default: D.healthCheck.healthyThreshold, min: 1, max: 100 }),
+  },
+  { doc: 'Active health check of this backend.' },
+);
+
+export const backendSchema = s.object(
+  {
+    address: s.string({ doc: 'Where the backend listens: "host:port", "http://host:port" or "https://host:port".', minLength: 1, check: upstreamCheck }),
+    weight: s.int({ doc: 'Relative share of traffic inside its level; 0 drains the backend (no new requests, still probed).', default: D.backend.weight, min: 0, max: 1_000_000 }),
+    failover: s.optional(s.bool({ doc: 'Shorthand: true is failover_level 1.' })),
+    failover_level: s.optional(s.int({ doc: 'Failover tier: 0 primary, 1 first backup, 2 second backup, and so on.', defaultText: '0 (1 with failover: true)', min: 0, max: 1000 })),
+    region: s.optional(s.string({ doc: 'Region of this backend; the proxy prefers backends of its own region inside a level.', minLength: 1 })),
+    health_check: healthCheckSchema,
+  },
+  { doc: 'One backend server.' },
+);
+
+/** Strategy and timing; the top-level block sets them for every pool, a pool's own block overrides field by field. */
+const policyFields = {
+  strategy: s.oneOf(['immediate', 'graceful', 'delayed'], { doc: 'How traffic moves to the next level: immediate (all at once), graceful (step_percent every step_interval), delayed (only after the failure lasts `delay`).', default: D.failover.strategy }),
+  check_interval: dur('Default health-check interval for backends without their own.', D.failover.checkIntervalMs),
+  recovery_interval: dur('How long a better level must stay healthy before traffic returns to it.', D.failover.recoveryIntervalMs),
+  delay: dur('delayed strategy: how long a failure must persist before failover.', D.failover.delayMs),
+  step_percent: s.int({ doc: 'graceful strategy and failback: share of traffic moved per step, in percent.', default: D.failover.stepPercent, min: 1, max: 100 }),
+  step_interval: dur('graceful strategy and failback: time between steps.', D.failover.stepIntervalMs),
+} as const;
+
+type PolicyFields = typeof policyFields;
+const poolPolicyFields = Object.fromEntries(
+  Object.entries(policyFields).map(([k, v]) => [k, s.optional(v as Schema<unknown>)]),
+) as { [K in keyof PolicyFields]: Schema<Infer<PolicyFields[K]> | undefined> };
+
+export const poolSchema = s.object(
+  {
+    name: s.string({ doc: 'Pool name, unique in the config; routes refer to it.', pattern: NAME, patternText: 'letters, digits, ".", "_" or "-", starting and ending with a letter or digit' }),
+    algorithm: s.oneOf(['failover'], { doc: 'Load-balancing algorithm: lowest healthy level, weighted round-robin inside it.', default: 'failover' }),
+    backends: s.list(backendSchema, { doc: 'The backends of this pool; at least one at level 0.', minItems: 1 }),
+    failover: s.object(
+      { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
+      { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },
+    ),
+  },
+  { doc: 'A set of backends for one application.' },
+);
+
+export const routeSchema = s.object(
+  {
+    host: s.optional(s.string({ doc: 'Host to match: exact ("app.example.com") or a suffix ("*.example.com"); omitted matches any host.', pattern: HOST, patternText: 'a host name or "*.suffix"' })),
+    path_prefix: s.string({ doc: 'Path prefix to match; the longest matching prefix wins.', default: '/', pattern: /^\//, patternText: 'a path starting with "/"' }),
+    load_balancing: s.object(
+      { method: s.oneOf(['failover'], { doc: 'Load-balancing method.', default: 'failover' }) },
+      { doc: 'Load balancing for this route.' },
+    ),
+    pool: s.string({ doc: 'Name of the pool that serves this route.', minLength: 1 }),
+  },
+  { doc: 'Maps host and path prefix to a pool.' },
+);
+
+const logLevels = ['trace', 'debug', 'info', 'warning', 'warn', 'error'] as const;
+
+export const channelSchema = s.tagged(
+  'type',
+  {
+    log: s.object({ level: s.oneOf(logLevels, { doc: 'Log level of failover notifications.', default: D.notification.logLevel }) }, { doc: 'Structured log lines (stdout).' }),
+    email: s.object(
+      {
+        smtp_server: s.string({ doc: 'SMTP server host name.', minLength: 1 }),
+        smtp_port: s.int({ doc: 'SMTP port.', default: D.notification.smtpPort, min: 1, max: 65535 }),
+        smtp_user: s.optional(s.string({ doc: 'SMTP user for authentication.' })),
+        smtp_password: s.optional(s.string({ doc: 'SMTP password (a secret: never logged).' })),
+        from: s.optional(s.string({ doc: 'Sender address.', defaultText: 'smtp_user when it is an address, else veloflux@localhost' })),
+        recipients: s.list(s.string({ doc: 'Recipient address.', minLength: 3 }), { doc: 'Who receives the messages.', minItems: 1 }),
+        tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security.', defaultText: 'tls on port 465, else starttls' })),
+      },
+      { doc: 'Email through an SMTP server.' },
+    ),
+    webhook: s.object(
+      {
+        url: s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' }),
+        format: s.oneOf(['slack', 'discord', 'generic'], { doc: 'Body format.', default: D.notification.webhookFormat }),
+        secret: s.optional(s.string({ doc: 'Shared secret for an HMAC-SHA256 signature header over the body (never logged).', minLength: 1 })),
+      },
+      { doc: 'HTTP webhook (Slack, Discord or generic JSON).' },
+    ),
+  },
+  { doc: 'A notification channel.' },
+);
+
+export const failoverSchema = s.object(
+  {
+    enabled: s.bool({ doc: 'Automatic failover; false keeps traffic on level 0 (manual activation still works).', default: D.failover.enabled }),
+    ...policyFields,
+    notification: s.object(
+      {
+        enabled: s.bool({ doc: 'Send notifications.', default: D.notification.enabled }),
+        channels: s.list(channelSchema, { doc: 'Where notifications go.', default: [] }),
+      },
+      { doc: 'Failover notifications.' },
+    ),
+  },
+  { doc: 'Failover behaviour for every pool (a pool may override it).' },
+);
+
+/** `workers`: a count, or "auto" for one per core. */
+const workersSchema: Schema<number | 'auto'> = {
+  doc: 'Data-plane worker processes: a number, or "auto" for one per core. Health checks run once, in the main process.',
+  fallback: { value: D.dataplane.workers },
+  optional: false,
+  parse(v, path, ctx) {
+    if (v === 'auto') return 'auto';
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 256) return v;
+    ctx.issues.push({ path, message: `must be a whole number from 1 to 256 or "auto", got ${s.show(v)}` });
+    return s.INVALID;
+  },
+  describe: () => ({ type: 'string', description: workersSchema.doc, default: D.dataplane.workers }),
+};
+
+export const dataplaneSchema = s.object(
+  {
+    workers: workersSchema,
+    connect_timeout: dur('Time allowed to connect to a backend.', D.dataplane.connectTimeoutMs),
+    header_timeout: dur('Time allowed for a backend to start answering (response headers) after the request is sent.', D.dataplane.headerTimeoutMs),
+    idle_timeout: dur('Longest silence while a request or response body is streaming.', D.dataplane.idleTimeoutMs),
+    keepalive_timeout: dur('How long an idle client connection is kept open.', D.dataplane.keepAliveTimeoutMs),
+    max_attempts: s.int({ doc: 'Attempts per request, the first included (per-request rescue on other backends).', default: D.dataplane.maxAttempts, min: 1, max: 10 }),
+    retry_budget_percent: s.int({ doc: 'Retries in flight may be at most this percent of requests in flight (at least 16).', default: D.dataplane.retryBudgetPercent, min: 0, max: 100 }),
+  },
+  { doc: 'Data-plane tuning (a VeloFlux extension of the seed format).' },
+);
+
+export const configSchema = s.object(
+  {
+    listen: s.string({ doc: 'Data-plane listen address: ":port" (every interface) or "host:port".', default: D.listen, check: listenCheck }),
+    admin: s.object(
+      {
+        listen: s.string({ doc: 'Admin API listen address: ":port" (every interface) or "host:port".', default: D.adminListen, check: listenCheck }),
+        token_file: s.optional(s.string({ doc: 'File holding the admin bearer token (else env VELOFLUX_ADMIN_TOKEN).', minLength: 1 })),
+      },
+      { doc: 'Admin API.' },
+    ),
+    region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
+    pools: s.list(poolSchema, { doc: 'Backend pools.', minItems: 1 }),
+    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', minItems: 1 }),
+    failover: failoverSchema,
+    dataplane: dataplaneSchema,
+  },
+  { doc: 'VeloFlux proxy configuration.' },
+);
+
+export type RawConfig = Infer<typeof configSchema>;
+export type RawPool = Infer<typeof poolSchema>;
+export type RawBackend = Infer<typeof backendSchema>;
+export type RawChannel = Infer<typeof channelSchema>;

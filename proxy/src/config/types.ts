@@ -1,0 +1,72 @@
+// The resolved configuration the proxy runs on: defaults applied, inheritance done, durations in milliseconds.
+import type { ListenAddress, Upstream } from './address.ts';
+import type { RawChannel } from './schema.ts';
+
+export type Strategy = 'immediate' | 'graceful' | 'delayed';
+
+export interface HealthCheckConfig {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly expectedStatus: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+}
+
+export interface BackendConfig {
+  /** Stable identity across reloads: `<pool>/<address>`. */
+  readonly id: string;
+  readonly address: string;
+  readonly upstream: Upstream;
+  readonly weight: number;
+  readonly level: number;
+  readonly region: string | undefined;
+  readonly healthCheck: HealthCheckConfig;
+}
+
+export interface FailoverPolicy {
+  readonly enabled: boolean;
+  readonly strategy: Strategy;
+  readonly checkIntervalMs: number;
+  readonly recoveryIntervalMs: number;
+  readonly delayMs: number;
+  readonly stepPercent: number;
+  readonly stepIntervalMs: number;
+}
+
+export interface PoolConfig {
+  readonly name: string;
+  readonly backends: readonly BackendConfig[];
+  /** Levels that have at least one backend, ascending. */
+  readonly levels: readonly number[];
+  readonly policy: FailoverPolicy;
+}
+
+export interface RouteConfig {
+  /** Lower-case exact host, "*.suffix", or undefined for any host. */
+  readonly host: string | undefined;
+  readonly pathPrefix: string;
+  readonly pool: string;
+}
+
+export type ChannelConfig = RawChannel;
+
+export interface DataplaneConfig {
+  readonly workers: number | 'auto';
+  readonly connectTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retryBudgetPercent: number;
+}
+
+export interface Config {
+  readonly listen: ListenAddress;
+  readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
+  readonly region: string | undefined;
+  readonly pools: readonly PoolConfig[];
+  readonly routes: readonly RouteConfig[];
+  readonly notification: { readonly enabled: boolean; readonly channels: readonly ChannelConfig[] };
+  readonly dataplane: DataplaneConfig;
+}

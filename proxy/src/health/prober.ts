@@ -1,0 +1,36 @@
+// Active HTTP health checks: GET path, fresh connection each time (so a refused connection shows at once, as in
+// HAProxy), bounded by the check's timeout; the body is drained and ignored.
+import { Agent, request } from 'undici';
+import type { BackendConfig } from '../config/types.ts';
+
+export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export class Prober {
+  readonly #agent = new Agent({ pipelining: 0, keepAliveTimeout: 1, connections: 4 });
+
+  async probe(b: BackendConfig): Promise<ProbeResult> {
+    const hc = b.healthCheck;
+    try {
+      const res = await request(`${b.upstream.origin}${hc.path}`, {
+        method: 'GET',
+        dispatcher: this.#agent,
+        reset: true,
+        headers: { 'user-agent': 'veloflux-health-check' },
+        headersTimeout: hc.timeoutMs,
+        bodyTimeout: hc.timeoutMs,
+        signal: AbortSignal.timeout(hc.timeoutMs),
+      });
+      await res.body.dump({ limit: 64 * 1024 });
+      if (res.statusCode === hc.expectedStatus) return { ok: true };
+      return { ok: false, error: `status ${res.statusCode}, expected ${hc.expectedStatus}` };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const code = e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : (e.code ?? e.message);
+      return { ok: false, error: code === 'timeout' ? `timeout after ${hc.timeoutMs}ms` : code };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close().catch(() => this.#agent.destroy());
+  }
+}

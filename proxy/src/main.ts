@@ -1,0 +1,72 @@
+// veloflux-proxy: wiring only (arguments, logger, signals).
+//   veloflux-proxy --config config.yaml [--workers N|auto] [--check]
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { formatIssues, loadConfigFile } from './config/load.ts';
+import { startCluster } from './runtime/cluster.ts';
+import { createLogger } from './runtime/log.ts';
+import { DEFAULT_GRACE_MS, startProxy } from './runtime/proxy.ts';
+import type { RunningProxy } from './runtime/proxy.ts';
+
+const USAGE = `usage: veloflux-proxy --config FILE [--workers N|auto] [--check]
+
+  --config FILE    proxy configuration (YAML); see docs/configuration.md
+  --workers N      data-plane worker processes (or "auto": one per core); overrides dataplane.workers
+  --check          validate the config, print the result and exit (0 valid, 2 invalid)`;
+
+function die(code: number, message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (err) {
+    die(2, `veloflux-proxy: ${(err as Error).message}\n${USAGE}`);
+  }
+  if (args.help) die(0, USAGE);
+  if (!args.config) die(2, `veloflux-proxy: --config is required\n${USAGE}`);
+
+  let workersFlag: number | 'auto' | undefined;
+  if (args.workers !== undefined) {
+    const n = Number(args.workers);
+    if (args.workers === 'auto') workersFlag = 'auto';
+    else if (Number.isInteger(n) && n >= 1 && n <= 256) workersFlag = n;
+    else die(2, `veloflux-proxy: --workers must be a whole number from 1 to 256 or "auto", got "${args.workers}"`);
+  }
+
+  const loaded = await loadConfigFile(args.config);
+  if (!loaded.ok) die(2, `veloflux-proxy: ${args.config} is invalid (${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}):\n${formatIssues(loaded.issues, args.config)}`);
+  const { config, version, source } = loaded;
+  const backends = config.pools.reduce((n, p) => n + p.backends.length, 0);
+  if (args.check) die(0, `${args.config}: valid (${config.pools.length} pool${config.pools.length === 1 ? '' : 's'}, ${backends} backend${backends === 1 ? '' : 's'}, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}; version ${version})`);
+
+  const want = workersFlag ?? config.dataplane.workers;
+  const workers = want === 'auto' ? availableParallelism() : want;
+  const log = createLogger();
+  let proxy: RunningProxy;
+  try {
+    proxy = workers > 1 ? await startCluster(config, version, source, workers, { log }) : await startProxy(config, version, { log });
+  } catch (err) {
+    const e = err as Error & { code?: string; address?: string; port?: number };
+    die(1, `veloflux-proxy: cannot start: ${e.code === 'EADDRINUSE' ? `address in use (${e.address ?? ''}:${e.port ?? ''})` : e.message}`);
+  }
+  log.info({ listen: `${proxy.data.host}:${proxy.data.port}`, admin: `${proxy.admin.host}:${proxy.admin.port}`, pools: config.pools.map((p) => p.name), workers, version }, 'veloflux proxy started');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new connections, finishing requests in flight');
+    proxy.stop(DEFAULT_GRACE_MS).then(
+      () => { log.info('stopped'); log.flush(); process.exit(0); },
+      (err: Error) => { log.error({ err: err.message }, 'error while stopping'); process.exit(1); },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: Error) => die(1, `veloflux-proxy: ${err.message}`));

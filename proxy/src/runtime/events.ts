@@ -1,0 +1,9 @@
+// State changes of the proxy, as plain data. Logs, metrics, notifications and the admin API subscribe to these;
+// the decision modules produce them.
+import type { FailoverEvent } from '../failover/engine.ts';
+
+export type BackendEvent =
+  | { readonly type: 'backend_down'; readonly pool: string; readonly backend: string; readonly level: number; readonly error: string; readonly by: 'probe' | 'passive'; readonly at: number }
+  | { readonly type: 'backend_up'; readonly pool: string; readonly backend: string; readonly level: number; readonly at: number };
+
+export type ProxyEvent = FailoverEvent | BackendEvent;

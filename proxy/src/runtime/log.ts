@@ -1,0 +1,35 @@
+// Logging: pino, object first and message second; every line about a failover contains "failover".
+// Secrets never reach a log line: config objects are not logged, only names, addresses and levels.
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { ProxyEvent } from './events.ts';
+
+export type { Logger };
+
+export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+  return pino({ level: opts.level ?? process.env.VELOFLUX_LOG_LEVEL ?? 'info', base: { service: 'veloflux-proxy' } }, opts.destination ?? process.stdout);
+}
+
+/** Writes one line per state change. */
+export function logEvent(log: Logger, e: ProxyEvent): void {
+  switch (e.type) {
+    case 'failover_activated':
+      log.warn({ pool: e.pool, from: e.from, to: e.to, reason: e.reason }, 'failover activated');
+      return;
+    case 'level_changed':
+      log.warn({ pool: e.pool, from: e.from, to: e.to, reason: e.reason }, 'failover level changed');
+      return;
+    case 'failover_recovered':
+      log.info({ pool: e.pool, from: e.from, to: e.to, durationMs: e.durationMs, reason: e.reason }, 'failover recovered');
+      return;
+    case 'ramp_step':
+      log.info({ pool: e.pool, from: e.from, to: e.to, percent: e.percent }, 'failover ramp step');
+      return;
+    case 'backend_down':
+      log.warn({ pool: e.pool, backend: e.backend, level: e.level, error: e.error, by: e.by }, 'backend down');
+      return;
+    case 'backend_up':
+      log.info({ pool: e.pool, backend: e.backend, level: e.level }, 'backend up');
+      return;
+  }
+}
