@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { LoadgenResult } from './loadgen.ts';
 import { openLoop } from './lib/load.ts';
 import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Backend, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, freePort } from './lib/proc.ts';
+import { canPin, freePort, pinSelf } from './lib/proc.ts';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
@@ -53,6 +53,7 @@ console.log(`VeloFlux failover drills: ${m.cores} cores, load ${m.loadavg.join('
 if (m.busy.length) console.log(`WARNING: machine busy (${m.busy.join('; ')}): latencies will be noisy`);
 const missing = ensureTools(['nginx', 'haproxy', 'taskset']);
 if (!canPin()) console.log('WARNING: taskset unavailable: processes are not pinned to cores');
+pinSelf('1'); // with the backends and the load generator, never with the proxy under test
 const placeholder = !existsSync(VELOFLUX_MAIN);
 if (placeholder) console.log(`WARNING: ${VELOFLUX_MAIN} not found: using bench/peers/veloflux-placeholder.ts; figures are NOT VeloFlux's`);
 const kinds = args.peers.split(',').map((s) => s.trim() as PeerKind).filter((k) => k in PEER_LABEL && !missing.includes(k));
@@ -82,8 +83,9 @@ async function runDrill(kind: PeerKind, drill: Drill): Promise<DrillResult> {
   try {
     peer = await startPeer(kind, { dir, primary: primaryPort, backup: backup.port, cpus: '0', workers: 1 });
     await sleep(1500); // a few health-check rounds with both backends up
-    const startAt = Date.now() + 300;
-    const load = openLoop({ url: peer.url, rate: RATE, connections: CONNECTIONS, durationS: DURATION, startAt,
+    // 1 s of the same load before t=0 opens the connections and warms the JIT; the generator needs ~0.2 s to start.
+    const startAt = Date.now() + 1500;
+    const load = openLoop({ url: peer.url, rate: RATE, connections: CONNECTIONS, durationS: DURATION, startAt, warmupS: 1,
       timeoutMs: CLIENT_TIMEOUT_MS, cpus: '1' });
     await sleep(startAt + FAULT_AT * 1000 - Date.now());
     const faultAtMs = Date.now() - startAt;

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { topSelf } from './lib/cpuprofile.ts';
 import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
 import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, freePort, sampleRss, type Rss } from './lib/proc.ts';
+import { canPin, freePort, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
@@ -42,6 +42,7 @@ console.log(`VeloFlux bench: ${m.cores} cores, ${m.cpu}, load ${m.loadavg.join('
 if (m.busy.length) console.log(`WARNING: machine busy (${m.busy.join('; ')}): figures will be noisy`);
 const missing = ensureTools(['wrk', 'nginx', 'haproxy', 'taskset']);
 if (!canPin()) console.log('WARNING: taskset unavailable: processes are not pinned to cores');
+pinSelf('1'); // with the backends and the load generator, never with the proxy under test
 const placeholder = !existsSync(VELOFLUX_MAIN);
 if (placeholder) console.log(`WARNING: ${VELOFLUX_MAIN} not found: using bench/peers/veloflux-placeholder.ts; figures are NOT VeloFlux's`);
 
@@ -98,7 +99,7 @@ async function scenario(name: string, o: { workers: number; proxyCpus?: string; 
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(peers, r)) {
           const rss = p.proc ? sampleRss([p.proc.pid]) : undefined;
-          const g = await openLoop({ url: p.url, rate, connections: 32, durationS: DURATION, timeoutMs: 5000, cpus: o.loadCpus });
+          const g = await openLoop({ url: p.url, rate, connections: 32, durationS: DURATION, warmupS: WARMUP, timeoutMs: 5000, cpus: o.loadCpus });
           const s: RateSample = { round: r + 1, rate, achieved: g.ok / DURATION, p50: g.latency.p50, p99: g.latency.p99,
             max: g.latency.max, failed: g.non2xx + g.errors + g.unfinished, rss: rss?.stop() };
           samples[p.kind]!.push(s);

@@ -69,7 +69,7 @@ const LOADGEN = fileURLToPath(new URL('../loadgen.ts', import.meta.url));
 
 export async function openLoop(o: LoadgenOptions & { cpus?: string }): Promise<LoadgenResult> {
   const { cpus, ...opts } = o;
-  const startIn = Math.max(0, (opts.startAt ?? Date.now()) - Date.now());
+  const startIn = Math.max(0, (opts.startAt ?? Date.now() + (opts.warmupS ?? 0) * 1000) - Date.now());
   const timeoutMs = startIn + opts.durationS * 1000 + opts.timeoutMs + 15_000;
   const out = await runToEnd('loadgen', process.execPath, [LOADGEN, JSON.stringify(opts)], { cpus, timeoutMs });
   return JSON.parse(out) as LoadgenResult;

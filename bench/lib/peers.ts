@@ -77,7 +77,7 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
       writeFileSync(cfg, velofluxConfig(port, admin, o));
       const main = existsSync(VELOFLUX_MAIN) ? VELOFLUX_MAIN : join(REPO, 'bench/peers/veloflux-placeholder.ts');
       proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), main, '--config', cfg, '--workers', String(o.workers)],
-        { cpus: o.cpus, logDir: dir, env: { ...process.env, VELOFLUX_ADMIN_TOKEN: 'bench-token', LOG_LEVEL: 'warn' } });
+        { cpus: o.cpus, logDir: dir, env: { ...process.env, VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
       ready = `http://127.0.0.1:${admin}/readyz`;
       break;
     }

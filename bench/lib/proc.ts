@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -61,8 +62,22 @@ export function canPin(): boolean {
 
 const OUTPUT_KEEP = 64 * 1024;
 
+let selfPinned = false;
+/**
+ * Pins the bench program itself (RSS sampling, log capture, fault injection) to `cpus`, away from the proxy under
+ * test. Children inherit affinity, so from then on unpinned children are explicitly given every CPU.
+ */
+export function pinSelf(cpus: string): void {
+  if (canPin() && spawnSync('taskset', ['-apc', cpus, String(process.pid)]).status === 0) selfPinned = true;
+}
+
+function pinned(command: string, args: readonly string[], cpus: string | undefined): string[] {
+  const list = cpus ?? (selfPinned ? `0-${availableParallelism() - 1}` : undefined);
+  return list !== undefined && canPin() ? ['taskset', '-c', list, command, ...args] : [command, ...args];
+}
+
 export function start(name: string, command: string, args: readonly string[], opts: StartOptions): Proc {
-  const argv = opts.cpus !== undefined && canPin() ? ['taskset', '-c', opts.cpus, command, ...args] : [command, ...args];
+  const argv = pinned(command, args, opts.cpus);
   const logFile = join(opts.logDir, `${name}.log`);
   appendFileSync(logFile, `$ ${argv.join(' ')}\n`);
   // taskset execs the command, so child.pid is the command's pid and the leader of its own group.
@@ -232,7 +247,7 @@ export function sampleRss(pgids: readonly number[], everyMs = 250): { stop(): Rs
 /** Runs a command to completion (bounded by `timeoutMs`), returning stdout; throws with stderr on failure. */
 export function runToEnd(name: string, command: string, args: readonly string[], opts: { cpus?: string; timeoutMs: number }):
   Promise<string> {
-  const argv = opts.cpus !== undefined && canPin() ? ['taskset', '-c', opts.cpus, command, ...args] : [command, ...args];
+  const argv = pinned(command, args, opts.cpus);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     if (child.pid !== undefined) live.add(child.pid);
