@@ -59,10 +59,10 @@ interface ScenarioResult {
   halfRate?: { rate: number; samples: Record<string, RateSample[]> };
 }
 
-async function measureSaturation(peer: Peer, round: number, loadCpus: string | undefined): Promise<Sample> {
-  await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus });
+async function measureSaturation(peer: Peer, round: number, loadCpus: string | undefined, threads: number): Promise<Sample> {
+  await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus, threads });
   const rss = peer.proc ? sampleRss([peer.proc.pid]) : undefined;
-  const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus });
+  const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus, threads });
   const s: Sample = { round, sat, rss: rss?.stop() };
   console.log(`  round ${round} ${peer.label.padEnd(18)} ${fmtNum(sat.rps).padStart(8)} req/s  p50 ${sat.p50.toFixed(2)} ms  p99 ${sat.p99.toFixed(2)} ms` +
     `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}`);
@@ -75,21 +75,24 @@ function order<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-async function scenario(name: string, o: { workers: number; proxyCpus?: string; loadCpus?: string; halfRate: boolean }):
-  Promise<ScenarioResult> {
+async function scenario(name: string, o: { workers: number; proxyCpus?: string; loadCpus?: string; halfRate: boolean;
+  extra?: PeerKind[] }): Promise<ScenarioResult> {
   console.log(`\n== ${name}`);
+  const threads = o.loadCpus === undefined ? 2 : 1; // the load generator gets as many threads as cores it may use
   const primary = await startBackend('primary', await freePort(), { dir, cpus: o.loadCpus });
   const backup = await startBackend('backup', await freePort(), { dir, cpus: o.loadCpus });
   const peers: Peer[] = [];
   try {
-    for (const kind of kinds) {
+    for (const kind of [...kinds, ...(o.extra ?? [])]) {
       peers.push(await startPeer(kind, { dir, primary: primary.port, backup: backup.port, cpus: o.proxyCpus, workers: o.workers }));
     }
     // JIT warm-up of every peer once before any measurement.
-    for (const p of peers) await saturate({ url: p.url, connections: CONNECTIONS, durationS: Math.max(2, WARMUP), cpus: o.loadCpus });
+    for (const p of peers) {
+      await saturate({ url: p.url, connections: CONNECTIONS, durationS: Math.max(2, WARMUP), cpus: o.loadCpus, threads });
+    }
     const saturation: Record<string, Sample[]> = Object.fromEntries(peers.map((p) => [p.kind, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const p of order(peers, r)) saturation[p.kind]!.push(await measureSaturation(p, r + 1, o.loadCpus));
+      for (const p of order(peers, r)) saturation[p.kind]!.push(await measureSaturation(p, r + 1, o.loadCpus, threads));
     }
     const result: ScenarioResult = { name, workers: o.workers, saturation };
     if (o.halfRate && saturation.veloflux) {
@@ -147,7 +150,7 @@ const single = await scenario('one core: each proxy pinned to core 0; backends a
   { workers: 1, proxyCpus: '0', loadCpus: '1', halfRate: true });
 const dual = args['no-2core'] ? undefined
   : await scenario('both cores: VeloFlux --workers 2, nginx worker_processes 2, HAProxy nbthread 2; nothing pinned',
-    { workers: 2, halfRate: false });
+    { workers: 2, halfRate: false, extra: ['veloflux1'] });
 
 // ---- figures
 const med = (xs: number[]): number => spread(xs).median;
@@ -221,7 +224,8 @@ if (single.halfRate) {
 }
 if (dual) {
   tables.push(saturationTable(dual,
-    `Saturation, both cores (VeloFlux --workers 2, nginx 2 workers, HAProxy 2 threads, minimal undici 1 process; nothing pinned; ${DURATION} s × ${ROUNDS} rounds)`));
+    `Saturation, both cores (VeloFlux --workers 2, nginx 2 workers, HAProxy 2 threads, minimal undici 1 process; nothing pinned; wrk 2 threads; ${DURATION} s × ${ROUNDS} rounds)`));
+  tables.at(-1)!.notes = ['Backends and wrk share the same two cores here, so this measures the whole machine, not proxy scaling alone: compare with "direct".'];
 }
 
 let profile: Awaited<ReturnType<typeof profileVeloflux>>;

@@ -20,6 +20,8 @@ export interface SaturateOptions {
   url: string;
   connections: number;
   durationS: number;
+  /** wrk threads (default 1). */
+  threads?: number;
   cpus?: string;
 }
 
@@ -51,7 +53,7 @@ export function parseWrk(out: string): SaturationResult {
 export async function saturate(o: SaturateOptions): Promise<SaturationResult> {
   const timeoutMs = o.durationS * 1000 + 15_000;
   if (hasCommand('wrk')) {
-    const out = await runToEnd('wrk', 'wrk', ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '--timeout', '5s', o.url],
+    const out = await runToEnd('wrk', 'wrk', [`-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '--timeout', '5s', o.url],
       { cpus: o.cpus, timeoutMs });
     return parseWrk(out);
   }

@@ -12,12 +12,15 @@ const BACKEND = join(REPO, 'bench/backend.ts');
 const MINIMAL = join(REPO, 'bench/peers/minimal-undici.ts');
 export const VELOFLUX_MAIN = join(REPO, 'proxy/src/main.ts');
 
-export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'nginx' | 'haproxy';
+// `veloflux1` is VeloFlux held at one worker whatever the scenario asks (the both-cores scenario compares it with
+// `veloflux` at two workers).
+export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'veloflux1' | 'nginx' | 'haproxy';
 
 export const PEER_LABEL: Record<PeerKind, string> = {
   direct: 'direct (no proxy)',
   minimal: 'minimal undici',
   veloflux: 'VeloFlux',
+  veloflux1: 'VeloFlux 1 worker',
   nginx: 'nginx',
   haproxy: 'HAProxy',
 };
@@ -71,12 +74,14 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
       proc = start(kind, process.execPath, [MINIMAL, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${o.primary}`],
         { cpus: o.cpus, logDir: dir });
       break;
-    case 'veloflux': {
+    case 'veloflux':
+    case 'veloflux1': {
       const admin = await freePort();
       const cfg = join(dir, 'config.yaml');
-      writeFileSync(cfg, velofluxConfig(port, admin, o));
+      const workers = kind === 'veloflux1' ? 1 : o.workers;
+      writeFileSync(cfg, velofluxConfig(port, admin, { ...o, workers }));
       const main = existsSync(VELOFLUX_MAIN) ? VELOFLUX_MAIN : join(REPO, 'bench/peers/veloflux-placeholder.ts');
-      proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), main, '--config', cfg, '--workers', String(o.workers)],
+      proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), main, '--config', cfg, '--workers', String(workers)],
         { cpus: o.cpus, logDir: dir, env: { ...process.env, VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
       ready = `http://127.0.0.1:${admin}/readyz`;
       break;
