@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { LoadgenResult } from './loadgen.ts';
 import { openLoop } from './lib/load.ts';
 import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Backend, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, freePort, pinSelf } from './lib/proc.ts';
+import { canPin, cpuSnapshot, foreignCores, freePort, pinSelf } from './lib/proc.ts';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
@@ -73,6 +73,8 @@ interface DrillResult {
   /** First second from which every success came from the primary, to the end; undefined = not by the end. */
   backOnPrimaryAt?: number;
   load: LoadgenResult;
+  /** Cores' worth of CPU used by processes not ours during the drill (the machine may be shared). */
+  foreignCores: number;
 }
 
 async function runDrill(kind: PeerKind, drill: Drill): Promise<DrillResult> {
@@ -85,6 +87,7 @@ async function runDrill(kind: PeerKind, drill: Drill): Promise<DrillResult> {
     await sleep(1500); // a few health-check rounds with both backends up
     // 1 s of the same load before t=0 opens the connections and warms the JIT; the generator needs ~0.2 s to start.
     const startAt = Date.now() + 1500;
+    const cpu0 = cpuSnapshot();
     const load = openLoop({ url: peer.url, rate: RATE, connections: CONNECTIONS, durationS: DURATION, startAt, warmupS: 1,
       timeoutMs: CLIENT_TIMEOUT_MS, cpus: '1' });
     await sleep(startAt + FAULT_AT * 1000 - Date.now());
@@ -103,7 +106,7 @@ async function runDrill(kind: PeerKind, drill: Drill): Promise<DrillResult> {
     else primary!.proc.signal('SIGUSR1');
     const restoredAtMs = Date.now() - startAt;
     const result = await load;
-    return summarize(kind, drill, faultAtMs, restoredAtMs, result);
+    return { ...summarize(kind, drill, faultAtMs, restoredAtMs, result), foreignCores: foreignCores(cpu0, cpuSnapshot()) };
   } finally {
     await peer?.stop();
     await primary?.proc.stop();
@@ -111,7 +114,8 @@ async function runDrill(kind: PeerKind, drill: Drill): Promise<DrillResult> {
   }
 }
 
-function summarize(peer: PeerKind, drill: Drill, faultAtMs: number, restoredAtMs: number, load: LoadgenResult): DrillResult {
+function summarize(peer: PeerKind, drill: Drill, faultAtMs: number, restoredAtMs: number, load: LoadgenResult):
+  Omit<DrillResult, 'foreignCores'> {
   const failed = load.non2xx + load.errors + load.unfinished;
   const zeroSuccessSeconds = load.perSecond.filter((s) => s.ok === 0).map((s) => s.second);
   let backOnPrimaryAt: number | undefined;
@@ -156,7 +160,7 @@ rmSync(dir, { recursive: true, force: true });
 
 const totals: Table = {
   title: `Failover drills: ${RATE} req/s open loop, ${CONNECTIONS} keep-alive connections, ${DURATION} s; primary fails at ${FAULT_AT} s, restored at ${RESTORE_AT} s; proxy on one core`,
-  head: ['peer', 'drill', 'failed (non-2xx / errors / unfinished)', 'seconds with zero successes', 'max latency ms', 'p99 ms', 'back on primary from'],
+  head: ['peer', 'drill', 'failed (non-2xx / errors / unfinished)', 'seconds with zero successes', 'max latency ms', 'p99 ms', 'back on primary from', 'other CPU (cores)'],
   rows: results.map((r) => [
     PEER_LABEL[r.peer],
     r.drill,
@@ -166,7 +170,8 @@ const totals: Table = {
     fmtNum(r.load.latency.p99),
     !r.leftPrimary ? 'never left it' : r.backOnPrimaryAt === undefined ? `not by ${DURATION} s` : `${r.backOnPrimaryAt} s (+${r.backOnPrimaryAt - RESTORE_AT} s)`,
   ]),
-  notes: ['"back on primary from": the first second after which every success came from the primary, to the end of the drill.'],
+  notes: ['"back on primary from": the first second after which every success came from the primary, to the end of the drill.',
+    '"other CPU": cores\' worth of CPU used by processes not started by the bench during the drill (the machine may be shared).'],
 };
 const velo = results.filter((r) => r.peer === 'veloflux');
 const targets = velo.length ? [

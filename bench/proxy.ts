@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { topSelf } from './lib/cpuprofile.ts';
 import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
 import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, freePort, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
+import { canPin, cpuSnapshot, foreignCores, freePort, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
@@ -50,8 +50,9 @@ const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-'));
 const allKinds: PeerKind[] = ['veloflux', 'minimal', 'nginx', 'haproxy', 'direct'];
 const kinds = allKinds.filter((k) => !missing.includes(k));
 
-interface Sample { round: number; sat: SaturationResult; rss?: Rss }
-interface RateSample { round: number; rate: number; achieved: number; p50: number; p99: number; max: number; failed: number; rss?: Rss }
+interface Sample { round: number; sat: SaturationResult; rss?: Rss; foreignCores: number; attempt: number }
+interface RateSample { round: number; rate: number; achieved: number; p50: number; p99: number; max: number; failed: number; rss?: Rss;
+  foreignCores: number }
 interface ScenarioResult {
   name: string;
   workers: number;
@@ -59,14 +60,27 @@ interface ScenarioResult {
   halfRate?: { rate: number; samples: Record<string, RateSample[]> };
 }
 
+// Other work on a shared machine ruins a measurement without failing it; one that saw more than this much CPU of
+// processes not ours is re-run (at most MAX_ATTEMPTS times; the last one is kept, flagged).
+const FOREIGN_LIMIT_CORES = 0.2;
+const MAX_ATTEMPTS = 3;
+let reruns = 0;
+
 async function measureSaturation(peer: Peer, round: number, loadCpus: string | undefined, threads: number): Promise<Sample> {
-  await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus, threads });
-  const rss = peer.proc ? sampleRss([peer.proc.pid]) : undefined;
-  const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus, threads });
-  const s: Sample = { round, sat, rss: rss?.stop() };
-  console.log(`  round ${round} ${peer.label.padEnd(18)} ${fmtNum(sat.rps).padStart(8)} req/s  p50 ${sat.p50.toFixed(2)} ms  p99 ${sat.p99.toFixed(2)} ms` +
-    `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}`);
-  return s;
+  for (let attempt = 1; ; attempt++) {
+    await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus, threads });
+    const rss = peer.proc ? sampleRss([peer.proc.pid]) : undefined;
+    const cpu0 = cpuSnapshot();
+    const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus, threads });
+    const foreign = foreignCores(cpu0, cpuSnapshot());
+    const s: Sample = { round, sat, rss: rss?.stop(), foreignCores: foreign, attempt };
+    const contended = foreign > FOREIGN_LIMIT_CORES;
+    console.log(`  round ${round} ${peer.label.padEnd(18)} ${fmtNum(sat.rps).padStart(8)} req/s  p50 ${sat.p50.toFixed(2)} ms  p99 ${sat.p99.toFixed(2)} ms` +
+      `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}` +
+      `${contended ? `  (other processes used ${foreign.toFixed(2)} cores${attempt < MAX_ATTEMPTS ? ': re-running' : ': kept, flagged'})` : ''}`);
+    if (!contended || attempt >= MAX_ATTEMPTS) return s;
+    reruns++;
+  }
 }
 
 /** Rounds interleave the peers; the order rotates each round so no peer always runs first (or right after another). */
@@ -102,12 +116,14 @@ async function scenario(name: string, o: { workers: number; proxyCpus?: string; 
       for (let r = 0; r < ROUNDS; r++) {
         for (const p of order(peers, r)) {
           const rss = p.proc ? sampleRss([p.proc.pid]) : undefined;
+          const cpu0 = cpuSnapshot();
           const g = await openLoop({ url: p.url, rate, connections: 32, durationS: DURATION, warmupS: WARMUP, timeoutMs: 5000, cpus: o.loadCpus });
           const s: RateSample = { round: r + 1, rate, achieved: g.ok / DURATION, p50: g.latency.p50, p99: g.latency.p99,
-            max: g.latency.max, failed: g.non2xx + g.errors + g.unfinished, rss: rss?.stop() };
+            max: g.latency.max, failed: g.non2xx + g.errors + g.unfinished, rss: rss?.stop(), foreignCores: foreignCores(cpu0, cpuSnapshot()) };
           samples[p.kind]!.push(s);
           console.log(`  round ${r + 1} ${p.label.padEnd(18)} p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  max ${s.max.toFixed(1)} ms` +
-            `${s.failed ? `  FAILED ${s.failed}` : ''}${g.maxSendLagMs > 50 ? `  (generator lagged ${g.maxSendLagMs.toFixed(0)} ms)` : ''}`);
+            `${s.failed ? `  FAILED ${s.failed}` : ''}${g.maxSendLagMs > 50 ? `  (generator lagged ${g.maxSendLagMs.toFixed(0)} ms)` : ''}` +
+            `${s.foreignCores > FOREIGN_LIMIT_CORES ? `  (other processes used ${s.foreignCores.toFixed(2)} cores)` : ''}`);
         }
       }
       result.halfRate = { rate, samples };
@@ -180,7 +196,15 @@ function saturationTable(s: ScenarioResult, title: string): Table {
     title,
     head: ['peer', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'RSS MB', 'RSS MB/process (n)', 'vs minimal', 'vs nginx', 'failures'],
     rows,
+    notes: contentionNotes(Object.values(s.saturation).flat()),
   };
+}
+
+function contentionNotes(samples: { foreignCores: number }[]): string[] {
+  const flagged = samples.filter((x) => x.foreignCores > FOREIGN_LIMIT_CORES);
+  const worst = Math.max(0, ...samples.map((x) => x.foreignCores));
+  return [`Other processes used at most ${worst.toFixed(2)} cores during these measurements` +
+    (flagged.length ? `; ${flagged.length} measurement(s) kept above ${FOREIGN_LIMIT_CORES} cores: treat as noisy.` : '.')];
 }
 
 const tables: Table[] = [];
@@ -219,13 +243,14 @@ if (single.halfRate) {
       xs.some((x) => x.rss) ? Math.max(...xs.map((x) => x.rss?.totalMB ?? 0)).toFixed(0) : '-',
       String(xs.reduce((a, x) => a + x.failed, 0)),
     ]),
-    notes: ['Latency counts from the scheduled send time (open loop), so queueing is included.'],
+    notes: ['Latency counts from the scheduled send time (open loop), so queueing is included.',
+      ...contentionNotes(Object.values(samples).flat())],
   });
 }
 if (dual) {
   tables.push(saturationTable(dual,
     `Saturation, both cores (VeloFlux --workers 2, nginx 2 workers, HAProxy 2 threads, minimal undici 1 process; nothing pinned; wrk 2 threads; ${DURATION} s × ${ROUNDS} rounds)`));
-  tables.at(-1)!.notes = ['Backends and wrk share the same two cores here, so this measures the whole machine, not proxy scaling alone: compare with "direct".'];
+  tables.at(-1)!.notes!.unshift('Backends and wrk share the same two cores here, so this measures the whole machine, not proxy scaling alone: compare with "direct".');
 }
 
 let profile: Awaited<ReturnType<typeof profileVeloflux>>;
@@ -245,11 +270,11 @@ rmSync(dir, { recursive: true, force: true });
 
 for (const t of tables) console.log(textTable(t));
 const elapsed = (Date.now() - started) / 1000;
-console.log(`\n(${elapsed.toFixed(0)} s)`);
+console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because other processes were busy)`);
 
 const file = writeResults(args.quick ? 'quick-bench' : 'bench', { command, when, machine: m, placeholder, rounds: ROUNDS, durationS: DURATION,
   connections: CONNECTIONS, single, dual, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
-  targets: { ratio: ratioPass, rss: rssPass }, profile, missing }, when);
+  targets: { ratio: ratioPass, rss: rssPass }, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {
   updateBenchmarksMd('proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));

@@ -268,3 +268,38 @@ export function runToEnd(name: string, command: string, args: readonly string[],
     });
   });
 }
+
+/** CPU time, in clock ticks, of the whole machine and of this bench's own processes (for `foreignCores`). */
+export interface CpuSnapshot { busy: number; total: number; ours: number; cores: number }
+
+/**
+ * The machine is shared: to tell whether a measurement was disturbed, compare the CPU the machine was busy (everything
+ * but idle and iowait in /proc/stat) with the CPU our own processes spent (this program and every process group it
+ * started). Each process counts utime + stime + cutime + cstime, so a child that exits and is reaped (wrk) moves its
+ * time into its parent's cutime instead of vanishing. Softirq time of our loopback traffic is mostly charged to our
+ * processes' stime; what is not reads as a small foreign share (~0.05 core measured on an idle machine).
+ */
+export function cpuSnapshot(): CpuSnapshot {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [, , , idle = 0, iowait = 0] = fields;
+  let ours = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pgrp = Number(f[2]);
+      if (Number(entry) !== process.pid && !live.has(pgrp)) continue;
+      ours += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch { /* exited while reading */ }
+  }
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - idle - iowait, total, ours, cores: availableParallelism() };
+}
+
+/** Cores' worth of CPU used by processes that are not ours between two snapshots (0 = we had the machine). */
+export function foreignCores(a: CpuSnapshot, b: CpuSnapshot): number {
+  const total = b.total - a.total;
+  if (total <= 0) return 0;
+  return Math.max(0, ((b.busy - a.busy) - (b.ours - a.ours)) / total) * a.cores;
+}
