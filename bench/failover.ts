@@ -23,6 +23,7 @@ import { ensureTools, machine } from './lib/tools.ts';
 const { values: args } = parseArgs({
   options: {
     rate: { type: 'string', default: '1000' },
+    connections: { type: 'string', default: '32' },
     duration: { type: 'string', default: '20' },
     'fault-at': { type: 'string', default: '5' },
     'restore-at': { type: 'string', default: '12' },
@@ -36,7 +37,7 @@ const RATE = Number(args.rate);
 const DURATION = args.quick ? 8 : Number(args.duration);
 const FAULT_AT = args.quick ? 2 : Number(args['fault-at']);
 const RESTORE_AT = args.quick ? 5 : Number(args['restore-at']);
-const CONNECTIONS = 32;
+const CONNECTIONS = Number(args.connections);
 const CLIENT_TIMEOUT_MS = 10_000; // well above the proxies' 2 s timeouts: a failure is the proxy's answer, not ours
 const command = `npm run bench:failover${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 
@@ -169,6 +170,7 @@ const totals: Table = {
     fmtNum(r.load.latency.max),
     fmtNum(r.load.latency.p99),
     !r.leftPrimary ? 'never left it' : r.backOnPrimaryAt === undefined ? `not by ${DURATION} s` : `${r.backOnPrimaryAt} s (+${r.backOnPrimaryAt - RESTORE_AT} s)`,
+    r.foreignCores.toFixed(2),
   ]),
   notes: ['"back on primary from": the first second after which every success came from the primary, to the end of the drill.',
     '"other CPU": cores\' worth of CPU used by processes not started by the bench during the drill (the machine may be shared).'],

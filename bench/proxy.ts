@@ -140,16 +140,29 @@ async function scenario(name: string, o: { workers: number; proxyCpus?: string; 
   }
 }
 
-/** A separate VeloFlux run under `node --cpu-prof`, summarised: where the time goes at saturation. */
-async function profileVeloflux(): Promise<{ file: string; totalMs: number; top: ReturnType<typeof topSelf>['top'] } | undefined> {
+interface HeapLine { pid: number; rss: number; heapTotal: number; heapUsed: number; external: number; spaces: Record<string, number> }
+interface Diagnosis { file?: string; totalMs: number; top: ReturnType<typeof topSelf>['top']; heap?: HeapLine }
+
+/**
+ * A separate VeloFlux run at saturation under `node --cpu-prof` (where the CPU goes) with bench/lib/heapstats.ts
+ * preloaded (where the resident memory is: V8 heap spaces vs the rest). Taken when a target is missed or on --profile.
+ */
+async function diagnoseVeloflux(): Promise<Diagnosis | undefined> {
   const profDir = join(REPO, 'bench/results/profiles', when.toISOString().replaceAll(':', ''));
   const primary = await startBackend('primary', await freePort(), { dir, cpus: '1' });
   const backup = await startBackend('backup', await freePort(), { dir, cpus: '1' });
+  let heap: HeapLine | undefined;
+  let skipMs = 0;
   try {
+    const spawned = Date.now();
     const peer = await startPeer('veloflux', { dir, primary: primary.port, backup: backup.port, cpus: '0', workers: 1,
-      nodeFlags: [...VELOFLUX_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+      nodeFlags: [...VELOFLUX_FLAGS, '--import', join(REPO, 'bench/lib/heapstats.ts'), '--cpu-prof', `--cpu-prof-dir=${profDir}`] });
     await saturate({ url: peer.url, connections: CONNECTIONS, durationS: 2, cpus: '1' });
+    skipMs = Date.now() - spawned; // start-up and warm-up are not what we want to see
     await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: '1' });
+    const lines = peer.proc!.output().split('\n').filter((l) => l.startsWith('BENCH_HEAP '));
+    const last = lines.at(-1); // the last second under load
+    if (last) heap = JSON.parse(last.slice('BENCH_HEAP '.length)) as HeapLine;
     await peer.stop(); // the profile is written on a clean exit (SIGTERM -> exit 0)
   } finally {
     await primary.proc.stop();
@@ -158,10 +171,10 @@ async function profileVeloflux(): Promise<{ file: string; totalMs: number; top: 
   const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
   if (files.length === 0) {
     console.log(`no .cpuprofile written in ${profDir} (did the proxy exit cleanly on SIGTERM?)`);
-    return undefined;
+    return heap ? { totalMs: 0, top: [], heap } : undefined;
   }
   const file = join(profDir, files[0]!);
-  return { file, ...topSelf(file, 20) };
+  return { file, ...topSelf(file, 20, skipMs), heap };
 }
 
 // ---- run
@@ -258,16 +271,27 @@ if (dual) {
   tables.at(-1)!.notes!.unshift('Backends and wrk share the same two cores here, so this measures the whole machine, not proxy scaling alone: compare with "direct".');
 }
 
-let profile: Awaited<ReturnType<typeof profileVeloflux>>;
-if (!placeholder && (args.profile || !ratioPass)) {
-  console.log(`\n== ${ratioPass ? 'profile requested' : 'ratio target missed'}: profiling VeloFlux (node --cpu-prof) at saturation`);
-  profile = await profileVeloflux();
-  if (profile) {
+let profile: Diagnosis | undefined;
+if (!placeholder && (args.profile || !ratioPass || !rssPass)) {
+  const why = [!ratioPass && 'throughput ratio', !rssPass && 'RSS'].filter(Boolean).join(' and ');
+  console.log(`\n== ${why ? `target missed (${why})` : 'profile requested'}: VeloFlux at saturation under node --cpu-prof, heap spaces sampled`);
+  profile = await diagnoseVeloflux();
+  if (profile?.heap) {
+    const h = profile.heap;
     tables.push({
-      title: `VeloFlux CPU profile at saturation, one core: top self time (of ${fmtNum(profile.totalMs)} ms sampled)`,
+      title: 'VeloFlux memory at saturation, one core (last second under load; MiB)',
+      head: ['RSS', 'V8 heap total', 'heap used', 'not V8 heap (RSS - heap total)', 'external', ...Object.keys(h.spaces).map((k) => `${k} space`)],
+      rows: [[String(h.rss), String(h.heapTotal), String(h.heapUsed), String(h.rss - h.heapTotal), String(h.external), ...Object.values(h.spaces).map(String)]],
+      notes: ['"new space" is V8\'s young generation (two semi-spaces + a nursery); node sizes it from the heap limit, so it grows under allocation-heavy load.',
+        'Try a tuning without editing code: npm run bench -- --veloflux-node-flags=\'--max-semi-space-size=16\' (or node bench/semispace.ts).'],
+    });
+  }
+  if (profile?.file) {
+    tables.push({
+      title: `VeloFlux CPU profile at saturation, one core: top self time (of ${fmtNum(profile.totalMs)} ms sampled after warm-up, until exit)`,
       head: ['function', 'where', 'self ms', 'self %'],
       rows: profile.top.map((h) => [h.fn, h.where, fmtNum(h.selfMs), h.selfPct.toFixed(1)]),
-      notes: [`profile: ${profile.file.replace(REPO, '')} (open in Chrome DevTools or speedscope)`],
+      notes: [`profile: ${profile.file.replace(REPO, '')} (open in Chrome DevTools or speedscope; not committed)`],
     });
   }
 }

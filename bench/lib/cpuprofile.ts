@@ -13,15 +13,18 @@ interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[
 
 export interface HotFunction { fn: string; where: string; selfMs: number; selfPct: number }
 
-export function topSelf(file: string, limit = 20): { totalMs: number; top: HotFunction[] } {
+/** `skipMs`: ignore the first milliseconds of the profile (process start-up, module loading, warm-up). */
+export function topSelf(file: string, limit = 20, skipMs = 0): { totalMs: number; top: HotFunction[] } {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<string, number>();
   let total = 0;
+  let elapsedUs = 0;
   for (let i = 0; i < p.samples.length; i++) {
     const node = byId.get(p.samples[i]!);
     const dt = p.timeDeltas[i] ?? 0;
-    if (!node) continue;
+    elapsedUs += dt;
+    if (!node || elapsedUs < skipMs * 1000) continue;
     total += dt;
     const f = node.callFrame;
     const url = f.url.startsWith('file://') ? relative(REPO, new URL(f.url).pathname) : f.url;
