@@ -19,8 +19,15 @@ export const ERRORS = {
   UPSTREAM_TIMEOUT: def('VF_ERR_UPSTREAM_TIMEOUT', 504, 'The backend did not connect or answer in time (connect_timeout, header_timeout).'),
   UPSTREAM_PROTOCOL: def('VF_ERR_UPSTREAM_PROTOCOL', 502, 'The backend answered with something that is not valid HTTP.'),
   BAD_REQUEST: def('VF_ERR_BAD_REQUEST', 400, 'The request cannot be forwarded as sent (an invalid header, an unsupported Expect).'),
-  SHUTTING_DOWN: def('VF_ERR_SHUTTING_DOWN', 503, 'The proxy is stopping and takes no new requests on this connection.'),
-  CONFIG_INVALID: def('VF_ERR_CONFIG_INVALID', 400, 'The config has problems; each is listed with its path.'),
+  CONFIG_INVALID: def('VF_ERR_CONFIG_INVALID', 400, 'The config has problems; each is listed with its path (the running config keeps serving).'),
+  CONFIG_RESTART_REQUIRED: def('VF_ERR_CONFIG_RESTART_REQUIRED', 409, 'The new config changes something only a restart can change (listen, admin.listen, admin.token_file, dataplane.workers); nothing was applied.'),
+  UNAUTHORIZED: def('VF_ERR_UNAUTHORIZED', 401, 'The admin API needs `Authorization: Bearer <token>` with the configured token.'),
+  ADMIN_TOKEN_UNSET: def('VF_ERR_ADMIN_TOKEN_UNSET', 401, 'No admin token is configured (env VELOFLUX_ADMIN_TOKEN or admin.token_file), so the admin API refuses every call.'),
+  UNKNOWN_POOL: def('VF_ERR_UNKNOWN_POOL', 404, 'No pool has that name; the message lists the pools.'),
+  BAD_PARAMETER: def('VF_ERR_BAD_PARAMETER', 400, 'A query parameter or body is missing or not of the allowed form; the message says which and what is allowed.'),
+  NOT_FOUND: def('VF_ERR_NOT_FOUND', 404, 'No admin endpoint at that method and path; GET /openapi.json lists them.'),
+  DRILL_RUNNING: def('VF_ERR_DRILL_RUNNING', 409, 'A live drill is already running on that pool.'),
+  INTERNAL: def('VF_ERR_INTERNAL', 500, 'An unexpected failure in the proxy; the proxy log has the details.'),
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorName = keyof typeof ERRORS;

@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     const e = err as Error & { code?: string; address?: string; port?: number };
     die(1, `veloflux-proxy: cannot start: ${e.code === 'EADDRINUSE' ? `address in use (${e.address ?? ''}:${e.port ?? ''})` : e.message}`);
   }
+  if (config.pools.length === 0) log.warn('no pools configured: every request answers 404 until a config with pools is applied (PUT /api/v1/config)');
   log.info({ listen: `${proxy.data.host}:${proxy.data.port}`, admin: `${proxy.admin.host}:${proxy.admin.port}`, pools: config.pools.map((p) => p.name), workers, version }, 'veloflux proxy started');
 
   let stopping = false;

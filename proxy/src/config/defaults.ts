@@ -29,6 +29,26 @@ export const DEFAULTS = {
     logLevel: 'warning',
     smtpPort: 587,
     webhookFormat: 'generic',
+    /** One delivery attempt to an SMTP server (connect, greeting, each command) may take this long. */
+    emailTimeoutMs: 10_000,
+    /** One webhook POST (connect, headers, body) may take this long. */
+    webhookTimeoutMs: 5000,
+    /** Attempts per notification and channel, the first included; then it is dropped and counted as failed. */
+    attempts: 3,
+    /** Backoff before the second attempt, doubled for each further one (with up to 20% jitter), capped below. */
+    backoffMs: 1000,
+    maxBackoffMs: 30_000,
+    /** Notifications waiting per channel; when full, the oldest waiting one is dropped (and counted as failed). */
+    queueLimit: 100,
+    /** The same notice (pool, event, subject) inside this window is sent once. */
+    dedupeWindowMs: 5 * 60_000,
+    /** Per-pool token bucket: at most `rateBurst` notices at once, then one more per `rateRefillMs`. */
+    rateBurst: 10,
+    rateRefillMs: 60_000,
+    /** Tokens that backend down/up notices leave in the bucket, so backend churn cannot starve a failover notice. */
+    rateReserve: 2,
+    /** On shutdown, deliveries in flight get this long to finish, then they are abandoned. */
+    closeGraceMs: 1000,
   },
   dataplane: {
     workers: 1,

@@ -30,8 +30,8 @@ export function parseYaml<T>(text: string, schema: Schema<T>, partial = false): 
     return {
       value: undefined,
       issues: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, ...(pos ? { line: pos.line } : {}) };
+        const line = lines.linePos(e.pos[0]).line;
+        return { path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, line };
       }),
     };
   }

@@ -69,7 +69,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
 function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: (path: string, message: string) => void): PoolConfig {
   const o = pool.failover;
   const policy: FailoverPolicy = {
-    enabled: o.enabled ?? top.enabled,
+    enabled: pool.override.mode === 'inactive' ? false : (o.enabled ?? top.enabled),
     strategy: o.strategy ?? top.strategy,
     checkIntervalMs: o.check_interval ?? top.checkIntervalMs,
     recoveryIntervalMs: o.recovery_interval ?? top.recoveryIntervalMs,
@@ -102,6 +102,7 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     }
     backends.push({
       id: `${pool.name}/${b.address}`,
+      pool: pool.name,
       address: b.address,
       upstream,
       weight: b.weight,
@@ -122,5 +123,5 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
   if (pool.backends.length > 0 && backends.length === pool.backends.length && !levels.includes(0)) {
     problem(`${path}.backends`, 'needs at least one level-0 (primary) backend: one without failover: true or failover_level > 0');
   }
-  return { name: pool.name, backends, levels, policy };
+  return { name: pool.name, override: { mode: pool.override.mode, reason: pool.override.reason }, backends, levels, policy };
 }

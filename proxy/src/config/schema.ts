@@ -54,7 +54,11 @@ const policyFields = {
 
 type PolicyFields = typeof policyFields;
 const poolPolicyFields = Object.fromEntries(
-  Object.entries(policyFields).map(([k, v]) => [k, s.optional(v as Schema<unknown>)]),
+  Object.entries(policyFields).map(([k, v]) => {
+    const field = s.optional(v as Schema<unknown>);
+    // Left out, a pool field inherits the top-level one: say so instead of repeating the top-level default.
+    return [k, { ...field, describe: () => ({ ...field.describe(), default: undefined, defaultText: `failover.${k}` }) }];
+  }),
 ) as { [K in keyof PolicyFields]: Schema<Infer<PolicyFields[K]> | undefined> };
 
 export const poolSchema = s.object(
@@ -65,6 +69,13 @@ export const poolSchema = s.object(
     failover: s.object(
       { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
       { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },
+    ),
+    override: s.object(
+      {
+        mode: s.oneOf(['auto', 'active', 'inactive'], { doc: 'Manual failover held in the config (the operator renders FailoverPool spec.override here): auto = automatic; active = failed over to the first serving level above 0, whatever the health of level 0; inactive = automatic failover off, traffic stays on (or returns to) level 0.', default: 'auto' }),
+        reason: s.optional(s.string({ doc: 'Why the override is set; shown in status and events.' })),
+      },
+      { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
     ),
   },
   { doc: 'A set of backends for one application.' },
@@ -97,7 +108,9 @@ export const channelSchema = s.tagged(
         smtp_password: s.optional(s.string({ doc: 'SMTP password (a secret: never logged).' })),
         from: s.optional(s.string({ doc: 'Sender address.', defaultText: 'smtp_user when it is an address, else veloflux@localhost' })),
         recipients: s.list(s.string({ doc: 'Recipient address.', minLength: 3 }), { doc: 'Who receives the messages.', minItems: 1 }),
-        tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security.', defaultText: 'tls on port 465, else starttls' })),
+        tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security: starttls (plain connection upgraded with STARTTLS, which the server must offer), tls (TLS from the first byte), none (no encryption: only for a relay on the same host).', defaultText: 'tls on port 465, else starttls' })),
+        ca_file: s.optional(s.string({ doc: 'PEM file of CA certificates to trust for this server, in addition to the system ones (a private or self-signed relay); read at each delivery.', minLength: 1 })),
+        timeout: dur('How long one delivery attempt may take (connection, greeting and each SMTP command); 3 attempts with backoff (docs/notifications.md).', D.notification.emailTimeoutMs),
       },
       { doc: 'Email through an SMTP server.' },
     ),
@@ -105,7 +118,8 @@ export const channelSchema = s.tagged(
       {
         url: s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' }),
         format: s.oneOf(['slack', 'discord', 'generic'], { doc: 'Body format.', default: D.notification.webhookFormat }),
-        secret: s.optional(s.string({ doc: 'Shared secret for an HMAC-SHA256 signature header over the body (never logged).', minLength: 1 })),
+        secret: s.optional(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 })),
+        timeout: dur('How long one POST may take (connect, response headers and body); 3 attempts with backoff (docs/notifications.md).', D.notification.webhookTimeoutMs),
       },
       { doc: 'HTTP webhook (Slack, Discord or generic JSON).' },
     ),
@@ -166,8 +180,10 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
-    pools: s.list(poolSchema, { doc: 'Backend pools.', minItems: 1 }),
-    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', minItems: 1 }),
+    // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
+    // when the last FailoverPool is deleted); every request then answers 404 (no route).
+    pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
+    routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,
   },

@@ -16,6 +16,7 @@ export interface HealthCheckConfig {
 export interface BackendConfig {
   /** Stable identity across reloads: `<pool>/<address>`. */
   readonly id: string;
+  readonly pool: string;
   readonly address: string;
   readonly upstream: Upstream;
   readonly weight: number;
@@ -34,8 +35,12 @@ export interface FailoverPolicy {
   readonly stepIntervalMs: number;
 }
 
+export type OverrideMode = 'auto' | 'active' | 'inactive';
+
 export interface PoolConfig {
   readonly name: string;
+  /** Manual failover held in the config; `inactive` is also applied as policy.enabled = false. */
+  readonly override: { readonly mode: OverrideMode; readonly reason: string | undefined };
   readonly backends: readonly BackendConfig[];
   /** Levels that have at least one backend, ascending. */
   readonly levels: readonly number[];

@@ -80,9 +80,13 @@ export class DataPlane {
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Connections that finish their request during the grace period become idle and are closed on the next
+    // sweep, so a keep-alive client does not hold the stop for keepalive_timeout.
     this.server.closeIdleConnections();
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
     const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
     await closed;
+    clearInterval(sweep);
     clearTimeout(timer);
     await this.#dispatchers.close();
   }

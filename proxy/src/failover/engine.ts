@@ -1,20 +1,26 @@
 // Failover decisions for one pool, as a pure function of (state, level health, policy, now).
 // No timers, no clock: the caller passes `now` and sleeps until `wakeAt`.
 //
-// Words. A level is *eligible* while at least one of its backends serves (not down, weight > 0). The *active*
-// level is where the pool sends new requests; failover is active while it is > 0 or the pool is manual.
+// Words. A level *serves* while at least one of its backends serves (not down, weight > 0). A level is *failing*
+// when it cannot carry its traffic: under immediate and delayed, when it does not serve at all (SPEC 2: the active
+// level is the lowest with a healthy backend); under graceful, already when less than half of its weight serves,
+// so the backup can take traffic step by step while the rest of the failing level still answers. The *active*
+// level is where the pool declares its traffic; failover is active while it is > 0 or the pool is manual.
 //
 //   situation (auto mode)                         | immediate          | delayed                | graceful
 //   ----------------------------------------------+--------------------+------------------------+------------------------
-//   active level not eligible, a higher one is    | move now           | move after `delay`;    | ramp: +step% per step,
-//                                                 |                    | nothing if it recovers | the failing level keeps
-//                                                 |                    | before                 | only what it can serve
-//   a lower level eligible for recovery_interval  | move back now      | ramp back step% / step | ramp back step% / step
-//   active not eligible, a lower level eligible   | move now (no wait: the lower level is the best that can serve)
-//   nothing eligible                              | stay; no share (the data plane answers 503)
+//   active level failing, a later one is not      | move now           | move after `delay`;    | ramp: the next level gets
+//                                                 |                    | nothing if it recovers | step% more every step;
+//                                                 |                    | before                 | the failing level keeps the
+//                                                 |                    |                        | rest while it serves at all
+//   an earlier level not failing for              | move back now      | ramp back step% / step | ramp back step% / step
+//   recovery_interval                             |                    |                        |
+//   active failing, an earlier level is not       | move now (no wait: the earlier level is the best that can serve)
+//   nothing serves                                | stay; no share (the data plane answers 503)
 //
-// "Higher" and "lower" are level numbers: level 0 is the primary. Any failure of the returning level resets
-// its recovery timer (eligibleSince) and cancels a ramp back onto it.
+// "Earlier" and "later" are level numbers: level 0 is the primary. Any failure of the returning level resets
+// its recovery timer (healthySince) and cancels a ramp back onto it. Manual mode (activate) puts the pool on its
+// first serving level above 0 at once, whatever the health of level 0; deactivate hands it back to these rules.
 import type { FailoverPolicy } from '../config/types.ts';
 
 export type Mode = 'auto' | 'manual';
@@ -23,7 +29,13 @@ export interface LevelHealth {
   readonly level: number;
   /** Backends of this level that serve (not down, weight > 0). */
   readonly serving: number;
+  /** Weight of the serving backends, and of all non-drained backends of the level. */
+  readonly servingWeight: number;
+  readonly totalWeight: number;
 }
+
+/** graceful: a level whose serving weight is below this fraction of its total is failing. */
+export const GRACEFUL_FAILING_BELOW = 0.5;
 
 export interface Ramp {
   /** Level traffic is leaving. */
@@ -37,10 +49,10 @@ export interface PoolState {
   readonly mode: Mode;
   readonly active: number;
   readonly ramp: Ramp | undefined;
-  /** delayed strategy: since when the active level has not been eligible. */
+  /** delayed strategy: since when the active level has been failing. */
   readonly failingSince: number | undefined;
-  /** Per level: since when it has been eligible without a break. */
-  readonly eligibleSince: ReadonlyMap<number, number>;
+  /** Per level: since when it has not been failing, without a break. */
+  readonly healthySince: ReadonlyMap<number, number>;
   /** When the current failover started (active > 0 or manual), else undefined. */
   readonly failoverSince: number | undefined;
   readonly failovers: number;
@@ -73,7 +85,7 @@ export interface Decision {
 }
 
 export function initialPoolState(): PoolState {
-  return { mode: 'auto', active: 0, ramp: undefined, failingSince: undefined, eligibleSince: new Map(), failoverSince: undefined, failovers: 0 };
+  return { mode: 'auto', active: 0, ramp: undefined, failingSince: undefined, healthySince: new Map(), failoverSince: undefined, failovers: 0 };
 }
 
 export interface Input {
@@ -83,7 +95,7 @@ export interface Input {
   readonly now: number;
 }
 
-/** Manual failover: the pool moves to its lowest eligible level above 0 (or the first level above 0) at once. */
+/** Manual failover: the pool moves to its first serving level above 0 (or the first level above 0) at once. */
 export function activate(state: PoolState, input: Input): Decision {
   return evaluate({ ...state, mode: 'manual' }, input);
 }
@@ -95,13 +107,17 @@ export function deactivate(state: PoolState, input: Input): Decision {
 
 export function evaluate(prev: PoolState, input: Input): Decision {
   const { levels, policy, now, pool } = input;
-  const eligible = new Set(levels.filter((l) => l.serving > 0).map((l) => l.level));
-  const eligibleSince = new Map<number, number>();
-  for (const level of eligible) eligibleSince.set(level, prev.eligibleSince.get(level) ?? now);
+  const serves = new Set(levels.filter((l) => l.serving > 0).map((l) => l.level));
+  const failing = (l: LevelHealth): boolean =>
+    policy.strategy === 'graceful' ? l.servingWeight < l.totalWeight * GRACEFUL_FAILING_BELOW || l.serving === 0 : l.serving === 0;
+  const healthy = new Set(levels.filter((l) => !failing(l)).map((l) => l.level));
+  const healthySince = new Map<number, number>();
+  for (const level of healthy) healthySince.set(level, prev.healthySince.get(level) ?? now);
   const known = levels.map((l) => l.level).sort((a, b) => a - b);
-  const lowest = known.find((l) => eligible.has(l));
+  // Where traffic should be: the first level that is not failing, else the first that serves at all.
+  const best = known.find((l) => healthy.has(l)) ?? known.find((l) => serves.has(l));
 
-  let state: PoolState = { ...prev, eligibleSince };
+  let state: PoolState = { ...prev, healthySince };
   const events: FailoverEvent[] = [];
   const timers: number[] = [];
 
@@ -124,52 +140,60 @@ export function evaluate(prev: PoolState, input: Input): Decision {
 
   const rampFrom = (from: number): Ramp | undefined =>
     policy.stepPercent >= 100 ? undefined : { from, percent: policy.stepPercent, nextStepAt: now + policy.stepIntervalMs };
+  const why = (level: number): string =>
+    serves.has(level) ? `level ${level} has less than half of its capacity` : `level ${level} has no healthy backend`;
 
   if (state.mode === 'manual') {
-    // Manual: the lowest eligible level above 0, else the first level above 0 (ordered regardless of health).
-    const target = known.find((l) => l > 0 && eligible.has(l)) ?? known.find((l) => l > 0) ?? state.active;
+    // Manual: the first serving level above 0, else the first level above 0 (regardless of health).
+    const target = known.find((l) => l > 0 && serves.has(l)) ?? known.find((l) => l > 0) ?? state.active;
     if (state.failoverSince === undefined) {
       events.push({ type: 'failover_activated', pool, from: state.active, to: target, reason: 'manual activation', at: now });
       state = { ...state, failoverSince: now, failovers: state.failovers + 1, active: target, ramp: undefined, failingSince: undefined };
     } else if (target !== state.active) {
-      moveTo(target, eligible.has(state.active) ? 'manual activation' : `level ${state.active} has no healthy backend`, undefined);
+      moveTo(target, serves.has(state.active) ? 'manual activation' : `level ${state.active} has no healthy backend`, undefined);
     }
-  } else if (lowest === undefined) {
+    // Manual means all of it: a ramp in progress ends with the whole pool on the manual level.
+    state = { ...state, ramp: undefined };
+  } else if (best === undefined) {
     // Nothing can serve: keep the declared level; the data plane answers 503 until something recovers.
     state = { ...state, ramp: undefined };
-  } else if (!eligible.has(state.active)) {
-    const reason = `level ${state.active} has no healthy backend`;
-    if (!policy.enabled) {
+  } else if (!healthy.has(state.active) && best !== state.active) {
+    const reason = why(state.active);
+    if (best < state.active) {
+      moveTo(best, `${reason}; level ${best} is healthy`, undefined);
+    } else if (!policy.enabled) {
       // No automatic failover: the pool stays declared on its level (per-request rescue still applies).
-    } else if (lowest < state.active) {
-      moveTo(lowest, `${reason}; level ${lowest} is healthy`, undefined);
     } else if (policy.strategy === 'delayed') {
       const since = state.failingSince ?? now;
-      if (now - since >= policy.delayMs) moveTo(lowest, `${reason} for ${policy.delayMs}ms`, undefined);
+      if (now - since >= policy.delayMs) moveTo(best, `${reason} for ${policy.delayMs}ms`, undefined);
       else { state = { ...state, failingSince: since }; timers.push(since + policy.delayMs); }
     } else if (policy.strategy === 'graceful') {
-      moveTo(lowest, reason, rampFrom(state.active));
+      moveTo(best, reason, rampFrom(state.active));
     } else {
-      moveTo(lowest, reason, undefined);
+      moveTo(best, reason, undefined);
     }
   } else {
-    // The active level serves. Failback: the lowest level below it that has been eligible for recovery_interval.
+    // The active level carries its traffic. Failback: the first earlier level healthy for recovery_interval.
     state = { ...state, failingSince: undefined };
-    const back = known.find((l) => l < state.active && eligible.has(l) && now - (eligibleSince.get(l) as number) >= policy.recoveryIntervalMs);
-    if (back !== undefined && policy.enabled) {
-      const reason = `level ${back} healthy for ${policy.recoveryIntervalMs}ms`;
-      moveTo(back, reason, policy.strategy === 'immediate' ? undefined : rampFrom(state.active));
+    const first = known.find((l) => serves.has(l));
+    if (!policy.enabled && first !== undefined && first < state.active) {
+      // Automatic failover off (failover.enabled: false, override inactive): traffic returns at once.
+      moveTo(first, 'automatic failover is off', undefined);
     } else if (policy.enabled) {
-      for (const l of known) {
-        if (l < state.active && eligible.has(l)) timers.push((eligibleSince.get(l) as number) + policy.recoveryIntervalMs);
+      const back = known.find((l) => l < state.active && healthy.has(l) && now - (healthySince.get(l) as number) >= policy.recoveryIntervalMs);
+      if (back !== undefined) {
+        moveTo(back, `level ${back} healthy for ${policy.recoveryIntervalMs}ms`, policy.strategy === 'immediate' ? undefined : rampFrom(state.active));
+      } else {
+        for (const l of known) if (l < state.active && healthy.has(l)) timers.push((healthySince.get(l) as number) + policy.recoveryIntervalMs);
       }
     }
   }
 
-  // Advance a ramp; a ramp whose source level no longer serves is over (nothing left to move).
+  // Advance a ramp. It ends when it reaches 100%, when its source stops serving (nothing left to move), or when
+  // its target stops being healthy (the rules above then decide again).
   const ramp = state.ramp;
   if (ramp !== undefined) {
-    if (!eligible.has(ramp.from) || !eligible.has(state.active)) {
+    if (!serves.has(ramp.from) || !serves.has(state.active)) {
       state = { ...state, ramp: undefined };
     } else if (now >= ramp.nextStepAt) {
       const steps = 1 + Math.floor((now - ramp.nextStepAt) / policy.stepIntervalMs);
@@ -180,15 +204,18 @@ export function evaluate(prev: PoolState, input: Input): Decision {
     if (state.ramp !== undefined) timers.push(state.ramp.nextStepAt);
   }
 
-  return { state, events, shares: shares(state, eligible, lowest), wakeAt: timers.length ? Math.min(...timers) : undefined };
+  return { state, events, shares: shares(state, serves), wakeAt: timers.length ? Math.min(...timers) : undefined };
 }
 
-function shares(state: PoolState, eligible: ReadonlySet<number>, lowest: number | undefined): Share[] {
-  if (lowest === undefined) return [];
+function shares(state: PoolState, serves: ReadonlySet<number>): Share[] {
+  if (serves.size === 0) return [];
   const r = state.ramp;
-  if (r !== undefined && eligible.has(r.from) && eligible.has(state.active)) {
+  // The part that stays on a ramp's source goes only to its serving backends: a source that serves keeps its share.
+  if (r !== undefined && serves.has(r.from) && serves.has(state.active)) {
     return [{ level: state.active, percent: r.percent }, { level: r.from, percent: 100 - r.percent }];
   }
-  if (eligible.has(state.active)) return [{ level: state.active, percent: 100 }];
+  if (serves.has(state.active)) return [{ level: state.active, percent: 100 }];
+  // The declared level does not serve and the pool has not moved (delayed, inside its delay; failover disabled):
+  // its routing is unchanged, and per-request rescue takes each request on to the next level.
   return [{ level: state.active, percent: 100, evenIfDown: true }];
 }

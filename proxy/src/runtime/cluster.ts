@@ -1,31 +1,67 @@
-// Several data-plane workers (node:cluster) around one controller in the primary. The primary probes, decides
-// and serves the admin API; it sends the config text once and every routing change to all workers, and takes
-// their passive signals. Workers hold no health state of their own, so they switch levels together.
+// Several data-plane workers (node:cluster) around one control side in the primary. The primary probes,
+// decides and serves the admin API; it sends the config text and every routing change to all workers and
+// takes their passive signals. Workers hold no health state of their own, so they switch levels together.
+// /metrics adds up the workers' request metrics (asked for over IPC) to the primary's control metrics.
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { createAdmin, listenAdmin } from '../admin/server.ts';
+import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config/types.ts';
 import type { RoutingState } from '../routing.ts';
-import { startControl } from './proxy.ts';
-import type { Address, RunningProxy, StartOptions } from './proxy.ts';
+import { startControlSide } from './control.ts';
+import type { Address, MetricsJson } from './control.ts';
+import type { RunningProxy, StartOptions } from './proxy.ts';
 
 export type ToWorker =
   | { readonly type: 'init'; readonly source: string; readonly routing: RoutingState }
+  | { readonly type: 'config'; readonly source: string }
   | { readonly type: 'routing'; readonly routing: RoutingState }
+  | { readonly type: 'metrics'; readonly id: number }
   | { readonly type: 'shutdown'; readonly graceMs: number };
 
 export type FromWorker =
   | { readonly type: 'listening'; readonly address: Address }
   | { readonly type: 'passive'; readonly backendId: string; readonly error: string }
+  | { readonly type: 'metrics'; readonly id: number; readonly json: MetricsJson }
   | { readonly type: 'failed'; readonly message: string };
 
+/** How long the primary waits for a worker's metrics before scraping without them. */
+const METRICS_TIMEOUT_MS = 2000;
+
 export async function startCluster(config: Config, version: string, source: string, workers: number, opts: StartOptions): Promise<RunningProxy> {
-  const { controller, prober } = await startControl(config, version, opts);
   const log = opts.log;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)), args: [] });
   const live = new Set<Worker>();
   let stopping = false;
+  let currentSource = source;
+  let nextId = 0;
+  const pending = new Map<number, { left: number; parts: MetricsJson[]; done: (parts: MetricsJson[]) => void }>();
+
+  const broadcast = (m: ToWorker): void => {
+    for (const w of live) if (w.isConnected()) w.send(m);
+  };
+  const gather = (): Promise<MetricsJson[]> =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      const targets = [...live].filter((w) => w.isConnected());
+      if (targets.length === 0) { resolve([]); return; }
+      const finish = (parts: MetricsJson[]): void => { pending.delete(id); clearTimeout(timer); resolve(parts); };
+      const timer = setTimeout(() => finish(pending.get(id)?.parts ?? []), METRICS_TIMEOUT_MS);
+      pending.set(id, { left: targets.length, parts: [], done: finish });
+      for (const w of targets) w.send({ type: 'metrics', id } satisfies ToWorker);
+    });
+  const aggregate = async () => AggregatorRegistry.aggregate(await gather() as never);
+
+  const control = startControlSide(config, version, {
+    log,
+    traffic: {
+      text: async () => (await aggregate()).metrics(),
+      json: async () => (await aggregate()).getMetricsAsJSON() as never,
+    },
+    // Workers must hold the new config before the routing state that refers to it arrives (IPC is ordered).
+    beforeApply: (text) => { currentSource = text; broadcast({ type: 'config', source: text }); },
+  });
+  const { controller } = control;
 
   const fork = (): Promise<Address> =>
     new Promise((resolve, reject) => {
@@ -33,10 +69,13 @@ export async function startCluster(config: Config, version: string, source: stri
       live.add(w);
       w.on('message', (m: FromWorker) => {
         if (m.type === 'passive') controller.passive(m.backendId, m.error);
-        else if (m.type === 'listening') resolve(m.address);
+        else if (m.type === 'metrics') {
+          const p = pending.get(m.id);
+          if (p) { p.parts.push(m.json); if (--p.left === 0) p.done(p.parts); }
+        } else if (m.type === 'listening') resolve(m.address);
         else if (m.type === 'failed') reject(new Error(m.message));
       });
-      w.on('online', () => w.send({ type: 'init', source, routing: controller.routing } satisfies ToWorker));
+      w.on('online', () => w.send({ type: 'init', source: currentSource, routing: controller.routing } satisfies ToWorker));
       w.on('exit', (code, signal) => {
         live.delete(w);
         if (stopping) return;
@@ -46,37 +85,33 @@ export async function startCluster(config: Config, version: string, source: stri
       });
     });
 
-  controller.on('routing', (routing) => {
-    for (const w of live) if (w.isConnected()) w.send({ type: 'routing', routing } satisfies ToWorker);
-  });
+  controller.on('routing', (routing) => broadcast({ type: 'routing', routing }));
 
-  const admin = createAdmin(() => controller);
-  const adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
+  let admin: Address;
   let data: Address;
   try {
+    admin = await control.listen();
     const addresses = await Promise.all(Array.from({ length: workers }, fork));
     data = addresses[0] as Address;
   } catch (err) {
     stopping = true;
     for (const w of live) w.kill();
-    await admin.close();
-    await prober.close();
+    await control.close();
     throw err;
   }
   controller.start();
   return {
     data,
-    admin: adminAddress,
+    admin,
     controller,
+    notifier: control.notifier,
     async stop(graceMs) {
       stopping = true;
-      controller.stop();
       await Promise.all([...live].map((w) => new Promise<void>((resolve) => {
         w.once('exit', () => resolve());
         w.send({ type: 'shutdown', graceMs: graceMs ?? 30_000 } satisfies ToWorker);
       })));
-      await admin.close();
-      await prober.close();
+      await control.close();
     },
   };
 }

@@ -6,4 +6,16 @@ export type BackendEvent =
   | { readonly type: 'backend_down'; readonly pool: string; readonly backend: string; readonly level: number; readonly error: string; readonly by: 'probe' | 'passive'; readonly at: number }
   | { readonly type: 'backend_up'; readonly pool: string; readonly backend: string; readonly level: number; readonly at: number };
 
-export type ProxyEvent = FailoverEvent | BackendEvent;
+export type ControlEvent =
+  | { readonly type: 'config_applied'; readonly version: string; readonly previous: string; readonly at: number }
+  | { readonly type: 'mode_changed'; readonly pool: string; readonly mode: 'auto' | 'manual'; readonly reason: string; readonly at: number };
+
+export type ProxyEvent = FailoverEvent | BackendEvent | ControlEvent;
+
+/** One active probe's outcome (for metrics; not a state change, so not a ProxyEvent). */
+export interface ProbeOutcome {
+  readonly pool: string;
+  readonly backend: string;
+  readonly ok: boolean;
+  readonly ms: number;
+}

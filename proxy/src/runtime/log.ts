@@ -31,5 +31,11 @@ export function logEvent(log: Logger, e: ProxyEvent): void {
     case 'backend_up':
       log.info({ pool: e.pool, backend: e.backend, level: e.level }, 'backend up');
       return;
+    case 'config_applied':
+      log.info({ version: e.version, previous: e.previous }, 'config applied');
+      return;
+    case 'mode_changed':
+      log.warn({ pool: e.pool, mode: e.mode, reason: e.reason }, `failover mode ${e.mode}`);
+      return;
   }
 }

@@ -1,23 +1,23 @@
-// Wiring of one proxy in one process: controller (probes + decisions), data plane, admin API.
-import { createAdmin, listenAdmin } from '../admin/server.ts';
+// One proxy in one process: the control side (controller, admin API, metrics) and the data plane together.
 import type { Config } from '../config/types.ts';
 import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
-import { Prober } from '../health/prober.ts';
-import { Controller } from './controller.ts';
+import { TrafficMetrics } from '../metrics/traffic.ts';
+import { startControlSide } from './control.ts';
+import type { Address } from './control.ts';
+import type { Notifier } from './notify-wiring.ts';
+import type { Controller } from './controller.ts';
 import type { Clock } from './controller.ts';
-import { logEvent } from './log.ts';
 import type { Logger } from './log.ts';
 
-export interface Address {
-  readonly host: string;
-  readonly port: number;
-}
+export type { Address };
 
 export interface RunningProxy {
   readonly data: Address;
   readonly admin: Address;
   readonly controller: Controller;
+  /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
+  readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -25,57 +25,62 @@ export interface RunningProxy {
 export interface StartOptions {
   readonly log: Logger;
   readonly clock?: Clock;
-  /** Extra subscriber to request outcomes (tests, metrics). */
+  /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
 }
 
 export const DEFAULT_GRACE_MS = 30_000;
 
-export async function startControl(config: Config, version: string, opts: StartOptions): Promise<{ controller: Controller; prober: Prober }> {
-  const prober = new Prober();
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
-  controller.on('event', (e) => logEvent(opts.log, e));
-  return { controller, prober };
-}
-
 export async function startProxy(config: Config, version: string, opts: StartOptions): Promise<RunningProxy> {
-  const { controller, prober } = await startControl(config, version, opts);
+  const traffic = new TrafficMetrics();
+  traffic.prepare(config);
+  const control = startControlSide(config, version, {
+    log: opts.log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    traffic: { text: () => traffic.registry.metrics(), json: () => traffic.registry.getMetricsAsJSON() as never },
+  });
+  const { controller } = control;
   const extra = opts.hooks;
   const dp = new DataPlane({
     config,
     routing: controller.routing,
     hooks: {
       passive: (target, error) => {
+        traffic.passiveFailure(target.backend.pool, target);
         controller.passive(target.backend.id, error);
         extra?.passive?.(target, error);
       },
-      done: extra?.done ?? (() => {}),
+      done: (pool, target, status, attempts, startedAt) => {
+        traffic.done(pool, target, status, attempts, startedAt);
+        extra?.done?.(pool, target, status, attempts, startedAt);
+      },
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
     },
   });
-  controller.on('routing', (routing) => dp.update(controller.config, routing));
-  const admin = createAdmin(() => controller);
+  let current = config;
+  controller.on('routing', (routing) => {
+    if (controller.config !== current) { current = controller.config; traffic.prepare(current); }
+    dp.update(controller.config, routing);
+  });
   let data: Address;
-  let adminAddress: Address;
+  let admin: Address;
   try {
-    adminAddress = await listenAdmin(admin, config.admin.listen.host, config.admin.listen.port);
+    admin = await control.listen();
     data = await dp.listen(config.listen.host, config.listen.port);
   } catch (err) {
-    await admin.close();
+    await control.close();
     await dp.close(0);
-    await prober.close();
     throw err;
   }
   controller.start();
   return {
     data,
-    admin: adminAddress,
+    admin,
     controller,
+    notifier: control.notifier,
     async stop(graceMs = DEFAULT_GRACE_MS) {
-      controller.stop();
       await dp.close(graceMs);
-      await admin.close();
-      await prober.close();
+      await control.close();
     },
   };
 }

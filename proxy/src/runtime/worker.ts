@@ -1,34 +1,59 @@
-// A data-plane worker process (see cluster.ts): serves traffic from the routing state the primary sends.
+// A data-plane worker process (see cluster.ts): serves traffic from the config and routing state the primary
+// sends, reports passive signals, and answers the primary's requests for its request metrics.
 import { loadConfigText } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
 import { DataPlane } from '../dataplane/server.ts';
+import { TrafficMetrics } from '../metrics/traffic.ts';
 import type { FromWorker, ToWorker } from './cluster.ts';
 
 let dp: DataPlane | undefined;
-let config: Extract<ReturnType<typeof loadConfigText>, { ok: true }>['config'] | undefined;
+/** The config the next routing state may refer to, by version. */
+const configs = new Map<string, Config>();
+const traffic = new TrafficMetrics();
 
 function send(m: FromWorker): void {
   process.send?.(m);
 }
 
+function load(source: string): Config | undefined {
+  const loaded = loadConfigText(source);
+  if (!loaded.ok) return undefined;
+  configs.set(loaded.version, loaded.config);
+  return loaded.config;
+}
+
 process.on('message', (m: ToWorker) => {
   if (m.type === 'init') {
-    const loaded = loadConfigText(m.source);
-    if (!loaded.ok) { send({ type: 'failed', message: 'config rejected by worker' }); process.exit(2); }
-    config = loaded.config;
+    const config = load(m.source);
+    if (!config) { send({ type: 'failed', message: 'config rejected by worker' }); process.exit(2); }
+    traffic.prepare(config);
     dp = new DataPlane({
       config,
       routing: m.routing,
       hooks: {
-        passive: (target, error) => send({ type: 'passive', backendId: target.backend.id, error }),
-        done: () => {},
+        passive: (target, error) => {
+          traffic.passiveFailure(target.backend.pool, target);
+          send({ type: 'passive', backendId: target.backend.id, error });
+        },
+        done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
       },
     });
     dp.listen(config.listen.host, config.listen.port).then(
       (address) => send({ type: 'listening', address }),
       (err: Error) => { send({ type: 'failed', message: err.message }); process.exit(1); },
     );
-  } else if (m.type === 'routing' && dp && config) {
-    if (m.routing.seq > dp.snapshot.routing.seq) dp.update(config, m.routing);
+  } else if (m.type === 'config') {
+    load(m.source);
+  } else if (m.type === 'routing' && dp) {
+    if (m.routing.seq <= dp.snapshot.routing.seq) return;
+    const config = configs.get(m.routing.configVersion) ?? dp.snapshot.config;
+    if (config !== dp.snapshot.config) {
+      traffic.prepare(config);
+      for (const v of configs.keys()) if (v !== m.routing.configVersion) configs.delete(v);
+    }
+    dp.update(config, m.routing);
+  } else if (m.type === 'metrics') {
+    void traffic.registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: m.id, json: json as never }));
   } else if (m.type === 'shutdown') {
     void (dp?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0));
   }

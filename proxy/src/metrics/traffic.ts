@@ -1,0 +1,90 @@
+// Request metrics of one data-plane process (the only process in single mode, each worker in cluster mode).
+import { Registry } from 'prom-client';
+import type { Config } from '../config/types.ts';
+import type { Target } from '../dataplane/plan.ts';
+import { CounterFamily, HistogramFamily } from './fast.ts';
+import type { CounterCell, HistogramCell } from './fast.ts';
+
+const CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
+/** Seconds; from a fast local hop to a slow upstream near the default header_timeout. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+interface BackendCells { readonly byClass: CounterCell[] }
+interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly noBackend: CounterCell[] }
+
+export class TrafficMetrics {
+  readonly registry = new Registry();
+  readonly requests = new CounterFamily('veloflux_requests_total', 'Requests answered, by pool, backend (empty when none was reached) and status class ("error": connection cut).');
+  readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool, in seconds.', DURATION_BUCKETS);
+  readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
+  readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
+  readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
+  readonly #backends = new Map<string, BackendCells>();
+  readonly #pools = new Map<string, PoolCells>();
+  readonly #passive = new Map<string, CounterCell>();
+
+  constructor() {
+    for (const m of [this.requests, this.duration, this.retries, this.rescued, this.passive]) this.registry.registerMetric(m as never);
+  }
+
+  /** Creates every label set of the config at zero and forgets those of pools and backends that left. */
+  prepare(config: Config): void {
+    const pools = new Set(config.pools.map((p) => p.name));
+    const backends = new Set(config.pools.flatMap((p) => p.backends.map((b) => `${p.name}\u0000${b.address}`)));
+    const keep = (l: Record<string, string>): boolean => (l.pool === '' || pools.has(l.pool as string)) && (!l.backend || backends.has(`${l.pool}\u0000${l.backend}`));
+    for (const f of [this.requests, this.retries, this.rescued, this.passive]) f.drop(keep);
+    this.duration.drop(keep);
+    for (const [id] of this.#backends) if (!backends.has(id)) this.#backends.delete(id);
+    for (const [name] of this.#pools) if (!pools.has(name)) this.#pools.delete(name);
+    this.#pool('');
+    for (const p of config.pools) {
+      this.#pool(p.name);
+      for (const b of p.backends) { this.#backend(p.name, b.address); this.#passiveCell(p.name, b.address); }
+    }
+  }
+
+  #pool(pool: string): PoolCells {
+    let c = this.#pools.get(pool);
+    if (!c) {
+      c = {
+        duration: this.duration.cell({ pool }),
+        retries: this.retries.cell({ pool }),
+        rescued: this.rescued.cell({ pool }),
+        noBackend: CLASSES.map((code) => this.requests.cell({ pool, backend: '', code })),
+      };
+      this.#pools.set(pool, c);
+    }
+    return c;
+  }
+
+  #backend(pool: string, address: string): BackendCells {
+    const id = `${pool}\u0000${address}`;
+    let c = this.#backends.get(id);
+    if (!c) { c = { byClass: CLASSES.map((code) => this.requests.cell({ pool, backend: address, code })) }; this.#backends.set(id, c); }
+    return c;
+  }
+
+  #passiveCell(pool: string, address: string): CounterCell {
+    const id = `${pool}\u0000${address}`;
+    let c = this.#passive.get(id);
+    if (!c) { c = this.passive.cell({ pool, backend: address }); this.#passive.set(id, c); }
+    return c;
+  }
+
+  /** A request finished (hot path). */
+  done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void {
+    const p = this.#pool(pool);
+    const cls = status === 0 ? 4 : status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
+    const cells = target === undefined ? p.noBackend : this.#backend(pool, target.backend.address).byClass;
+    (cells[cls] as CounterCell).value++;
+    this.duration.observe(p.duration, (performance.now() - startedAt) / 1000);
+    if (attempts > 1) {
+      p.retries.value += attempts - 1;
+      if (cls < 2) p.rescued.value++;
+    }
+  }
+
+  passiveFailure(pool: string, target: Target): void {
+    this.#passiveCell(pool, target.backend.address).value++;
+  }
+}

@@ -1,0 +1,115 @@
+// The control side of a proxy, the same in one process and in cluster mode: controller (probes + decisions),
+// control metrics, drills, config updates and the admin API. The data plane(s) plug in through `traffic`
+// (their metrics) and `beforeApply` (cluster mode sends a new config to the workers first).
+import type { FastifyInstance } from 'fastify';
+import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
+import { createAdmin, listenAdmin } from '../admin/server.ts';
+import type { ApplyResult } from '../admin/server.ts';
+import { formatIssues, loadConfigText } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
+import { ERRORS } from '../errors.ts';
+import { Prober } from '../health/prober.ts';
+import { ControlMetrics } from '../metrics/control.ts';
+import { Controller } from './controller.ts';
+import type { Clock } from './controller.ts';
+import { Drills } from './drill.ts';
+import type { DrillNotifier } from './drill.ts';
+import { logEvent } from './log.ts';
+import { attachNotifier } from './notify-wiring.ts';
+import type { Notifier } from './notify-wiring.ts';
+import type { Logger } from './log.ts';
+import { readToken } from './token.ts';
+import { configView, restartRequired } from './view.ts';
+
+export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TrafficSource {
+  text(): Promise<string>;
+  json(): Promise<MetricsJson>;
+}
+
+export interface ControlOptions {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly traffic: TrafficSource;
+  readonly beforeApply?: (source: string) => void;
+}
+
+export interface ControlSide {
+  readonly controller: Controller;
+  /** Failover notifications; drills go through it too. */
+  readonly notifier: Notifier;
+  readonly metrics: ControlMetrics;
+  readonly admin: FastifyInstance;
+  readonly prober: Prober;
+  listen(): Promise<Address>;
+  close(): Promise<void>;
+}
+
+export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
+  const { log } = opts;
+  const token = readToken(config);
+  const prober = new Prober();
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
+  controller.on('event', (e) => logEvent(log, e));
+  const metrics = new ControlMetrics(() => controller);
+  const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier });
+
+  const applyConfig = async (text: string): Promise<ApplyResult> => {
+    const loaded = loadConfigText(text);
+    if (!loaded.ok) {
+      metrics.reload('invalid');
+      log.warn({ problems: loaded.issues.length, running: controller.version }, 'config rejected: invalid; the running config keeps serving');
+      return { ok: false, error: ERRORS.CONFIG_INVALID, message: `the config has ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}; the running config (version ${controller.version}) keeps serving:\n${formatIssues(loaded.issues)}`, issues: loaded.issues };
+    }
+    if (loaded.version === controller.version) {
+      metrics.reload('unchanged');
+      return { ok: true, version: loaded.version, changed: false };
+    }
+    const fixed = restartRequired(controller.config, loaded.config);
+    if (fixed.length > 0) {
+      metrics.reload('rejected');
+      return { ok: false, error: ERRORS.CONFIG_RESTART_REQUIRED, message: `the new config changes ${fixed.join(', ')}, which only a restart can change; nothing was applied (running version ${controller.version})` };
+    }
+    opts.beforeApply?.(text);
+    controller.apply(loaded.config, loaded.version);
+    notifier.configure(loaded.config.notification);
+    metrics.reload('success');
+    return { ok: true, version: loaded.version, changed: true };
+  };
+
+  const admin = createAdmin({
+    controller: () => controller,
+    token: () => token,
+    applyConfig,
+    configView: () => configView(controller.config),
+    metrics: async () => {
+      const [control, traffic] = await Promise.all([metrics.registry.metrics(), opts.traffic.text()]);
+      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
+    },
+    drill: (pool, o) => drills.run(pool, o),
+    onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),
+  });
+
+  return {
+    controller,
+    notifier,
+    metrics,
+    admin,
+    prober,
+    listen: () => listenAdmin(admin, config.admin.listen.host, config.admin.listen.port),
+    async close() {
+      drills.close();
+      controller.stop();
+      await admin.close();
+      await notifier.close();
+      await prober.close();
+    },
+  };
+}
