@@ -5,12 +5,13 @@
 // interleave the peers (rotating the order); every measurement is preceded by a warm-up; medians with min–max.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { topSelf } from './lib/cpuprofile.ts';
 import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
-import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, cpuSnapshot, foreignCores, freePort, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
+import { PEER_LABEL, REPO, VELOFLUX_MAIN, startBackend, startNginxBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
+import { canPin, cpuSnapshot, foreignCores, freePort, groupCpuSeconds, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
+import { performance } from 'node:perf_hooks';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
@@ -25,6 +26,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false }, // 1 round of 2 s: for developing the harness, not for figures
     'no-md': { type: 'boolean', default: false }, // do not rewrite BENCHMARKS.md
     'no-2core': { type: 'boolean', default: false },
+    // node (node:http, as issue #2 asks) or nginx (a cheaper backend, so the backend's core is less of a ceiling)
+    backend: { type: 'string', default: 'node' },
     profile: { type: 'boolean', default: false }, // always take a VeloFlux CPU profile (otherwise only on a miss)
     // node flags for VeloFlux only, to try a tuning: --veloflux-node-flags='--max-semi-space-size=8'
     'veloflux-node-flags': { type: 'string', default: '' },
@@ -36,6 +39,8 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const RATIO_TARGET = 1.0;
 const RSS_TARGET_MB = 100;
+const BACKEND = args.backend === 'nginx' ? 'nginx' : 'node';
+const backendStarter = BACKEND === 'nginx' ? startNginxBackend : startBackend;
 const VELOFLUX_FLAGS = args['veloflux-node-flags'].split(' ').filter(Boolean);
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 
@@ -53,7 +58,11 @@ const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-'));
 const allKinds: PeerKind[] = ['veloflux', 'minimal', 'nginx', 'haproxy', 'direct'];
 const kinds = allKinds.filter((k) => !missing.includes(k));
 
-interface Sample { round: number; sat: SaturationResult; rss?: Rss; foreignCores: number; attempt: number }
+interface Sample {
+  round: number; sat: SaturationResult; rss?: Rss; foreignCores: number; attempt: number;
+  /** CPU the proxy used during the measurement, in cores: well below its cores = it was not the bottleneck. */
+  proxyCores?: number;
+}
 interface RateSample { round: number; rate: number; achieved: number; p50: number; p99: number; max: number; failed: number; rss?: Rss;
   foreignCores: number }
 interface ScenarioResult {
@@ -74,12 +83,15 @@ async function measureSaturation(peer: Peer, round: number, loadCpus: string | u
     await saturate({ url: peer.url, connections: CONNECTIONS, durationS: WARMUP, cpus: loadCpus, threads });
     const rss = peer.proc ? sampleRss([peer.proc.pid]) : undefined;
     const cpu0 = cpuSnapshot();
+    const proxyCpu0 = peer.proc ? groupCpuSeconds(peer.proc.pid) : 0;
+    const t0 = performance.now();
     const sat = await saturate({ url: peer.url, connections: CONNECTIONS, durationS: DURATION, cpus: loadCpus, threads });
     const foreign = foreignCores(cpu0, cpuSnapshot());
-    const s: Sample = { round, sat, rss: rss?.stop(), foreignCores: foreign, attempt };
+    const proxyCores = peer.proc ? (groupCpuSeconds(peer.proc.pid) - proxyCpu0) / ((performance.now() - t0) / 1000) : undefined;
+    const s: Sample = { round, sat, rss: rss?.stop(), foreignCores: foreign, attempt, proxyCores };
     const contended = foreign > FOREIGN_LIMIT_CORES;
     console.log(`  round ${round} ${peer.label.padEnd(18)} ${fmtNum(sat.rps).padStart(8)} req/s  p50 ${sat.p50.toFixed(2)} ms  p99 ${sat.p99.toFixed(2)} ms` +
-      `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}` +
+      `${s.rss ? `  RSS ${s.rss.totalMB.toFixed(0)} MB` : ''}${proxyCores !== undefined ? `  CPU ${proxyCores.toFixed(2)} cores` : ''}${sat.failures ? `  FAILURES ${sat.failures}` : ''}` +
       `${contended ? `  (other processes used ${foreign.toFixed(2)} cores${attempt < MAX_ATTEMPTS ? ': re-running' : ': kept, flagged'})` : ''}`);
     if (!contended || attempt >= MAX_ATTEMPTS) return s;
     reruns++;
@@ -96,8 +108,8 @@ async function scenario(name: string, o: { workers: number; proxyCpus?: string; 
   extra?: PeerKind[] }): Promise<ScenarioResult> {
   console.log(`\n== ${name}`);
   const threads = o.loadCpus === undefined ? 2 : 1; // the load generator gets as many threads as cores it may use
-  const primary = await startBackend('primary', await freePort(), { dir, cpus: o.loadCpus });
-  const backup = await startBackend('backup', await freePort(), { dir, cpus: o.loadCpus });
+  const primary = await backendStarter('primary', await freePort(), { dir, cpus: o.loadCpus });
+  const backup = await backendStarter('backup', await freePort(), { dir, cpus: o.loadCpus });
   const peers: Peer[] = [];
   try {
     for (const kind of [...kinds, ...(o.extra ?? [])]) {
@@ -174,7 +186,7 @@ async function diagnoseVeloflux(): Promise<Diagnosis | undefined> {
     return heap ? { totalMs: 0, top: [], heap } : undefined;
   }
   const file = join(profDir, files[0]!);
-  return { file, ...topSelf(file, 20, skipMs), heap };
+  return { file: relative(REPO, file), ...topSelf(file, 20, skipMs), heap };
 }
 
 // ---- run
@@ -200,6 +212,7 @@ function saturationTable(s: ScenarioResult, title: string): Table {
     return [
       PEER_LABEL[kind as PeerKind],
       fmtSpread(spread(samples.map((x) => x.sat.rps))),
+      samples[0]?.proxyCores === undefined ? '-' : med(samples.map((x) => x.proxyCores ?? Number.NaN)).toFixed(2),
       med(samples.map((x) => x.sat.p50)).toFixed(2),
       med(samples.map((x) => x.sat.p99)).toFixed(2),
       rss.length ? Math.max(...rss.map((r) => r.totalMB)).toFixed(0) : '-',
@@ -211,9 +224,11 @@ function saturationTable(s: ScenarioResult, title: string): Table {
   });
   return {
     title,
-    head: ['peer', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'RSS MB', 'RSS MB/process (n)', 'vs minimal', 'vs nginx', 'failures'],
+    head: ['peer', 'req/s median (min–max)', 'proxy CPU (cores)', 'p50 ms', 'p99 ms', 'RSS MB', 'RSS MB/process (n)', 'vs minimal', 'vs nginx', 'failures'],
     rows,
-    notes: contentionNotes(Object.values(s.saturation).flat()),
+    notes: ['"proxy CPU": cores the proxy process(es) used during the measurement; clearly below the cores it had means the',
+      'proxy was not the bottleneck (the backend and load generator on the other core were).',
+      ...contentionNotes(Object.values(s.saturation).flat())],
   };
 }
 
@@ -227,7 +242,7 @@ function contentionNotes(samples: { foreignCores: number }[]): string[] {
 const tables: Table[] = [];
 const loadTool = single.saturation.veloflux?.[0]?.sat.tool ?? 'wrk';
 tables.push(saturationTable(single,
-  `Saturation, one core per proxy (${loadTool} 1 thread, ${CONNECTIONS} connections, ${DURATION} s × ${ROUNDS} rounds)`));
+  `Saturation, one core per proxy (${loadTool} 1 thread, ${CONNECTIONS} connections, ${DURATION} s × ${ROUNDS} rounds; ${BACKEND === 'nginx' ? 'nginx' : 'node:http'} backend)`));
 
 const velo = single.saturation.veloflux ?? [];
 const minimal = single.saturation.minimal ?? [];
@@ -291,7 +306,7 @@ if (!placeholder && (args.profile || !ratioPass || !rssPass)) {
       title: `VeloFlux CPU profile at saturation, one core: top self time (of ${fmtNum(profile.totalMs)} ms sampled after warm-up, until exit)`,
       head: ['function', 'where', 'self ms', 'self %'],
       rows: profile.top.map((h) => [h.fn, h.where, fmtNum(h.selfMs), h.selfPct.toFixed(1)]),
-      notes: [`profile: ${profile.file.replace(REPO, '')} (open in Chrome DevTools or speedscope; not committed)`],
+      notes: [`profile: ${profile.file} (open in Chrome DevTools or speedscope; not committed)`],
     });
   }
 }
@@ -301,12 +316,12 @@ for (const t of tables) console.log(textTable(t));
 const elapsed = (Date.now() - started) / 1000;
 console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because other processes were busy)`);
 
-const file = writeResults(args.quick ? 'quick-bench' : 'bench', { command, when, machine: m, placeholder, rounds: ROUNDS, durationS: DURATION,
+const file = writeResults(`${args.quick ? 'quick-' : ''}bench${BACKEND === 'nginx' ? '-nginx-backend' : ''}`, { command, when, machine: m, backend: BACKEND, placeholder, rounds: ROUNDS, durationS: DURATION,
   connections: CONNECTIONS, single, dual, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
   targets: { ratio: ratioPass, rss: rssPass }, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {
-  updateBenchmarksMd('proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));
+  updateBenchmarksMd(BACKEND === 'nginx' ? 'proxy-nginx-backend' : 'proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));
   console.log('BENCHMARKS.md updated');
 }
 process.exit(0);

@@ -61,6 +61,8 @@ export function canPin(): boolean {
 }
 
 const OUTPUT_KEEP = 64 * 1024;
+/** USER_HZ: the unit of the times in /proc/<pid>/stat; 100 on every Linux architecture node supports. */
+const CLK_TCK = 100;
 
 let selfPinned = false;
 /**
@@ -302,4 +304,19 @@ export function foreignCores(a: CpuSnapshot, b: CpuSnapshot): number {
   const total = b.total - a.total;
   if (total <= 0) return 0;
   return Math.max(0, ((b.busy - a.busy) - (b.ours - a.ours)) / total) * a.cores;
+}
+
+/** CPU time (utime + stime + cutime + cstime) of a process group so far, in seconds. */
+export function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) !== pgid) continue;
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch { /* exited while reading */ }
+  }
+  return ticks / CLK_TCK;
 }
