@@ -167,8 +167,8 @@ interface Diagnosis { file?: string; totalMs: number; top: ReturnType<typeof top
  */
 async function diagnoseVeloflux(): Promise<Diagnosis | undefined> {
   const profDir = join(REPO, 'bench/results/profiles', when.toISOString().replaceAll(':', ''));
-  const primary = await startBackend('primary', await freePort(), { dir, cpus: '1' });
-  const backup = await startBackend('backup', await freePort(), { dir, cpus: '1' });
+  const primary = await backendStarter('primary', await freePort(), { dir, cpus: '1' });
+  const backup = await backendStarter('backup', await freePort(), { dir, cpus: '1' });
   let heap: HeapLine | undefined;
   let skipMs = 0;
   try {
