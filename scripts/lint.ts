@@ -15,6 +15,8 @@ const PURE = [
   /^proxy\/src\/balance\//,
   /^proxy\/src\/dataplane\/router\.ts$/,
   /^proxy\/src\/routing\.ts$/,
+  /^proxy\/src\/setup\/(answers|config|kube|questions|yaml)\.ts$/,
+  /^operator\/src\/(render|status|types)\.ts$/,
   /^proxy\/src\/notify\/(incident|format)\.ts$/,
 ];
 const IO_IMPORT = /from\s+['"](node:(net|http|https|fs|fs\/promises|child_process|dgram|tls|cluster|timers|timers\/promises)|undici|fastify|pino)['"]/;

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
 
   const loaded = await loadConfigFile(args.config);
   if (!loaded.ok) die(2, `veloflux-proxy: ${args.config} is invalid (${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'}):\n${formatIssues(loaded.issues, args.config)}`);
-  const { config, version, source } = loaded;
+  const { config, version } = loaded;
   const backends = config.pools.reduce((n, p) => n + p.backends.length, 0);
   if (args.check) die(0, `${args.config}: valid (${config.pools.length} pool${config.pools.length === 1 ? '' : 's'}, ${backends} backend${backends === 1 ? '' : 's'}, ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}; version ${version})`);
 
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const log = createLogger();
   let proxy: RunningProxy;
   try {
-    proxy = workers > 1 ? await startCluster(config, version, source, workers, { log }) : await startProxy(config, version, { log });
+    proxy = workers > 1 ? await startCluster(config, version, workers, { log }) : await startProxy(config, version, { log });
   } catch (err) {
     const e = err as Error & { code?: string; address?: string; port?: number };
     die(1, `veloflux-proxy: cannot start: ${e.code === 'EADDRINUSE' ? `address in use (${e.address ?? ''}:${e.port ?? ''})` : e.message}`);

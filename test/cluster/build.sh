@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds (or reuses) the test control plane's binaries: kube-apiserver, etcd and helm, from the Go
+# Builds (or reuses) the test control plane's binaries: kube-apiserver, etcd, kubectl and helm, from the Go
 # modules in this directory, into a cache outside the repository keyed by the go.sum files:
 #
-#   ${VELOFLUX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veloflux}/cluster/<key>/bin/{kube-apiserver,etcd,helm}
+#   ${VELOFLUX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veloflux}/cluster/<key>/bin/{kube-apiserver,etcd,kubectl,helm}
 #
 # Progress goes to stderr; the last line on stdout is the bin directory, which is how
 # controlplane.ts finds the binaries (so the cache layout is written down only here).
@@ -42,7 +42,7 @@ root="${VELOFLUX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veloflux}/cluster/$key"
 bin="$root/bin"
 
 complete() {
-  [[ -f "$bin/.complete" && -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/helm" ]]
+  [[ -f "$bin/.complete" && -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" && -x "$bin/helm" ]]
 }
 
 if complete; then
@@ -59,7 +59,7 @@ mkdir -p "$root"
 tmp="$(mktemp -d "$root/building.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-log "building kube-apiserver $k8s_version, etcd $etcd_version, helm $helm_version with $(go env GOVERSION) into $bin"
+log "building kube-apiserver and kubectl $k8s_version, etcd $etcd_version, helm $helm_version with $(go env GOVERSION) into $bin"
 log "a first build downloads about 1 GB of modules and compiles for several minutes; later runs reuse it"
 
 # compile <step> <module dir> <output> <package> <ldflags>: go build, printing a line every 100
@@ -87,9 +87,11 @@ compile() {
   log "$step: done in $((SECONDS - t0))s"
 }
 
-compile "1/3 etcd" "$here" "$tmp/etcd" ./cmd/etcd ""
-compile "2/3 kube-apiserver" "$here" "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$apiserver_ldflags"
-compile "3/3 helm" "$here/helm" "$tmp/helm" helm.sh/helm/v4/cmd/helm "$helm_ldflags"
+compile "1/4 etcd" "$here" "$tmp/etcd" ./cmd/etcd ""
+compile "2/4 kube-apiserver" "$here" "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$apiserver_ldflags"
+# kubectl for the tests of commands that shell out to it (veloflux setup --apply); same module, so nearly free.
+compile "3/4 kubectl" "$here" "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl "$apiserver_ldflags"
+compile "4/4 helm" "$here/helm" "$tmp/helm" helm.sh/helm/v4/cmd/helm "$helm_ldflags"
 
 echo "kube-apiserver $k8s_version, etcd $etcd_version, helm $helm_version, $(go env GOVERSION), built in $((SECONDS - started))s" >"$tmp/.complete"
 # rename is atomic; if a concurrent build finished first, keep its result and drop ours.

@@ -142,9 +142,9 @@ export async function installCrds(yaml: string): Promise<V1CustomResourceDefinit
 /**
  * Calls `check` until it returns a value other than undefined, or throws after `timeoutMs` with the
  * last error or value it saw. For conditions the API only reaches eventually (CRD established,
- * RBAC caches updated).
+ * RBAC caches updated, a proxy serving a pushed config).
  */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, pollMs = 100): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown = 'not checked yet';
   for (;;) {
@@ -156,6 +156,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       last = err instanceof Error ? err.message : err;
     }
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // poll interval
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

@@ -3,15 +3,13 @@
 // built-in config, steady traffic through it, then takes the primary down (and later the first backup) and
 // brings them back. One line per second says who served and how many requests failed.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { KillableServer } from './killable.ts';
 
 const NAMES = ['primary', 'backup-1', 'backup-2'] as const;
 type Name = (typeof NAMES)[number];
@@ -28,35 +26,16 @@ const CLIENTS = 4;
 /** Per client: a pause between requests keeps the demo light (about 400 req/s in all). */
 const PAUSE_MS = 10;
 
-class Backend {
+/** A demo backend: answers its name (and "ok" on /health); dies and comes back on the same port. */
+class Backend extends KillableServer {
   readonly name: Name;
-  port = 0;
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
 
   constructor(name: Name) {
-    this.name = name;
-  }
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    super((req, res) => {
       res.setHeader('content-type', 'text/plain');
-      res.end(req.url === '/health' ? 'ok' : this.name);
+      res.end(req.url === '/health' ? 'ok' : name);
     });
-    server.on('connection', (s: Socket) => { this.#sockets.add(s); s.on('close', () => this.#sockets.delete(s)); });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.port, '127.0.0.1', resolve); });
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  /** Like a crashed process: the port refuses connections and open ones are cut. */
-  async kill(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.#sockets) s.destroy();
-    await closed;
+    this.name = name;
   }
 }
 
@@ -84,7 +63,7 @@ function pad(s: string | number, n: number): string {
 
 async function main(): Promise<void> {
   const backends = NAMES.map((n) => new Backend(n));
-  for (const b of backends) await b.start();
+  for (const b of backends) await b.listen();
   const dir = await mkdtemp(join(tmpdir(), 'veloflux-demo-'));
   const file = join(dir, 'config.yaml');
   await writeFile(file, configYaml(backends));
@@ -158,7 +137,7 @@ async function main(): Promise<void> {
       const step = script.shift() as (typeof SCRIPT)[number];
       const b = backends.find((x) => x.name === step.name) as Backend;
       if (step.what === 'kill') await b.kill();
-      else await b.start();
+      else await b.listen();
       console.log(`        >>> ${step.what === 'kill' ? 'killed' : 'restarted'} ${step.name}`);
     }
   }

@@ -1,5 +1,7 @@
 // Request metrics of one data-plane process (the only process in single mode, each worker in cluster mode).
-import { Registry } from 'prom-client';
+// No prom-client here: workers would pay ~20 MB to load it. The families speak prom-client's metric interface,
+// so the main process registers them (single mode) or adds up the workers' JSON (cluster mode).
+import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 import type { Config } from '../config/types.ts';
 import type { Target } from '../dataplane/plan.ts';
 import { CounterFamily, HistogramFamily } from './fast.ts';
@@ -13,7 +15,6 @@ interface BackendCells { readonly byClass: CounterCell[] }
 interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly noBackend: CounterCell[] }
 
 export class TrafficMetrics {
-  readonly registry = new Registry();
   readonly requests = new CounterFamily('veloflux_requests_total', 'Requests answered, by pool, backend (empty when none was reached) and status class ("error": connection cut).');
   readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool, in seconds.', DURATION_BUCKETS);
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
@@ -23,8 +24,13 @@ export class TrafficMetrics {
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
 
-  constructor() {
-    for (const m of [this.requests, this.duration, this.retries, this.rescued, this.passive]) this.registry.registerMetric(m as never);
+  get families(): readonly (CounterFamily | HistogramFamily)[] {
+    return [this.requests, this.duration, this.retries, this.rescued, this.passive];
+  }
+
+  /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
+  async json(): Promise<MetricObjectWithValues<MetricValueWithName<string>>[]> {
+    return Promise.all(this.families.map((f) => f.get() as Promise<MetricObjectWithValues<MetricValueWithName<string>>>));
   }
 
   /** Creates every label set of the config at zero and forgets those of pools and backends that left. */

@@ -7,7 +7,6 @@
 // and errors are reduced to their code and SMTP status.
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { createTransport } from 'nodemailer';
 import { DEFAULTS } from '../config/defaults.ts';
 import type { ChannelConfig } from '../config/types.ts';
 import { DeliveryError, codeOf } from './deliver.ts';
@@ -37,6 +36,8 @@ export function emailTransport(name: string, c: EmailChannel): Transport {
           throw new DeliveryError(`cannot read ca_file (${codeOf(err) ?? 'error'})`, false);
         }
       }
+      // nodemailer costs ~24 MB of memory once loaded: only proxies that send email pay for it.
+      const { createTransport } = await import('nodemailer');
       const transporter = createTransport({
         host: c.smtp_server,
         port: c.smtp_port,

@@ -12,9 +12,10 @@ import { startControlSide } from './control.ts';
 import type { Address, MetricsJson } from './control.ts';
 import type { RunningProxy, StartOptions } from './proxy.ts';
 
+// Workers get the resolved config as data (not YAML): they need no config parser, so they load less.
 export type ToWorker =
-  | { readonly type: 'init'; readonly source: string; readonly routing: RoutingState }
-  | { readonly type: 'config'; readonly source: string }
+  | { readonly type: 'init'; readonly config: Config; readonly version: string; readonly routing: RoutingState }
+  | { readonly type: 'config'; readonly config: Config; readonly version: string }
   | { readonly type: 'routing'; readonly routing: RoutingState }
   | { readonly type: 'metrics'; readonly id: number }
   | { readonly type: 'shutdown'; readonly graceMs: number };
@@ -28,12 +29,11 @@ export type FromWorker =
 /** How long the primary waits for a worker's metrics before scraping without them. */
 const METRICS_TIMEOUT_MS = 2000;
 
-export async function startCluster(config: Config, version: string, source: string, workers: number, opts: StartOptions): Promise<RunningProxy> {
+export async function startCluster(config: Config, version: string, workers: number, opts: StartOptions): Promise<RunningProxy> {
   const log = opts.log;
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.ts', import.meta.url)), args: [] });
   const live = new Set<Worker>();
   let stopping = false;
-  let currentSource = source;
   let nextId = 0;
   const pending = new Map<number, { left: number; parts: MetricsJson[]; done: (parts: MetricsJson[]) => void }>();
 
@@ -59,7 +59,7 @@ export async function startCluster(config: Config, version: string, source: stri
       json: async () => (await aggregate()).getMetricsAsJSON() as never,
     },
     // Workers must hold the new config before the routing state that refers to it arrives (IPC is ordered).
-    beforeApply: (text) => { currentSource = text; broadcast({ type: 'config', source: text }); },
+    beforeApply: (next, nextVersion) => broadcast({ type: 'config', config: next, version: nextVersion }),
   });
   const { controller } = control;
 
@@ -75,7 +75,7 @@ export async function startCluster(config: Config, version: string, source: stri
         } else if (m.type === 'listening') resolve(m.address);
         else if (m.type === 'failed') reject(new Error(m.message));
       });
-      w.on('online', () => w.send({ type: 'init', source: currentSource, routing: controller.routing } satisfies ToWorker));
+      w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
       w.on('exit', (code, signal) => {
         live.delete(w);
         if (stopping) return;

@@ -37,7 +37,7 @@ export interface ControlOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly traffic: TrafficSource;
-  readonly beforeApply?: (source: string) => void;
+  readonly beforeApply?: (config: Config, version: string) => void;
 }
 
 export interface ControlSide {
@@ -77,7 +77,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
       metrics.reload('rejected');
       return { ok: false, error: ERRORS.CONFIG_RESTART_REQUIRED, message: `the new config changes ${fixed.join(', ')}, which only a restart can change; nothing was applied (running version ${controller.version})` };
     }
-    opts.beforeApply?.(text);
+    opts.beforeApply?.(loaded.config, loaded.version);
     controller.apply(loaded.config, loaded.version);
     notifier.configure(loaded.config.notification);
     metrics.reload('success');

@@ -2,6 +2,7 @@
 import type { Config } from '../config/types.ts';
 import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
+import { Registry } from 'prom-client';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import { startControlSide } from './control.ts';
 import type { Address } from './control.ts';
@@ -34,10 +35,12 @@ export const DEFAULT_GRACE_MS = 30_000;
 export async function startProxy(config: Config, version: string, opts: StartOptions): Promise<RunningProxy> {
   const traffic = new TrafficMetrics();
   traffic.prepare(config);
+  const registry = new Registry();
+  for (const f of traffic.families) registry.registerMetric(f as never);
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
-    traffic: { text: () => traffic.registry.metrics(), json: () => traffic.registry.getMetricsAsJSON() as never },
+    traffic: { text: () => registry.metrics(), json: () => traffic.json() },
   });
   const { controller } = control;
   const extra = opts.hooks;

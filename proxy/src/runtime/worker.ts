@@ -1,6 +1,5 @@
 // A data-plane worker process (see cluster.ts): serves traffic from the config and routing state the primary
 // sends, reports passive signals, and answers the primary's requests for its request metrics.
-import { loadConfigText } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { DataPlane } from '../dataplane/server.ts';
 import { TrafficMetrics } from '../metrics/traffic.ts';
@@ -15,17 +14,11 @@ function send(m: FromWorker): void {
   process.send?.(m);
 }
 
-function load(source: string): Config | undefined {
-  const loaded = loadConfigText(source);
-  if (!loaded.ok) return undefined;
-  configs.set(loaded.version, loaded.config);
-  return loaded.config;
-}
 
 process.on('message', (m: ToWorker) => {
   if (m.type === 'init') {
-    const config = load(m.source);
-    if (!config) { send({ type: 'failed', message: 'config rejected by worker' }); process.exit(2); }
+    const config = m.config;
+    configs.set(m.version, config);
     traffic.prepare(config);
     dp = new DataPlane({
       config,
@@ -43,7 +36,7 @@ process.on('message', (m: ToWorker) => {
       (err: Error) => { send({ type: 'failed', message: err.message }); process.exit(1); },
     );
   } else if (m.type === 'config') {
-    load(m.source);
+    configs.set(m.version, m.config);
   } else if (m.type === 'routing' && dp) {
     if (m.routing.seq <= dp.snapshot.routing.seq) return;
     const config = configs.get(m.routing.configVersion) ?? dp.snapshot.config;
@@ -53,7 +46,7 @@ process.on('message', (m: ToWorker) => {
     }
     dp.update(config, m.routing);
   } else if (m.type === 'metrics') {
-    void traffic.registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: m.id, json: json as never }));
+    void traffic.json().then((json) => send({ type: 'metrics', id: m.id, json }));
   } else if (m.type === 'shutdown') {
     void (dp?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0));
   }

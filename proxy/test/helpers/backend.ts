@@ -1,8 +1,7 @@
 // Real HTTP backends on 127.0.0.1 for tests: they answer, die (connections refused), hang (accept and never
 // answer), reset (drop the connection after reading the request) and come back on the same port.
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KillableServer } from '../../src/demo/killable.ts';
 
 export type Mode = 'ok' | 'hang' | 'reset' | 'fail-health';
 
@@ -13,19 +12,16 @@ export interface Seen {
   readonly body: string;
 }
 
-export class TestBackend {
+export class TestBackend extends KillableServer {
   readonly name: string;
-  port = 0;
   mode: Mode = 'ok';
   /** Requests that reached the application (health checks excluded). */
   readonly seen: Seen[] = [];
-  connections = 0;
   /** Extra handler for special routes; return true when it answered. */
   handler: ((req: IncomingMessage, res: ServerResponse, body: string) => boolean) | undefined;
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
 
   constructor(name: string) {
+    super((req, res) => this.#handle(req, res), { keepAliveTimeoutMs: 30_000 });
     this.name = name;
   }
 
@@ -37,37 +33,6 @@ export class TestBackend {
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
-  }
-
-  get running(): boolean {
-    return this.#server !== undefined;
-  }
-
-  async listen(): Promise<void> {
-    const server = createServer((req, res) => this.#handle(req, res));
-    server.keepAliveTimeout = 30_000;
-    server.on('connection', (s: Socket) => {
-      this.connections++;
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    const a = server.address();
-    if (typeof a === 'object' && a) this.port = a.port;
-    this.#server = server;
-  }
-
-  /** Dies: stops listening and cuts every connection, as a killed process would. */
-  async kill(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.#sockets) s.destroy();
-    await closed;
   }
 
   /** Comes back on the same port. */

@@ -1,0 +1,95 @@
+// veloflux-operator: wiring only (arguments, kubeconfig, logger, signals).
+//   veloflux-operator [--kubeconfig FILE] [--namespace NS] [--metrics-address HOST:PORT] ...
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseDuration } from '../../proxy/src/config/duration.ts';
+import { createLogger } from './log.ts';
+import { Manager } from './manager.ts';
+
+const USAGE = `usage: veloflux-operator [options]
+
+  --kubeconfig FILE         credentials (default: $KUBECONFIG, else the in-cluster service account)
+  --namespace NS            namespace of the leader-election Lease (default: $POD_NAMESPACE, else "default")
+  --lease-name NAME         Lease name (default veloflux-operator)
+  --lease-duration D        e.g. 15s (default); --renew-deadline 10s, --retry-period 2s
+  --metrics-address A       /metrics and /healthz listener (default :8081)
+  --workers N               concurrent reconciles (default 2; never two on one key)
+  --token-secret NAME       Secret (in each proxy pod's namespace, key "token") with the proxies' admin token,
+                            unless the pod names one in annotation veloflux.io/admin-token-secret
+                            (default veloflux-admin-token)
+  --pod-selector SELECTOR   label selector for the pod informer (default: every pod)
+  --resync D                periodic re-check of every pod and pool (default 60s)`;
+
+function die(code: number, message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function ms(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = parseDuration(value);
+  if (n === undefined) die(2, `veloflux-operator: --${name} must be a duration like "10s", got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let a;
+  try {
+    a = parseArgs({
+      options: {
+        kubeconfig: { type: 'string' }, namespace: { type: 'string' }, 'lease-name': { type: 'string' },
+        'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
+        'metrics-address': { type: 'string' }, workers: { type: 'string' }, 'token-secret': { type: 'string' },
+        'pod-selector': { type: 'string' }, resync: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    die(2, `veloflux-operator: ${(err as Error).message}\n${USAGE}`);
+  }
+  if (a.help) die(0, USAGE);
+  const kc = new KubeConfig();
+  const file = a.kubeconfig ?? process.env.KUBECONFIG;
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromCluster();
+  const workers = a.workers === undefined ? 2 : Number(a.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) die(2, `veloflux-operator: --workers must be a whole number from 1 to 64, got "${a.workers}"`);
+
+  const log = createLogger();
+  const leaseDurationMs = ms('lease-duration', a['lease-duration']);
+  const renewDeadlineMs = ms('renew-deadline', a['renew-deadline']);
+  const retryPeriodMs = ms('retry-period', a['retry-period']);
+  const resyncMs = ms('resync', a.resync);
+  const manager = new Manager({
+    kubeConfig: kc,
+    log,
+    namespace: a.namespace ?? process.env.POD_NAMESPACE ?? 'default',
+    workers,
+    ...(a['lease-name'] ? { leaseName: a['lease-name'] } : {}),
+    ...(leaseDurationMs ? { leaseDurationMs } : {}),
+    ...(renewDeadlineMs ? { renewDeadlineMs } : {}),
+    ...(retryPeriodMs ? { retryPeriodMs } : {}),
+    ...(resyncMs ? { resyncMs } : {}),
+    ...(a['metrics-address'] ? { metricsAddress: a['metrics-address'] } : {}),
+    ...(a['token-secret'] ? { tokenSecret: a['token-secret'] } : {}),
+    ...(a['pod-selector'] ? { podSelector: a['pod-selector'] } : {}),
+  });
+  const address = await manager.listen();
+  log.info({ metrics: `${address.host}:${address.port}`, server: kc.getCurrentCluster()?.server }, 'veloflux operator started');
+
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'shutting down');
+    manager.stop().then(() => { log.flush(); process.exit(0); }, (err: Error) => { log.error({ err: err.message }, 'error while stopping'); process.exit(1); });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  const outcome = await manager.run();
+  if (outcome === 'lost') {
+    // Two writers are worse than a restart: stop now, the Deployment starts a fresh candidate.
+    await manager.stop(2_000);
+    log.flush();
+    process.exit(1);
+  }
+}
+
+main().catch((err: Error) => die(1, `veloflux-operator: ${err.message}`));

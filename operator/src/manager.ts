@@ -1,0 +1,280 @@
+// The manager: informers -> keyed work queue -> reconcilers, plus leader election, /metrics and /healthz,
+// and graceful shutdown. The wiring of controller-runtime's Manager, small enough to read in one sitting.
+//
+//   FailoverPool changed      -> pool key, and every pod key in its namespace (selectors may have changed)
+//   Pod changed               -> its pod key, and the pool keys of its namespace
+//   Secret / EndpointSlice    -> pod keys of their namespace (the rendered config may change)
+//   proxy event (SSE)         -> status refresh, then pool keys; a hello (new connection, restarted proxy)
+//                                also its pod key, so a restarted proxy gets its config back
+//   resync (every resyncMs)   -> every pod and pool key: drift is repaired even without an event
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Informer, sleep } from './informer.ts';
+import { Kube } from './kube.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { LeaderElector } from './leader.ts';
+import type { Logger } from './log.ts';
+import type { PodState } from './push.ts';
+import { WorkQueue } from './queue.ts';
+import { podKey, poolKey, reconcilePod, reconcilePool } from './reconcile.ts';
+import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
+
+export interface ManagerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly log: Logger;
+  /** Namespace of the leader-election Lease. */
+  readonly namespace: string;
+  readonly leaseName?: string;
+  readonly identity?: string;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  /** host:port for /metrics and /healthz. */
+  readonly metricsAddress?: string;
+  readonly workers?: number;
+  readonly tokenSecret?: string;
+  /** Label selector narrowing the pod informer (e.g. "app.kubernetes.io/name=veloflux-proxy"). */
+  readonly podSelector?: string;
+  readonly resyncMs?: number;
+}
+
+export class Manager {
+  readonly #o: ManagerOptions;
+  readonly #log: Logger;
+  readonly #kube: Kube;
+  readonly #queue = new WorkQueue({ baseMs: 100, maxMs: 30_000 });
+  readonly #stop = new AbortController();
+  readonly #registry = new Registry();
+  readonly #elector: LeaderElector;
+  readonly world: World;
+  #server: Server | undefined;
+  #workers: Promise<void>[] = [];
+  #informers: Informer<never>[] = [];
+  #stopping: Promise<void> | undefined;
+
+  readonly #m: {
+    reconciles: Counter<'kind' | 'result'>;
+    pushes: Counter<'result'>;
+    pushSeconds: Histogram;
+    leader: Gauge;
+    queueDepth: Gauge;
+    informerRestarts: Gauge<'informer'>;
+    proxies: Gauge;
+    poolProxies: Gauge<'namespace' | 'pool' | 'state'>;
+  };
+
+  constructor(opts: ManagerOptions) {
+    this.#o = opts;
+    this.#log = opts.log;
+    this.#kube = new Kube(opts.kubeConfig);
+    const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.#elector = new LeaderElector(this.#kube, {
+      namespace: opts.namespace,
+      name: opts.leaseName ?? 'veloflux-operator',
+      identity,
+      ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+      ...(opts.renewDeadlineMs ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
+      ...(opts.retryPeriodMs ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+    }, this.#log);
+
+    const r = this.#registry;
+    collectDefaultMetrics({ register: r, prefix: 'veloflux_operator_' });
+    const informers: Informer<never>[] = [];
+    this.#m = {
+      reconciles: new Counter({ name: 'veloflux_operator_reconcile_total', help: 'Reconciles by kind (pod, pool) and result (success, error, requeue).', labelNames: ['kind', 'result'], registers: [r] }),
+      pushes: new Counter({ name: 'veloflux_operator_config_pushes_total', help: 'Proxy config syncs by result: pushed (PUT sent), unchanged (the proxy already ran the rendered version), error.', labelNames: ['result'], registers: [r] }),
+      pushSeconds: new Histogram({ name: 'veloflux_operator_push_duration_seconds', help: 'Time to read a proxy\'s config and push a new one, in seconds.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [r] }),
+      leader: new Gauge({ name: 'veloflux_operator_leader', help: '1 while this process holds the leader Lease.', registers: [r] }),
+      queueDepth: new Gauge({ name: 'veloflux_operator_queue_depth', help: 'Keys waiting in the work queue.', registers: [r], collect: () => { this.#m.queueDepth.set(this.#queue.length); } }),
+      informerRestarts: new Gauge({ name: 'veloflux_operator_informer_restarts', help: 'Times an informer restarted after an error.', labelNames: ['informer'], registers: [r], collect: () => { for (const i of informers) this.#m.informerRestarts.set({ informer: i.name }, i.restarts); } }),
+      proxies: new Gauge({ name: 'veloflux_operator_proxies', help: 'Proxy pods the operator follows.', registers: [r], collect: () => { this.#m.proxies.set(this.world.proxies.size); } }),
+      // From the pools' status (written by the leader; every replica's cache sees it): an exact out-of-sync signal.
+      poolProxies: new Gauge({
+        name: 'veloflux_operator_pool_proxies', help: 'Proxy pods of a FailoverPool as its status reports them: selected (ready pods its proxySelector picks) and synced (running its current config).',
+        labelNames: ['namespace', 'pool', 'state'], registers: [r],
+        collect: () => {
+          const g = this.#m.poolProxies;
+          g.reset();
+          for (const p of this.world.pools.list()) {
+            const counts = p.status?.proxies;
+            if (!counts) continue;
+            const labels = { namespace: p.metadata.namespace as string, pool: p.metadata.name };
+            g.set({ ...labels, state: 'selected' }, counts.selected);
+            g.set({ ...labels, state: 'synced' }, counts.synced);
+          }
+        },
+      }),
+    };
+
+    const log = this.#log;
+    const kube = this.#kube;
+    const pools = new Informer<PoolObject>('failoverpools', kube, { path: '/apis/veloflux.io/v1alpha1/failoverpools' }, log);
+    const pods = new Informer<PodObject>('pods', kube, { path: '/api/v1/pods', ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) }, log);
+    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets' }, log);
+    const slices = new Informer<SliceObject>('endpointslices', kube, { path: '/apis/discovery.k8s.io/v1/endpointslices' }, log);
+    this.#informers = [pools, pods, secrets, slices] as unknown as Informer<never>[];
+    informers.push(...this.#informers);
+
+    const queue = this.#queue;
+    const podsIn = (ns: string): void => { for (const p of pods.list(ns)) queue.add(podKey(ns, p.metadata.name)); };
+    const poolsIn = (ns: string): void => { for (const p of pools.list(ns)) queue.add(poolKey(ns, p.metadata.name)); };
+    pools.onChange((c) => {
+      const ns = c.object.metadata.namespace as string;
+      // Status-only updates (our own writes) change nothing a pod renders.
+      if (c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation) { queue.add(poolKey(ns, c.object.metadata.name)); return; }
+      queue.add(poolKey(ns, c.object.metadata.name));
+      podsIn(ns);
+    });
+    pods.onChange((c) => {
+      const ns = c.object.metadata.namespace as string;
+      queue.add(podKey(ns, c.object.metadata.name));
+      poolsIn(ns);
+    });
+    secrets.onChange((c) => podsIn(c.object.metadata.namespace as string));
+    slices.onChange((c) => podsIn(c.object.metadata.namespace as string));
+
+    this.world = {
+      kube, log, pools, pods, secrets, slices,
+      proxies: new Map(),
+      podErrors: new Map(),
+      tokenSecret: opts.tokenSecret ?? 'veloflux-admin-token',
+      allPodsAreProxies: opts.podSelector !== undefined,
+      enqueue: (k) => queue.add(k),
+      enqueueAfter: (k, ms) => queue.addAfter(k, ms),
+      follow: (state) => this.#follow(state),
+      onPush: (outcome, ms, pod) => {
+        this.#m.pushes.inc({ result: outcome });
+        if (outcome === 'pushed') {
+          this.#m.pushSeconds.observe(ms / 1000);
+          log.info({ pod, ms: Math.round(ms) }, 'config pushed');
+        }
+      },
+      now: () => Date.now(),
+    };
+  }
+
+  /** Follows one proxy's event stream for as long as the pod's state lives. */
+  #follow(state: PodState): void {
+    const [, ns] = state.key.match(/^([^/]+)\//) ?? [];
+    const log = this.#log.child({ pod: state.key });
+    const poolsOfNs = (): void => { for (const p of this.world.pools.list(ns)) this.#queue.add(poolKey(ns as string, p.metadata.name)); };
+    void state.client.follow((type, data) => {
+      if (type === 'hello') {
+        const d = data as { version: string; ready?: boolean; pools: never[] };
+        state.status = { version: d.version, ...(d.ready !== undefined ? { ready: d.ready } : {}), pools: d.pools };
+        state.version = d.version;
+        state.reachable = true;
+        // A (re)connected stream may be a restarted proxy: make sure it runs what we render.
+        this.#queue.add(`pod/${state.key}`);
+        poolsOfNs();
+        return;
+      }
+      void state.refreshStatus(log).then(poolsOfNs);
+    }, (up) => {
+      state.reachable = up;
+      if (!up) poolsOfNs();
+    }, state.abort.signal, log);
+  }
+
+  get leading(): boolean { return this.#elector.leading; }
+
+  /** Serves /metrics and /healthz; resolves with the bound address. */
+  async listen(): Promise<{ host: string; port: number }> {
+    const [host, port] = splitAddress(this.#o.metricsAddress ?? ':8081');
+    const server = createServer((req, res) => {
+      if (req.url === '/healthz') {
+        const ok = !this.#stopping;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'stopping', leader: this.#elector.leading }));
+        return;
+      }
+      if (req.url === '/metrics') {
+        this.#m.leader.set(this.#elector.leading ? 1 : 0);
+        this.#registry.metrics().then(
+          (body) => res.writeHead(200, { 'content-type': this.#registry.contentType }).end(body),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /metrics or /healthz"}');
+    });
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host || undefined, () => resolve()); });
+    this.#server = server;
+    const a = server.address();
+    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
+  }
+
+  /** Waits for leadership, then runs until stop(). Resolves 'lost' if leadership is lost (the caller exits). */
+  async run(): Promise<'stopped' | 'lost'> {
+    const signal = this.#stop.signal;
+    if (!(await this.#elector.acquire(signal))) return 'stopped';
+    this.#log.info('leading: starting informers and workers');
+    for (const i of this.#informers) i.start();
+    await Promise.all(this.#informers.map((i) => i.waitSynced()));
+    this.#log.info({ pools: this.world.pools.list().length, pods: this.world.pods.list().length }, 'caches synced');
+    const n = this.#o.workers ?? 2;
+    this.#workers = Array.from({ length: n }, () => this.#work());
+    void this.#resync(signal);
+    const held = await this.#elector.hold(signal);
+    return held;
+  }
+
+  async #resync(signal: AbortSignal): Promise<void> {
+    const every = this.#o.resyncMs ?? 60_000;
+    while (!signal.aborted) {
+      await sleep(every, signal);
+      if (signal.aborted) return;
+      for (const p of this.world.pods.list()) this.#queue.add(podKey(p.metadata.namespace as string, p.metadata.name));
+      for (const p of this.world.pools.list()) this.#queue.add(poolKey(p.metadata.namespace as string, p.metadata.name));
+    }
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      const [kind, ns, name] = key.split('/') as [string, string, string];
+      try {
+        const result = kind === 'pod' ? await reconcilePod(this.world, ns, name) : await reconcilePool(this.world, ns, name);
+        this.#queue.forget(key);
+        this.#m.reconciles.inc({ kind, result: 'success' });
+        if (result.requeueAfterMs !== undefined) this.#queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        const delay = this.#queue.addRateLimited(key);
+        this.#m.reconciles.inc({ kind, result: 'error' });
+        if (kind === 'pod') this.#m.pushes.inc({ result: 'error' });
+        // The first failures of a key are routine (a pod just became ready); log louder as they repeat.
+        const level = this.#queue.failures(key) > 3 ? 'warn' : 'info';
+        this.#log[level]({ key, err: (err as Error).message, retryInMs: delay }, 'reconcile failed: requeued with backoff');
+        if (kind === 'pod') for (const p of this.world.pools.list(ns)) this.#queue.add(poolKey(ns, p.metadata.name));
+      } finally {
+        this.#queue.done(key);
+      }
+    }
+  }
+
+  /** Graceful: no new work, finish what is in hand (at most graceMs), close streams, release the Lease. */
+  stop(graceMs = 10_000): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info('stopping');
+      this.#stop.abort();
+      this.#queue.shutdown();
+      await Promise.race([Promise.all(this.#workers), sleep(graceMs)]);
+      for (const s of this.world.proxies.values()) s.abort.abort();
+      await Promise.all(this.#informers.map((i) => i.stop()));
+      await this.#elector.release();
+      const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+      this.#server?.closeAllConnections();
+      await closed;
+      this.#log.info('stopped');
+    })();
+    return this.#stopping;
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(i + 1))];
+}

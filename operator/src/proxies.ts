@@ -1,0 +1,147 @@
+// Talking to one proxy pod's admin API (SPEC 3): read its config and failover status, push a config, and
+// follow its server-sent events with reconnects.
+import { formatDuration } from '../../proxy/src/config/duration.ts';
+import { Agent, fetch } from 'undici';
+import type { Logger } from './log.ts';
+import type { ProxyBase } from './render.ts';
+import type { ProxyStatus } from './types.ts';
+import { sleep } from './informer.ts';
+
+/** An admin API error: HTTP status, the proxy's error code (VF_ERR_...) and message. */
+export class AdminApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(`${status} ${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Connections to proxies are short-lived and many; keep-alive helps the periodic reads. */
+const agent = new Agent({ keepAliveTimeout: 10_000, connectTimeout: 3_000 });
+
+/** The running config as GET /api/v1/config shows it (resolved, secrets redacted): the fields we read. */
+interface ConfigView {
+  listen: { host: string; port: number };
+  admin: { listen: { host: string; port: number }; tokenFile?: string | null };
+  region?: string | null;
+  dataplane?: Record<string, number | string>;
+}
+
+const listenText = (l: { host: string; port: number }): string => (l.host === '' ? `:${l.port}` : l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`);
+
+const DATAPLANE: Record<string, [string, boolean]> = {
+  workers: ['workers', false],
+  connectTimeoutMs: ['connect_timeout', true],
+  headerTimeoutMs: ['header_timeout', true],
+  idleTimeoutMs: ['idle_timeout', true],
+  keepAliveTimeoutMs: ['keepalive_timeout', true],
+  maxAttempts: ['max_attempts', false],
+  retryBudgetPercent: ['retry_budget_percent', false],
+};
+
+/**
+ * The pod-owned keys of a running proxy, back in config.yaml form, so the rendered config keeps them
+ * exactly and hashes like the proxy's own (listen, admin and dataplane.workers need a restart to change).
+ */
+export function baseFromView(view: ConfigView): ProxyBase {
+  const dataplane: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(view.dataplane ?? {})) {
+    const m = DATAPLANE[k];
+    if (m) dataplane[m[0]] = m[1] && typeof v === 'number' ? formatDuration(v) : v;
+  }
+  return {
+    listen: listenText(view.listen),
+    admin: { listen: listenText(view.admin.listen), ...(view.admin.tokenFile ? { token_file: view.admin.tokenFile } : {}) },
+    ...(view.region ? { region: view.region } : {}),
+    ...(Object.keys(dataplane).length ? { dataplane } : {}),
+  };
+}
+
+export class ProxyClient {
+  readonly url: string;
+  readonly #token: string;
+
+  constructor(url: string, token: string) {
+    this.url = url;
+    this.#token = token;
+  }
+
+  async #call<T>(method: string, path: string, body?: string): Promise<T> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${this.#token}`, ...(body !== undefined ? { 'content-type': 'application/yaml' } : {}) },
+      ...(body !== undefined ? { body } : {}),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    if (res.status >= 300) {
+      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new AdminApiError(res.status, e?.code ?? 'HTTP', (e?.message ?? text.slice(0, 200)).split('\n').slice(0, 4).join(' '));
+    }
+    return json as T;
+  }
+
+  async config(): Promise<{ version: string; base: ProxyBase }> {
+    const r = await this.#call<{ version: string; config: ConfigView }>('GET', '/api/v1/config');
+    return { version: r.version, base: baseFromView(r.config) };
+  }
+
+  status(): Promise<ProxyStatus> { return this.#call<ProxyStatus>('GET', '/api/v1/failover/status'); }
+
+  push(yaml: string): Promise<{ version: string; changed: boolean }> { return this.#call('PUT', '/api/v1/config', yaml); }
+
+  /**
+   * Follows GET /api/v1/events until `signal` aborts, reconnecting after a jittered backoff (0.2 s .. 5 s)
+   * whenever the stream ends or fails. `onConnect(false)` when a connection is lost or refused.
+   */
+  async follow(onEvent: (type: string, data: unknown) => void, onConnect: (up: boolean) => void, signal: AbortSignal, log: Logger): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const res = await fetch(`${this.url}/api/v1/events`, { dispatcher: agent, headers: { authorization: `Bearer ${this.#token}`, accept: 'text/event-stream' }, signal });
+        if (res.status !== 200 || !res.body) throw new AdminApiError(res.status, 'HTTP', (await res.text()).slice(0, 200));
+        failures = 0;
+        onConnect(true);
+        let buffer = '';
+        let type = 'message';
+        let data = '';
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body) {
+          buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+          let nl: number;
+          while ((nl = buffer.indexOf('\n')) >= 0) {
+            const line = buffer.slice(0, nl).replace(/\r$/, '');
+            buffer = buffer.slice(nl + 1);
+            if (line === '') {
+              if (data !== '') {
+                let parsed: unknown;
+                try { parsed = JSON.parse(data); } catch { parsed = data; }
+                onEvent(type, parsed);
+              }
+              type = 'message';
+              data = '';
+            } else if (line.startsWith(':')) {
+              // heartbeat comment
+            } else if (line.startsWith('event:')) {
+              type = line.slice(6).trim();
+            } else if (line.startsWith('data:')) {
+              data += (data ? '\n' : '') + line.slice(5).trimStart();
+            }
+          }
+        }
+        if (!signal.aborted) log.info('event stream ended: reconnecting');
+      } catch (err) {
+        if (signal.aborted) break;
+        failures++;
+        if (failures === 1 || failures % 20 === 0) log.warn({ err: (err as Error).message, failures }, 'event stream failed: reconnecting');
+      }
+      onConnect(false);
+      await sleep(Math.round(Math.min(5_000, 200 * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() * 0.5)), signal);
+    }
+  }
+}

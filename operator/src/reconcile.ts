@@ -1,0 +1,234 @@
+// Level-based reconcilers. The queue carries keys, never events: each call reads the current state from the
+// informer caches and the proxies, and brings the world to it. Calling one twice in a row does nothing the
+// second time (no push: the proxy already reports the rendered version; no write: the status is equal).
+//
+//   pod/<ns>/<name>   render that pod's config from every FailoverPool selecting it; push when it differs
+//   pool/<ns>/<name>  gather what the selected proxies report; write status; record failover Events
+import type { Informer } from './informer.ts';
+import { KubeError } from './kube.ts';
+import type { Kube, KubeObject } from './kube.ts';
+import type { Logger } from './log.ts';
+import { pushIfChanged, PodState } from './push.ts';
+import type { PushOutcome } from './push.ts';
+import { effectiveOverride, render, selects } from './render.ts';
+import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from './render.ts';
+import { computeStatus } from './status.ts';
+import type { ProxyReport, Transition } from './status.ts';
+import type { FailoverPool, FailoverPoolStatus } from './types.ts';
+
+export interface PodObject extends KubeObject {
+  metadata: KubeObject['metadata'] & { deletionTimestamp?: string };
+  spec?: { containers?: { ports?: { name?: string; containerPort: number }[] }[] };
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+export interface SecretObject extends KubeObject { data?: Record<string, string> }
+export type SliceObject = KubeObject & EndpointSliceLike;
+export type PoolObject = KubeObject & FailoverPool;
+
+export const ANNOTATION_TOKEN_SECRET = 'veloflux.io/admin-token-secret';
+export const ANNOTATION_ADMIN_PORT = 'veloflux.io/admin-port';
+export const TOKEN_KEY = 'token';
+export const DEFAULT_ADMIN_PORT = 9000;
+
+export interface World {
+  readonly kube: Kube;
+  readonly log: Logger;
+  readonly pools: Informer<PoolObject>;
+  readonly pods: Informer<PodObject>;
+  readonly secrets: Informer<SecretObject>;
+  readonly slices: Informer<SliceObject>;
+  /** Proxy pods the operator is connected to, by "ns/name". */
+  readonly proxies: Map<string, PodState>;
+  /** Pods the operator cannot even address (no admin token), by "ns/name", with why. */
+  readonly podErrors: Map<string, string>;
+  /** The pod informer selects proxy pods only (--pod-selector): each gets a config even when no pool selects it. */
+  readonly allPodsAreProxies: boolean;
+  /** Default Secret (in the pod's namespace) holding the admin token under key "token". */
+  readonly tokenSecret: string;
+  readonly enqueue: (key: string) => void;
+  readonly enqueueAfter: (key: string, ms: number) => void;
+  /** Starts following a new pod's event stream. */
+  readonly follow: (state: PodState) => void;
+  readonly onPush: (outcome: PushOutcome, ms: number, pod: string) => void;
+  readonly now: () => number;
+}
+
+export interface Result { readonly requeueAfterMs?: number }
+
+export const podKey = (ns: string, name: string): string => `pod/${ns}/${name}`;
+export const poolKey = (ns: string, name: string): string => `pool/${ns}/${name}`;
+
+export function isReady(pod: PodObject): boolean {
+  return !pod.metadata.deletionTimestamp && !!pod.status?.podIP && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+function adminPort(pod: PodObject): number {
+  const annotated = Number(pod.metadata.annotations?.[ANNOTATION_ADMIN_PORT]);
+  if (Number.isInteger(annotated) && annotated > 0) return annotated;
+  for (const c of pod.spec?.containers ?? []) for (const p of c.ports ?? []) if (p.name === 'admin') return p.containerPort;
+  return DEFAULT_ADMIN_PORT;
+}
+
+export function secretsOf(world: World, namespace: string): Secrets {
+  const out = new Map<string, Record<string, string>>();
+  for (const s of world.secrets.list(namespace)) {
+    out.set(s.metadata.name, Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
+  }
+  return out;
+}
+
+function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
+  const ns = pod.metadata.namespace as string;
+  return render({
+    labels: pod.metadata.labels ?? {},
+    pools: world.pools.list(ns),
+    endpointSlices: world.slices.list(ns),
+    secrets: secretsOf(world, ns),
+    base,
+    now: world.now(),
+  });
+}
+
+/** Pools in the pod's namespace whose proxySelector selects it. */
+function poolsSelecting(world: World, pod: PodObject): PoolObject[] {
+  return world.pools.list(pod.metadata.namespace).filter((p) => selects(p.spec.proxySelector, pod.metadata.labels ?? {}));
+}
+
+/** Milliseconds until the next override expiry among `pools`, if any. */
+function nextExpiry(pools: readonly FailoverPool[], now: number): number | undefined {
+  let next: number | undefined;
+  for (const p of pools) {
+    const at = p.spec.override?.expiresAt ? Date.parse(p.spec.override.expiresAt) : NaN;
+    if ((p.spec.override?.mode ?? 'auto') !== 'auto' && at > now) next = Math.min(next ?? Infinity, at - now);
+  }
+  return next;
+}
+
+export async function reconcilePod(world: World, ns: string, name: string): Promise<Result> {
+  const key = `${ns}/${name}`;
+  const pod = world.pods.get(ns, name);
+  const selecting = pod ? poolsSelecting(world, pod) : [];
+  for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));
+  const existing = world.proxies.get(key);
+  // Which pods are proxies: those a FailoverPool selects, those this operator has configured (so deleting
+  // the last pool empties them), and with --pod-selector every pod the informer sees.
+  const managed = selecting.length > 0 || existing !== undefined || world.allPodsAreProxies;
+  if (!pod || !isReady(pod) || !managed) {
+    world.podErrors.delete(key);
+    if (existing) {
+      existing.abort.abort();
+      world.proxies.delete(key);
+      for (const p of world.pools.list(ns)) world.enqueue(poolKey(ns, p.metadata.name));
+    }
+    return {};
+  }
+  const secretName = pod.metadata.annotations?.[ANNOTATION_TOKEN_SECRET] ?? world.tokenSecret;
+  const data = world.secrets.get(ns, secretName)?.data?.[TOKEN_KEY];
+  if (!data) {
+    const why = `admin token Secret "${secretName}" (key "${TOKEN_KEY}") not found in namespace ${ns}`;
+    world.podErrors.set(key, why);
+    throw new Error(why);
+  }
+  world.podErrors.delete(key);
+  const target = { uid: pod.metadata.uid ?? '', url: `http://${pod.status?.podIP}:${adminPort(pod)}`, token: Buffer.from(data, 'base64').toString('utf8').trim() };
+  let state = existing;
+  if (!state || !state.sameTarget(target)) {
+    existing?.abort.abort();
+    state = new PodState(key, target);
+    world.proxies.set(key, state);
+    world.follow(state);
+  }
+  const result = await pushIfChanged(state, (base) => renderFor(world, pod, base), world.log);
+  world.onPush(result.outcome, result.ms, key);
+  if (selecting.length === 0 && !world.allPodsAreProxies) {
+    // Emptied: nothing selects it any more, so stop following it.
+    state.abort.abort();
+    world.proxies.delete(key);
+  }
+  for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));
+  const expiry = nextExpiry(selecting, world.now());
+  return expiry === undefined ? {} : { requeueAfterMs: expiry + 10 };
+}
+
+function statusEqual(a: FailoverPoolStatus | undefined, b: FailoverPoolStatus): boolean {
+  return JSON.stringify(a ?? {}) === JSON.stringify(b);
+}
+
+export async function reconcilePool(world: World, ns: string, name: string): Promise<Result> {
+  const pool = world.pools.get(ns, name);
+  if (!pool) return {};
+  const now = world.now();
+  const pods = world.pods.list(ns).filter((p) => isReady(p) && selects(pool.spec.proxySelector, p.metadata.labels ?? {}));
+  // A pod the operator has not looked at yet (just started, or just became ready) would read as "not
+  // synced, unreachable": wait for its pod reconcile, which enqueues this pool again, instead of writing a
+  // status that flaps. This is what makes an operator restart leave the status untouched.
+  if (pods.some((p) => !world.proxies.get(`${ns}/${p.metadata.name}`)?.checked && !world.podErrors.has(`${ns}/${p.metadata.name}`))) return {};
+  let refused: Refusal | undefined;
+  const reports: ProxyReport[] = pods.map((pod) => {
+    const state = world.proxies.get(`${ns}/${pod.metadata.name}`);
+    const rendered = state?.base ? renderFor(world, pod, state.base) : undefined;
+    refused ??= rendered?.refused.get(name);
+    const inConfig = rendered?.pools.includes(name) ?? false;
+    const synced = !!state && inConfig && state.version === rendered?.version;
+    return {
+      pod: pod.metadata.name,
+      synced,
+      reachable: state?.reachable ?? false,
+      pool: state?.status?.version === state?.version ? state?.status?.pools.find((p) => p.name === name) : undefined,
+      pushError: state?.pushError ?? world.podErrors.get(`${ns}/${pod.metadata.name}`),
+    };
+  });
+  const override = effectiveOverride(pool, now);
+  const { status, transitions } = computeStatus({
+    generation: pool.metadata.generation ?? 0,
+    prev: pool.status,
+    refused,
+    proxies: reports,
+    override: { mode: override.mode, expired: override.expired },
+    now,
+  });
+  if (!statusEqual(pool.status, status)) {
+    try {
+      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status });
+    } catch (err) {
+      if (err instanceof KubeError && err.code === 404) return {};
+      throw err;
+    }
+    // Events only after the status that counts them is stored: a crash in between loses an Event, never
+    // records one twice.
+    for (const t of transitions) await recordEvent(world, pool, t, reports);
+  }
+  const expiry = nextExpiry([pool], now);
+  return expiry === undefined ? {} : { requeueAfterMs: expiry + 10 };
+}
+
+const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {
+  FailoverActivated: (t) => `failover activated: traffic moved from level ${t.from} to level ${t.to}`,
+  LevelChanged: (t) => `failover level changed from ${t.from} to ${t.to}`,
+  FailoverRecovered: (t) => `failover recovered: traffic back from level ${t.from} to level ${t.to}`,
+};
+
+async function recordEvent(world: World, pool: PoolObject, t: Transition, reports: readonly ProxyReport[]): Promise<void> {
+  const ns = pool.metadata.namespace as string;
+  const at = new Date(world.now()).toISOString();
+  const message = `${EVENT_TEXT[t.type](t)} (${reports.filter((r) => r.pool?.activeLevel === t.to).length}/${reports.length} proxies report level ${t.to})`;
+  world.log.warn({ pool: `${ns}/${pool.metadata.name}`, from: t.from, to: t.to, reason: t.type }, message);
+  try {
+    await world.kube.create(`/api/v1/namespaces/${ns}/events`, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${pool.metadata.name}.`, namespace: ns },
+      involvedObject: { apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', name: pool.metadata.name, namespace: ns, uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion },
+      reason: t.type,
+      message,
+      type: t.type === 'FailoverRecovered' ? 'Normal' : 'Warning',
+      source: { component: 'veloflux-operator' },
+      reportingComponent: 'veloflux.io/operator',
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    });
+  } catch (err) {
+    world.log.warn({ err: (err as Error).message }, 'could not record event');
+  }
+}

@@ -1,0 +1,157 @@
+// Pure: what the proxies report about one FailoverPool -> its status, and the failover transitions to record
+// as Kubernetes Events. `now` is passed in; nothing here reads a clock.
+//
+// The pool's activeLevel is the level most reporting proxies serve from (a tie goes to the higher level:
+// the safer reading while replicas move). Transitions are counted against the *stored* status, so a
+// restarted operator neither loses failoverCount nor records a transition twice.
+//
+// Conditions (lastTransitionTime changes only when status does):
+//   Ready           True  Serving         accepted, and at least one selected proxy runs its current config
+//                   False Conflict | SecretMissing | InvalidConfig | NoProxies | Pending
+//   Synced          True  AllSynced       every selected ready proxy reports the config rendered for it
+//                   False Pending | PushFailed | NoProxies | <refusal reason>
+//   FailoverActive  True  Failover        serving from a level above 0
+//                   True  ManualOverride  spec.override.mode active
+//                   False Primary
+//   Degraded        True  ReplicasDisagree | BackendsDown | ProxiesUnreachable | PushFailed
+//                   False AsExpected
+import type { Refusal } from './render.ts';
+import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from './types.ts';
+
+export interface ProxyReport {
+  /** Pod name. */
+  readonly pod: string;
+  /** The pod reports the version rendered for it. */
+  readonly synced: boolean;
+  /** The operator could reach the pod's admin API. */
+  readonly reachable: boolean;
+  /** This pool in the pod's failover status, when the pod runs it. */
+  readonly pool: ProxyPoolStatus | undefined;
+  /** Last push failure, when the last push failed. */
+  readonly pushError?: string | undefined;
+}
+
+export interface StatusInput {
+  readonly generation: number;
+  readonly prev: FailoverPoolStatus | undefined;
+  /** Set when the pool was refused on some selected pod. */
+  readonly refused: Refusal | undefined;
+  /** One per selected ready pod. */
+  readonly proxies: readonly ProxyReport[];
+  readonly override: { readonly mode: OverrideMode; readonly expired: boolean };
+  /** Unix milliseconds. */
+  readonly now: number;
+}
+
+export type Transition =
+  | { readonly type: 'FailoverActivated'; readonly from: number; readonly to: number }
+  | { readonly type: 'LevelChanged'; readonly from: number; readonly to: number }
+  | { readonly type: 'FailoverRecovered'; readonly from: number; readonly to: number };
+
+export interface StatusResult {
+  readonly status: FailoverPoolStatus;
+  readonly transitions: readonly Transition[];
+}
+
+const iso = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+/** Sets `next` into `conditions`, keeping lastTransitionTime when the status did not change. */
+export function setCondition(conditions: readonly Condition[], next: Omit<Condition, 'lastTransitionTime'>, now: number): Condition[] {
+  const prev = conditions.find((c) => c.type === next.type);
+  const lastTransitionTime = prev && prev.status === next.status ? prev.lastTransitionTime : iso(now);
+  const merged: Condition = { ...next, lastTransitionTime };
+  return prev ? conditions.map((c) => (c.type === next.type ? merged : c)) : [...conditions, merged];
+}
+
+/** Most common level; ties go to the higher level. */
+function majority(levels: readonly number[]): number | undefined {
+  const counts = new Map<number, number>();
+  for (const l of levels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  let best: number | undefined;
+  let bestCount = 0;
+  for (const [level, count] of counts) {
+    if (count > bestCount || (count === bestCount && level > (best ?? -1))) { best = level; bestCount = count; }
+  }
+  return best;
+}
+
+export function computeStatus(input: StatusInput): StatusResult {
+  const { prev, proxies, refused, now, generation } = input;
+  const selected = proxies.length;
+  const synced = proxies.filter((p) => p.synced).length;
+  // Prefer what synced proxies say; a proxy still on an older config says less about this generation.
+  const reporting = proxies.filter((p) => p.pool !== undefined && p.synced);
+  const reports = reporting.length ? reporting : proxies.filter((p) => p.pool !== undefined);
+  const levels = reports.map((p) => (p.pool as ProxyPoolStatus).activeLevel);
+  const prevLevel = prev?.activeLevel ?? 0;
+  const level = majority(levels) ?? prevLevel;
+
+  const transitions: Transition[] = [];
+  let failoverCount = prev?.failoverCount ?? 0;
+  let lastFailoverTime = prev?.lastFailoverTime;
+  if (levels.length > 0 && level !== prevLevel) {
+    if (prevLevel === 0) {
+      transitions.push({ type: 'FailoverActivated', from: prevLevel, to: level });
+      failoverCount++;
+      lastFailoverTime = iso(now);
+    } else if (level === 0) {
+      transitions.push({ type: 'FailoverRecovered', from: prevLevel, to: level });
+    } else {
+      transitions.push({ type: 'LevelChanged', from: prevLevel, to: level });
+    }
+  }
+
+  let conditions: Condition[] = prev?.conditions ?? [];
+  const set = (type: string, ok: boolean, reason: string, message: string): void => {
+    conditions = setCondition(conditions, { type, status: ok ? 'True' : 'False', observedGeneration: generation, reason, message }, now);
+  };
+
+  const pushErrors = proxies.filter((p) => p.pushError !== undefined);
+  const unreachable = proxies.filter((p) => !p.reachable);
+  const syncedText = `${synced}/${selected} proxies run the current config`;
+
+  if (refused) set('Ready', false, refused.reason, refused.message);
+  else if (selected === 0) set('Ready', false, 'NoProxies', 'proxySelector selects no ready proxy pod');
+  else if (reports.length > 0 && synced > 0) set('Ready', true, 'Serving', `serving from level ${level} (${syncedText})`);
+  else set('Ready', false, 'Pending', syncedText);
+
+  if (refused) set('Synced', false, refused.reason, refused.message);
+  else if (selected === 0) set('Synced', false, 'NoProxies', 'proxySelector selects no ready proxy pod');
+  else if (synced === selected) set('Synced', true, 'AllSynced', syncedText);
+  else if (pushErrors.length > 0) set('Synced', false, 'PushFailed', `${syncedText}; ${pushErrors.map((p) => `${p.pod}: ${p.pushError}`).join('; ')}`);
+  else set('Synced', false, 'Pending', syncedText);
+
+  const manual = input.override.mode === 'active';
+  if (level > 0) set('FailoverActive', true, manual ? 'ManualOverride' : 'Failover', `serving from failover level ${level}${manual ? ' (spec.override.mode active)' : ''}`);
+  else if (manual && reports.some((p) => p.pool?.failoverActive)) set('FailoverActive', true, 'ManualOverride', 'spec.override.mode is active');
+  else set('FailoverActive', false, 'Primary', 'serving from level 0');
+
+  const distinct = new Set(levels);
+  const down = reports.flatMap((p) => (p.pool?.backends ?? []).filter((b) => b.health === 'down').map((b) => b.address));
+  if (distinct.size > 1) {
+    set('Degraded', true, 'ReplicasDisagree', `proxies report different active levels: ${reports.map((p) => `${p.pod}=${p.pool?.activeLevel}`).sort().join(', ')}`);
+  } else if (unreachable.length > 0) {
+    set('Degraded', true, 'ProxiesUnreachable', `admin API unreachable on ${unreachable.map((p) => p.pod).sort().join(', ')}`);
+  } else if (pushErrors.length > 0) {
+    set('Degraded', true, 'PushFailed', pushErrors.map((p) => `${p.pod}: ${p.pushError}`).join('; '));
+  } else if (down.length > 0) {
+    set('Degraded', true, 'BackendsDown', `backends down: ${[...new Set(down)].sort().join(', ')}`);
+  } else {
+    set('Degraded', false, 'AsExpected', 'all backends healthy and all proxies agree');
+  }
+
+  const order = ['Ready', 'Synced', 'FailoverActive', 'Degraded'];
+  conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+
+  const status: FailoverPoolStatus = {
+    observedGeneration: generation,
+    activeLevel: level,
+    failoverCount,
+    ...(lastFailoverTime ? { lastFailoverTime } : {}),
+    syncedProxies: `${synced}/${selected}`,
+    proxies: { selected, synced },
+    override: { mode: input.override.mode, expired: input.override.expired },
+    conditions,
+  };
+  return { status, transitions };
+}

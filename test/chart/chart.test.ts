@@ -1,0 +1,291 @@
+// The chart and the images, without a cluster: helm lint, helm template with the defaults and with every option
+// on, what the rendered objects must say (security, probes, the labels and names the operator relies on), one
+// source for the CRDs and the operator's ClusterRole, values documented and checked by the schema, Dockerfiles.
+// The install/upgrade/uninstall cycle against the real apiserver is in install.test.ts.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { loadConfigText } from '../../proxy/src/config/load.ts';
+import { CHART, MONITORING_API, ROOT, find, helm, helmRun, one, readRepoFile, template } from './helm.ts';
+import type { KubeObject } from './helm.ts';
+
+const ALL_ON_VALUES = ['-f', join(ROOT, 'test/chart/fixtures/all-on.yaml'), '--set', 'sidecar.namespaces[0]=shop'];
+const ALL_ON = [...ALL_ON_VALUES, ...MONITORING_API];
+
+interface Container {
+  name: string; args?: string[]; image: string;
+  ports?: { name: string; containerPort: number }[];
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string }[];
+  livenessProbe?: { httpGet?: { path: string; port: string } };
+  readinessProbe?: { httpGet?: { path: string; port: string } };
+}
+interface PodSpec {
+  securityContext?: Record<string, unknown>;
+  containers: Container[];
+  volumes?: { name: string; emptyDir?: object; secret?: { secretName: string }; configMap?: { name: string } }[];
+  automountServiceAccountToken?: boolean;
+}
+const podSpec = (d: KubeObject): PodSpec => (d as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+const podLabels = (d: KubeObject): Record<string, string> => (d as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+const arg = (c: Container, name: string): string | undefined => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** What every pod of the chart must do: non-root, read-only root, no capabilities, RuntimeDefault seccomp, /tmp. */
+function assertHardened(d: KubeObject): void {
+  const spec = podSpec(d);
+  const where = `${d.kind}/${d.metadata.name}`;
+  assert.equal(spec.securityContext?.runAsNonRoot, true, `${where}: pod runAsNonRoot`);
+  assert.deepEqual(spec.securityContext?.seccompProfile, { type: 'RuntimeDefault' }, `${where}: pod seccomp`);
+  for (const c of spec.containers) {
+    const sc = c.securityContext ?? {};
+    assert.equal(sc.readOnlyRootFilesystem, true, `${where}/${c.name}: readOnlyRootFilesystem`);
+    assert.equal(sc.runAsNonRoot, true, `${where}/${c.name}: runAsNonRoot`);
+    assert.equal(sc.allowPrivilegeEscalation, false, `${where}/${c.name}: allowPrivilegeEscalation`);
+    assert.deepEqual(sc.capabilities, { drop: ['ALL'] }, `${where}/${c.name}: capabilities`);
+    assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' }, `${where}/${c.name}: seccomp`);
+    const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+    assert.ok(tmp && spec.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${where}/${c.name}: an emptyDir on /tmp`);
+  }
+}
+
+test('helm lint passes with the defaults and, strictly, with every option on', async () => {
+  await helm(['lint', CHART, '--strict']);
+  await helm(['lint', CHART, '--strict', ...ALL_ON_VALUES]); // lint has no --api-versions: template covers monitoring
+});
+
+test('default render: operator, gateway proxy, RBAC, token, NetworkPolicy, PDB, dashboard; no monitoring objects', async () => {
+  const objects = await template();
+  const kinds = objects.map((o) => o.kind).sort();
+  assert.deepEqual(kinds, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'NetworkPolicy',
+    'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount']);
+  for (const o of objects) {
+    assert.equal(o.metadata.labels?.['app.kubernetes.io/instance'], 'veloflux', `${o.kind}/${o.metadata.name} has the release label`);
+    if (!o.kind.startsWith('ClusterRole')) assert.equal(o.metadata.namespace, 'veloflux', `${o.kind}/${o.metadata.name} is namespaced`);
+  }
+  for (const d of find(objects, 'Deployment')) assertHardened(d);
+});
+
+test('the proxy Deployment: bootstrap config, token file, probes on the admin port, the label the operator selects', async () => {
+  const objects = await template();
+  const proxy = one(objects, 'Deployment', 'veloflux-proxy');
+  const spec = podSpec(proxy);
+  const c = spec.containers[0] as Container;
+  assert.deepEqual(c.args, ['--config', '/etc/veloflux/config/config.yaml', '--workers', '1']);
+  assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['http', 8080], ['admin', 9000]]);
+  assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'admin' });
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'admin' });
+  assert.equal(spec.automountServiceAccountToken, false, 'the proxy never talks to the apiserver');
+  assert.equal(podLabels(proxy)['veloflux.io/proxy'], 'true');
+  assert.equal(spec.volumes?.find((v) => v.name === 'admin-token')?.secret?.secretName, 'veloflux-admin-token');
+
+  // The bootstrap config is one the proxy accepts: listeners and token file, no pools until the operator pushes.
+  const cm = one(objects, 'ConfigMap', 'veloflux-proxy-bootstrap') as KubeObject & { data: Record<string, string> };
+  const loaded = loadConfigText(cm.data['config.yaml'] ?? '');
+  assert.ok(loaded.ok, JSON.stringify(loaded));
+  if (loaded.ok) {
+    assert.deepEqual([loaded.config.listen.port, loaded.config.admin.listen.port, loaded.config.pools.length], [8080, 9000, 0]);
+    assert.equal(loaded.config.admin.tokenFile, '/etc/veloflux/admin/token');
+  }
+
+  const svc = one(objects, 'Service', 'veloflux-proxy') as KubeObject & { spec: { ports: { name: string; port: number; targetPort: string }[] } };
+  assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['http', 80, 'http'], ['admin', 9000, 'admin']]);
+  const pdb = one(objects, 'PodDisruptionBudget') as KubeObject & { spec: Record<string, unknown> };
+  assert.equal(pdb.spec.maxUnavailable, 1);
+});
+
+test('the operator Deployment: leader election in the release namespace, the token Secret and proxy label the proxies use', async () => {
+  const objects = await template();
+  const op = one(objects, 'Deployment', 'veloflux-operator');
+  const c = podSpec(op).containers[0] as Container;
+  assert.equal(arg(c, 'namespace'), 'veloflux');
+  assert.equal(arg(c, 'lease-name'), 'veloflux-operator');
+  assert.equal(arg(c, 'token-secret'), one(objects, 'Secret').metadata.name);
+  assert.equal(arg(c, 'pod-selector'), 'veloflux.io/proxy=true');
+  assert.equal(arg(c, 'metrics-address'), ':8081');
+  assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' });
+  const sa = (op as unknown as { spec: { template: { spec: { serviceAccountName: string } } } }).spec.template.spec.serviceAccountName;
+  const binding = one(objects, 'ClusterRoleBinding') as KubeObject & { subjects: object[]; roleRef: { name: string } };
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: 'veloflux' }]);
+  assert.equal(binding.roleRef.name, one(objects, 'ClusterRole').metadata.name);
+
+  const two = one(await template(['--set', 'operator.replicas=2']), 'Deployment', 'veloflux-operator') as KubeObject & { spec: { replicas: number } };
+  assert.equal(two.spec.replicas, 2);
+});
+
+test('the ClusterRole has one source: its rules are exactly rbac/operator-clusterrole.yaml', async () => {
+  const source = parse(readRepoFile('charts/veloflux/rbac/operator-clusterrole.yaml')) as { kind: string; rules: object[] };
+  assert.equal(source.kind, 'ClusterRole');
+  const rendered = one(await template(), 'ClusterRole') as KubeObject & { rules: object[] };
+  assert.deepEqual(rendered.rules, source.rules);
+  const leaseSource = parse(readRepoFile('charts/veloflux/rbac/operator-leader-election-role.yaml')) as { kind: string; rules: object[] };
+  assert.equal(leaseSource.kind, 'Role');
+  const leaseRole = one(await template(), 'Role') as KubeObject & { rules: object[] };
+  assert.deepEqual(leaseRole.rules, leaseSource.rules);
+  assert.equal(leaseRole.metadata.namespace, 'veloflux', 'the Lease permission is namespaced to the release');
+  // No template writes rules of its own.
+  for (const file of readdirSync(join(CHART, 'templates'))) {
+    assert.doesNotMatch(readRepoFile(`charts/veloflux/templates/${file}`), /\bverbs:/, `templates/${file} must not define RBAC rules`);
+  }
+  // Least privilege: nothing is granted on every resource or with every verb, and no secret is readable by name.
+  for (const rule of [...source.rules, ...leaseSource.rules] as { resources: string[]; verbs: string[] }[]) {
+    assert.ok(!rule.resources.includes('*') && !rule.verbs.includes('*'), JSON.stringify(rule));
+  }
+});
+
+test("the chart's crds/ are the repository's crds/, file for file", () => {
+  const top = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+  const chart = readdirSync(join(CHART, 'crds')).sort();
+  assert.ok(top.length > 0, 'crds/ has CRDs');
+  assert.deepEqual(chart, top, 'the same files');
+  for (const f of top) {
+    assert.equal(readRepoFile(`charts/veloflux/crds/${f}`), readRepoFile(`crds/${f}`), `charts/veloflux/crds/${f} differs from crds/${f}: run npm run crds (it writes both)`);
+  }
+});
+
+test('ServiceMonitor and PrometheusRule render only when monitoring.coreos.com/v1 is available', async () => {
+  assert.equal(find(await template(), 'ServiceMonitor').length, 0);
+  const objects = await template(MONITORING_API);
+  const sm = one(objects, 'ServiceMonitor') as KubeObject & { spec: { endpoints: { port: string; path: string }[] } };
+  assert.deepEqual(sm.spec.endpoints.map((e) => [e.port, e.path]), [['admin', '/metrics'], ['metrics', '/metrics']]);
+  const rule = one(objects, 'PrometheusRule') as KubeObject & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+  const alerts = rule.spec.groups.flatMap((g) => g.rules);
+  assert.deepEqual(alerts.map((a) => a.alert), ['VelofluxFailoverActive', 'VelofluxFailoverFlapping', 'VelofluxProxyOutOfSync']);
+  for (const a of alerts) assertKnownMetrics(a.expr, `alert ${a.alert}`);
+  assert.equal(find(await template(['--set', 'monitoring.serviceMonitor.enabled=false', ...MONITORING_API]), 'ServiceMonitor').length, 0);
+});
+
+/** Metric names the proxy (docs/metrics.md) and the operator (operator/src/manager.ts) export. */
+function knownMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const m of readRepoFile('docs/metrics.md').matchAll(/^\| `(veloflux_[a-z_]+)`/gm)) names.add(m[1] as string);
+  for (const m of readRepoFile('operator/src/manager.ts').matchAll(/name: '(veloflux_operator_[a-z_]+)'/g)) names.add(m[1] as string);
+  return names;
+}
+
+function assertKnownMetrics(expr: string, where: string): void {
+  const known = knownMetrics();
+  const used = [...expr.matchAll(/\b(veloflux_[a-z_]+)/g)].map((m) => (m[1] as string).replace(/_(bucket|sum|count)$/, ''));
+  assert.ok(used.length > 0, `${where} uses a VeloFlux metric`);
+  for (const name of used) assert.ok(known.has(name), `${where}: ${name} is not a documented metric`);
+}
+
+test('the Grafana dashboard is valid JSON and queries documented metrics only', async () => {
+  const cm = one(await template(), 'ConfigMap', 'veloflux-dashboard') as KubeObject & { data: Record<string, string> };
+  assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+  const dashboard = JSON.parse(cm.data['veloflux.json'] ?? '') as { uid: string; panels: { title: string; targets: { expr: string }[] }[] };
+  assert.equal(dashboard.uid, 'veloflux');
+  assert.ok(dashboard.panels.length >= 8);
+  for (const p of dashboard.panels) for (const t of p.targets) assertKnownMetrics(t.expr, `panel "${p.title}"`);
+});
+
+test('every option on: sidecar namespaces get the token and bootstrap config, one token for all', async () => {
+  const objects = await template(ALL_ON, 'edge', 'veloflux');
+  for (const d of find(objects, 'Deployment')) assertHardened(d);
+  const secrets = find(objects, 'Secret') as (KubeObject & { data: { token: string } })[];
+  assert.deepEqual(secrets.map((s) => [s.metadata.namespace, s.metadata.name]), [['veloflux', 'edge-admin-token'], ['shop', 'edge-admin-token']]);
+  assert.equal(new Set(secrets.map((s) => s.data.token)).size, 1, 'one token in every namespace');
+  assert.equal(Buffer.from(secrets[0]?.data.token ?? '', 'base64').toString().length, 48);
+  assert.deepEqual(find(objects, 'ConfigMap', 'edge-vflux-proxy-bootstrap').map((c) => c.metadata.namespace), ['veloflux', 'shop']);
+  const proxy = one(objects, 'Deployment', 'edge-vflux-proxy');
+  assert.equal(podLabels(proxy)['example.com/failover-proxy'], 'gateway');
+  const pdb = one(objects, 'PodDisruptionBudget') as KubeObject & { spec: Record<string, unknown> };
+  assert.deepEqual([pdb.spec.minAvailable, pdb.spec.maxUnavailable], [2, undefined]);
+  const op = podSpec(one(objects, 'Deployment', 'edge-vflux-operator')).containers[0] as Container;
+  assert.equal(arg(op, 'token-secret'), 'edge-admin-token');
+  assert.deepEqual(op.args?.slice(-2), ['--pod-selector', 'example.com/failover-proxy'], 'extraArgs come last, so they win');
+  assert.equal(one(objects, 'ServiceMonitor').metadata.labels?.release, 'kube-prometheus-stack');
+});
+
+test('adminToken.existingSecret: no Secret is created, proxies and operator use the named one', async () => {
+  const objects = await template(['--set', 'adminToken.existingSecret=my-token', '--set', 'sidecar.namespaces[0]=shop']);
+  assert.equal(find(objects, 'Secret').length, 0);
+  const proxy = podSpec(one(objects, 'Deployment', 'veloflux-proxy'));
+  assert.equal(proxy.volumes?.find((v) => v.name === 'admin-token')?.secret?.secretName, 'my-token');
+  assert.equal(arg(podSpec(one(objects, 'Deployment', 'veloflux-operator')).containers[0] as Container, 'token-secret'), 'my-token');
+});
+
+test('proxy.enabled=false (sidecar only): no gateway objects, the operator stays', async () => {
+  const objects = await template(['--set', 'proxy.enabled=false', '--set', 'sidecar.namespaces[0]=shop']);
+  assert.deepEqual(find(objects, 'Deployment').map((d) => d.metadata.name), ['veloflux-operator']);
+  assert.equal(find(objects, 'NetworkPolicy').length + find(objects, 'PodDisruptionBudget').length, 0);
+  assert.deepEqual(find(objects, 'ConfigMap', 'veloflux-proxy-bootstrap').map((c) => c.metadata.namespace), ['shop']);
+});
+
+test('values.schema.json refuses unknown keys and malformed values, naming them', async () => {
+  for (const [set, message] of [
+    ['proxy.replicass=2', "additional properties 'replicass' not allowed"],
+    ['operator.resync=soon', "'soon' does not match pattern"],
+    ['proxy.workers=many', "'many' does not match pattern"],
+    ['proxy.service.type=Ingress', 'value must be one of'],
+  ] as const) {
+    const r = await helmRun(['template', 'x', CHART, '--set', set]);
+    assert.notEqual(r.code, 0, set);
+    assert.match(r.stderr, new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), `${set}: ${r.stderr}`);
+  }
+});
+
+test('charts/veloflux/README.md documents every value in values.yaml', () => {
+  const values = parse(readRepoFile('charts/veloflux/values.yaml')) as Record<string, unknown>;
+  const readme = readRepoFile('charts/veloflux/README.md');
+  const paths: string[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && !/(Labels|labels|Annotations|annotations|Selector|selector|nodeSelector|resources|requests|limits)$/.test(path)) {
+      for (const [k, sub] of Object.entries(v)) walk(sub, path ? `${path}.${k}` : k);
+    } else paths.push(path);
+  };
+  walk(values, '');
+  const missing = paths.filter((p) => !readme.includes(`\`${p}\``));
+  assert.deepEqual(missing, [], 'values without a row in charts/veloflux/README.md');
+});
+
+/** A Dockerfile's stages: FROM line and instructions (continuation lines joined, comments dropped). */
+function stages(file: string): { from: string; lines: string[] }[] {
+  const text = readRepoFile(file).replace(/\\\n/g, ' ');
+  const out: { from: string; lines: string[] }[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (/^FROM\s/i.test(line)) out.push({ from: line, lines: [] });
+    else out.at(-1)?.lines.push(line);
+  }
+  return out;
+}
+
+for (const [image, entry, workspace] of [['proxy', 'proxy/src/main.ts', 'proxy'], ['operator', 'operator/src/main.ts', 'operator']] as const) {
+  test(`images/${image}/Dockerfile: multi-stage on the pinned node:24 slim, production dependencies only, non-root, no HEALTHCHECK`, () => {
+    const file = `images/${image}/Dockerfile`;
+    const text = readRepoFile(file);
+    const pinned = (JSON.parse(readRepoFile('package.json')) as { devDependencies: Record<string, string> }).devDependencies.node;
+    assert.match(pinned ?? '', /^24\.\d+\.\d+$/);
+    assert.match(text, new RegExp(`^ARG NODE_VERSION=${pinned?.replace(/\./g, '\\.')}$`, 'm'), 'the Node version package.json pins');
+    const st = stages(file);
+    assert.ok(st.length >= 2, 'multi-stage');
+    for (const s of st) assert.match(s.from, /^FROM node:\$\{NODE_VERSION\}-bookworm-slim( AS \w+)?$/, s.from);
+    const all = st.flatMap((s) => s.lines);
+    assert.ok(!all.some((l) => /^HEALTHCHECK/i.test(l)), 'no HEALTHCHECK: Kubernetes probes');
+    const installs = all.filter((l) => /\bnpm (ci|install)\b/.test(l));
+    assert.ok(installs.length > 0 && installs.every((l) => l.includes('npm ci') && l.includes('--omit=dev') && l.includes(`--workspace ${workspace}`)), installs.join('\n'));
+    const final = st.at(-1) as { from: string; lines: string[] };
+    assert.ok(!final.lines.some((l) => /^RUN\b/.test(l)), 'the final stage only copies: nothing runs as root in it');
+    const users = final.lines.filter((l) => /^USER\s/.test(l));
+    assert.equal(users.length, 1);
+    const [uid, gid] = (users[0] as string).split(/\s+/)[1]?.split(':') ?? [];
+    assert.ok(Number(uid) > 0 && Number(gid) > 0 && /^\d+$/.test(uid ?? '') && /^\d+$/.test(gid ?? ''), `numeric non-root USER, got ${users[0]}`);
+    assert.ok(final.lines.includes(`ENTRYPOINT ["node", "${entry}"]`), `runs ${entry}`);
+    assert.ok(existsSync(join(ROOT, entry)), `${entry} exists`);
+    // Every COPY from the build context names something that exists (so the build cannot fail on a missing path).
+    for (const l of all.filter((x) => /^COPY\s/.test(x) && !x.includes('--from='))) {
+      for (const src of l.split(/\s+/).slice(1, -1)) assert.ok(existsSync(join(ROOT, src)), `${file}: ${l}: ${src} does not exist`);
+    }
+    // The chart runs the image with the uid the image declares.
+    assert.match(readRepoFile('charts/veloflux/templates/_helpers.tpl'), new RegExp(`runAsUser: ${uid}\\b`));
+  });
+}
+
+test('.dockerignore keeps node_modules and .git out of the build context', () => {
+  const lines = readRepoFile('.dockerignore').split('\n');
+  for (const p of ['**/node_modules', '.git']) assert.ok(lines.includes(p), p);
+  assert.ok(statSync(join(ROOT, 'package-lock.json')).isFile());
+});

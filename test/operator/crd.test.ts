@@ -1,0 +1,68 @@
+// The shipped CRD on the real apiserver: it installs, defaults apply, and the CEL rules refuse invalid
+// FailoverPools with their own messages.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { Kube } from '../../operator/src/kube.ts';
+import { adminKubeConfig, installCrds, withNamespace } from '../cluster/testenv.ts';
+
+const CRD = readFileSync(new URL('../../crds/failoverpool.yaml', import.meta.url), 'utf8');
+const G = { group: 'veloflux.io', version: 'v1alpha1', plural: 'failoverpools' };
+
+function pool(name: string, spec: Record<string, unknown>): Record<string, unknown> {
+  return {
+    apiVersion: 'veloflux.io/v1alpha1',
+    kind: 'FailoverPool',
+    metadata: { name },
+    spec: {
+      proxySelector: { matchLabels: { app: 'proxy' } },
+      routes: [{ hosts: ['app.example.com'] }],
+      backends: [{ address: '127.0.0.1:9' }, { address: '127.0.0.1:10', failoverLevel: 1 }],
+      ...spec,
+    },
+  };
+}
+
+async function refusal(objects: CustomObjectsApi, namespace: string, body: Record<string, unknown>): Promise<string> {
+  try {
+    await objects.createNamespacedCustomObject({ ...G, namespace, body });
+  } catch (err) {
+    const e = err as { code?: number; body?: string };
+    assert.equal(e.code, 422, `expected 422, got ${e.code}: ${e.body}`);
+    return String(e.body);
+  }
+  assert.fail(`the apiserver accepted ${JSON.stringify(body)}`);
+}
+
+test('the FailoverPool CRD installs, defaults and refuses invalid pools with the CEL message', async (t) => {
+  const namespace = await withNamespace(t);
+  await installCrds(CRD);
+  const objects = adminKubeConfig().makeApiClient(CustomObjectsApi);
+
+  const created = (await objects.createNamespacedCustomObject({ ...G, namespace, body: pool('ok', {}) })) as { spec: Record<string, unknown> };
+  assert.equal(created.spec.strategy, 'immediate');
+  assert.equal(created.spec.recoveryInterval, undefined, 'durations are not defaulted in the CRD: the proxy applies its own default');
+  assert.deepEqual((created.spec.routes as unknown[])[0], { hosts: ['app.example.com'], pathPrefix: '/' });
+  assert.equal((created.spec.backends as { failoverLevel: number; weight: number }[])[0]?.failoverLevel, 0);
+
+  // kubectl get fp: the printer columns.
+  const table = await new Kube(adminKubeConfig()).request<{ columnDefinitions: { name: string }[] }>('GET', `/apis/veloflux.io/v1alpha1/namespaces/${namespace}/failoverpools`, undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
+  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Age']);
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['no level 0', { backends: [{ address: 'a:80', failoverLevel: 1 }] }, 'at least one backend must be at failoverLevel 0'],
+    ['address and service', { backends: [{ address: 'a:80', service: { name: 's', port: 80 } }] }, 'a backend has exactly one of address and service'],
+    ['neither', { backends: [{ weight: 1 }] }, 'a backend has exactly one of address and service'],
+    ['timeout >= interval', { backends: [{ address: 'a:80', healthCheck: { interval: '1s', timeout: '1s' } }] }, 'healthCheck.timeout must be less than its interval'],
+    ['timeout >= checkInterval', { checkInterval: '500ms', backends: [{ address: 'a:80', healthCheck: { timeout: '2s' } }] }, 'healthCheck.timeout must be less than its interval'],
+    ['stepPercent', { stepPercent: 0 }, 'stepPercent must be from 1 to 100'],
+    ['bad duration', { recoveryInterval: '10' }, 'spec.recoveryInterval'],
+    ['override without reason', { override: { mode: 'active' } }, 'override.reason is required when mode is active or inactive'],
+    ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'urlSecretRef is required for type webhook'],
+  ];
+  for (const [what, spec, message] of cases) {
+    const body = await refusal(objects, namespace, pool(`bad-${cases.findIndex((c) => c[0] === what)}`, spec));
+    assert.ok(body.includes(message), `${what}: expected "${message}" in ${body}`);
+  }
+});
