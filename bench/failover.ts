@@ -60,6 +60,7 @@ if (placeholder) console.log(`WARNING: ${VELOFLUX_MAIN} not found: using bench/p
 const kinds = args.peers.split(',').map((s) => s.trim() as PeerKind).filter((k) => k in PEER_LABEL && !missing.includes(k));
 const drills = args.drills.split(',').map((s) => s.trim() as Drill).filter((d) => d in DRILL_LABEL);
 const dir = mkdtempSync(join(tmpdir(), 'veloflux-failover-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // also when a run fails
 
 interface DrillResult {
   peer: PeerKind;

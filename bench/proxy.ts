@@ -55,6 +55,7 @@ const placeholder = !existsSync(VELOFLUX_MAIN);
 if (placeholder) console.log(`WARNING: ${VELOFLUX_MAIN} not found: using bench/peers/veloflux-placeholder.ts; figures are NOT VeloFlux's`);
 
 const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // also when a run fails
 const allKinds: PeerKind[] = ['veloflux', 'minimal', 'nginx', 'haproxy', 'direct'];
 const kinds = allKinds.filter((k) => !missing.includes(k));
 
