@@ -62,8 +62,9 @@ export const DEFAULTS = {
     /** Bodies of idempotent requests up to this size are kept so they can be replayed on another backend. */
     replayBufferBytes: 64 * 1024,
     /** V8 young generation of each data-plane worker, MB (three semi-spaces' worth). Node's own sizing grows it
-     *  to 128 MB under load; 8 MB keeps a worker near 100 MB of RSS (bench/, BENCHMARKS.md). */
-    youngGenerationMb: 8,
+     *  to 128 MB under load (most of a proxy's memory); 24 MB keeps a worker near 115 MB of RSS at full speed,
+     *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
+    youngGenerationMb: 24,
   },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,

@@ -206,8 +206,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body,
-      headersTimeout: settings.headerTimeoutMs,
-      bodyTimeout: settings.idleTimeoutMs,
+      // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
     res.on('close', this.#onClientClose);
@@ -294,7 +293,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
-    this.#res.off('close', this.#onClientClose);
+    // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
   }
 }

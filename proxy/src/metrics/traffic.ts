@@ -40,7 +40,8 @@ export class TrafficMetrics {
     const keep = (l: Record<string, string>): boolean => (l.pool === '' || pools.has(l.pool as string)) && (!l.backend || backends.has(`${l.pool}\u0000${l.backend}`));
     for (const f of [this.requests, this.retries, this.rescued, this.passive]) f.drop(keep);
     this.duration.drop(keep);
-    for (const [id] of this.#backends) if (!backends.has(id)) this.#backends.delete(id);
+    const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
+    for (const [id] of this.#backends) if (!ids.has(id)) this.#backends.delete(id);
     for (const [name] of this.#pools) if (!pools.has(name)) this.#pools.delete(name);
     this.#pool('');
     for (const p of config.pools) {
@@ -63,8 +64,8 @@ export class TrafficMetrics {
     return c;
   }
 
-  #backend(pool: string, address: string): BackendCells {
-    const id = `${pool}\u0000${address}`;
+  /** Cells by backend id (`<pool>/<address>`, as BackendConfig.id: no string is built on the request path). */
+  #backend(pool: string, address: string, id = `${pool}/${address}`): BackendCells {
     let c = this.#backends.get(id);
     if (!c) { c = { byClass: CLASSES.map((code) => this.requests.cell({ pool, backend: address, code })) }; this.#backends.set(id, c); }
     return c;
@@ -81,7 +82,7 @@ export class TrafficMetrics {
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void {
     const p = this.#pool(pool);
     const cls = status === 0 ? 4 : status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
-    const cells = target === undefined ? p.noBackend : this.#backend(pool, target.backend.address).byClass;
+    const cells = target === undefined ? p.noBackend : this.#backend(pool, target.backend.address, target.backend.id).byClass;
     (cells[cls] as CounterCell).value++;
     this.duration.observe(p.duration, (performance.now() - startedAt) / 1000);
     if (attempts > 1) {
