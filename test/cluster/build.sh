@@ -93,7 +93,7 @@ compile "2/4 kube-apiserver" "$here" "$tmp/kube-apiserver" k8s.io/kubernetes/cmd
 compile "3/4 kubectl" "$here" "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl "$apiserver_ldflags"
 compile "4/4 helm" "$here/helm" "$tmp/helm" helm.sh/helm/v4/cmd/helm "$helm_ldflags"
 
-echo "kube-apiserver $k8s_version, etcd $etcd_version, helm $helm_version, $(go env GOVERSION), built in $((SECONDS - started))s" >"$tmp/.complete"
+echo "kube-apiserver and kubectl $k8s_version, etcd $etcd_version, helm $helm_version, $(go env GOVERSION), built in $((SECONDS - started))s" >"$tmp/.complete"
 # rename is atomic; if a concurrent build finished first, keep its result and drop ours.
 if ! mv -T "$tmp" "$bin" 2>/dev/null; then
   complete || die "could not move the build into $bin"
