@@ -22,9 +22,6 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-e
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
-  readonly retryBudgetPercent: number;
-  readonly headerTimeoutMs: number;
-  readonly idleTimeoutMs: number;
 }
 
 export interface ForwardHooks {

@@ -199,5 +199,6 @@ export class DataPlane {
 
 function settingsOf(config: Config): ForwardSettings {
   const d = config.dataplane;
-  return { maxAttempts: d.maxAttempts, retryBudgetPercent: d.retryBudgetPercent, headerTimeoutMs: d.headerTimeoutMs, idleTimeoutMs: d.idleTimeoutMs };
+  // Timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
+  return { maxAttempts: d.maxAttempts };
 }
