@@ -259,3 +259,75 @@ test('an idempotent request with a small body is replayed whole on the next back
   const replayed = backup.seen.find((s) => s.url === '/items/7');
   assert.deepEqual([replayed?.method, replayed?.body, replayed?.headers['content-length'], replayed?.headers['content-type']], ['PUT', 'payload-123', '11', 'text/plain']);
 });
+
+/** A raw client connection to the proxy; resolves `closed` when the proxy closes it. */
+async function rawClient(port: number): Promise<{ socket: Socket; closed: Promise<void> }> {
+  const { connect } = await import('node:net');
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.on('error', () => {});
+  const closed = once(socket, 'close').then(() => undefined);
+  return { socket, closed };
+}
+
+/** Rejects when `p` has not settled within `ms` (a bound for a test that would otherwise hang, not a timing check). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+test('idle_timeout: a client that stops sending its body is cut off, one that keeps sending is not', async (t) => {
+  const [b] = await startBackends('b') as [TestBackend];
+  const p = await setup(t, poolYaml([{ b }], 'dataplane: { idle_timeout: "1s" }\n', '30s'), [b]);
+  const port = p.proxy.data.port;
+  // Streamed body (POST) and buffered-for-replay body (PUT): both stall after 10 of 100 bytes.
+  for (const method of ['POST', 'PUT']) {
+    const c = await rawClient(port);
+    c.socket.write(`${method} /slow HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\n0123456789`);
+    await within(c.closed, 15_000, `${method} with a stalled body`);
+  }
+  assert.equal(b.seen.filter((s) => s.url === '/slow').length, 0, 'no incomplete body reached the backend as a request');
+  // A slow client that never goes quiet for long (a byte every 100 ms against a 1 s timeout) gets its answer.
+  const c = await rawClient(port);
+  let answer = '';
+  c.socket.on('data', (d: Buffer) => { answer += d.toString(); });
+  c.socket.write('POST /trickle HTTP/1.1\r\nHost: app.test\r\nContent-Length: 25\r\n\r\n');
+  for (let i = 0; i < 25; i++) {
+    await sleep(100);
+    c.socket.write('x');
+  }
+  await within(new Promise<void>((resolve) => { const check = (): void => { if (answer.includes('\r\n\r\nb')) resolve(); else c.socket.once('data', check); }; check(); }), 15_000, 'trickled request answered');
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.equal(b.seen.find((s) => s.url === '/trickle')?.body, 'x'.repeat(25));
+  c.socket.destroy();
+});
+
+test('idle_timeout: a client that stops reading a streamed response is cut off and the upstream exchange aborted', async (t) => {
+  const [b] = await startBackends('b') as [TestBackend];
+  let upstreamClosed!: () => void;
+  const aborted = new Promise<void>((resolve) => { upstreamClosed = resolve; });
+  b.handler = (req, res) => {
+    if (req.url !== '/firehose') return false;
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    let sent = 0;
+    // At most 256 MB: far more than the socket buffers between here and a client that reads nothing.
+    const pump = (): void => {
+      while (sent < 4096) {
+        sent++;
+        if (!res.write(chunk)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    res.on('close', () => { if (!res.writableFinished) upstreamClosed(); });
+    pump();
+    return true;
+  };
+  const p = await setup(t, poolYaml([{ b }], 'dataplane: { idle_timeout: "500ms" }\n', '30s'), [b]);
+  const c = await rawClient(p.proxy.data.port);
+  c.socket.pause(); // reads nothing
+  c.socket.write('GET /firehose HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  await within(aborted, 15_000, 'upstream exchange aborted');
+  c.socket.destroy();
+});

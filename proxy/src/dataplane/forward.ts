@@ -22,6 +22,22 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-e
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
+  /** Longest silence allowed from the client while its request body streams in or while it does not read the response. */
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * The client-side idle timeout. Node's `server.timeout` would keep an idle timer on every connection and refresh it
+ * on every read and write; silence from the client only matters while its request body is arriving or while a
+ * response waits for it to read, so the timer runs only then. Its expiry destroys the connection (node's default
+ * for a socket timeout nobody handles), which closes the response and so aborts the upstream exchange.
+ */
+export function watchClient(res: ServerResponse, settings: ForwardSettings): void {
+  res.socket?.setTimeout(settings.idleTimeoutMs);
+}
+
+export function unwatchClient(res: ServerResponse): void {
+  res.socket?.setTimeout(0);
 }
 
 export interface ForwardHooks {
@@ -153,19 +169,26 @@ export function readRequestHead(req: IncomingMessage, proto: string): RequestHea
   return { headers: out, host, contentLength, chunked };
 }
 
-/** Response headers for the client: hop-by-hop removed (node sets its own framing). */
-function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+/**
+ * Response headers for the client, as the flat name/value list `writeHead` takes: hop-by-hop removed (node sets its
+ * own framing and keep-alive).
+ */
+function downstreamHeaders(headers: Record<string, string | string[] | undefined>): (string | string[])[] {
+  const out: (string | string[])[] = [];
   const conn = headers.connection;
   const extra = typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close'
     ? new Set(conn.toLowerCase().split(',').map((t) => t.trim())) : undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP.has(name) || extra?.has(name)) continue;
-    out[name] = value;
+    out.push(name, value);
   }
   return out;
 }
+
+/** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
+const EXCHANGE = Symbol('veloflux.exchange');
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage;
@@ -184,6 +207,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #attempts = 0;
   #sent = false;
   #controller: Controller | undefined;
+  /** The client is not reading: the upstream is paused until the response drains. */
+  #stalled = false;
   #retrying = false;
   #finished = false;
 
@@ -206,8 +231,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
-    res.on('close', this.#onClientClose);
+    (res as TrackedResponse)[EXCHANGE] = this;
+    res.on('close', Exchange.#onResponseClose);
+    // A streamed request body: the client must keep sending (a replayable body has arrived already).
+    if (body !== null && !this.#replayable) {
+      watchClient(res, settings);
+      req.once('end', () => { if (!this.#stalled) unwatchClient(res); });
+    }
   }
+
+  /** Shared by every response: 'close' before the exchange finished means the client went away. */
+  static #onResponseClose = function (this: TrackedResponse): void {
+    const exchange = this[EXCHANGE];
+    if (exchange !== undefined) exchange.#onClientClose();
+  };
 
   start(): void {
     this.#attempts++;
@@ -220,12 +257,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  #onClientClose = (): void => {
+  #onClientClose(): void {
     if (this.#finished) return;
     // The client went away before the response was complete: stop the upstream exchange too.
     this.#controller?.abort(new Error('client closed the connection'));
     this.#finish(0);
-  };
+  }
 
   onRequestStart(controller: Controller): void {
     this.#sent = true;
@@ -243,9 +280,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.#finished) return;
-    if (!this.#res.write(chunk)) {
+    const res = this.#res;
+    if (!res.write(chunk)) {
       controller.pause();
-      this.#res.once('drain', () => controller.resume());
+      this.#stalled = true;
+      watchClient(res, this.#settings);
+      res.once('drain', () => {
+        this.#stalled = false;
+        unwatchClient(res);
+        controller.resume();
+      });
     }
   }
 

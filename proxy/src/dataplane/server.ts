@@ -7,7 +7,7 @@ import type { Config } from '../config/types.ts';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';
-import { Budget, Exchange, readRequestHead, sendError } from './forward.ts';
+import { Budget, Exchange, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
 import type { Target } from './plan.ts';
@@ -41,8 +41,8 @@ export class DataPlane {
     this.#settings = settingsOf(opts.config);
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
+    // No `server.timeout`: the client idle timeout runs only while the client owes us something (watchClient).
     this.server = createServer({ keepAliveTimeout: d.keepAliveTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000 }, this.#onRequest);
-    this.server.timeout = d.idleTimeoutMs;
     this.server.on('upgrade', this.#onUpgrade);
     this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return; }
@@ -125,8 +125,10 @@ export class DataPlane {
     const size = length === undefined ? Infinity : Number(length);
     if (IDEMPOTENT_WITH_BODY.has(method) && size <= DEFAULTS.dataplane.replayBufferBytes) {
       const chunks: Buffer[] = [];
+      watchClient(res, this.#settings);
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        unwatchClient(res);
         const body = Buffer.concat(chunks);
         // The length is re-stated from what arrived: name and value are dropped together.
         const clean: string[] = [];
@@ -199,6 +201,6 @@ export class DataPlane {
 
 function settingsOf(config: Config): ForwardSettings {
   const d = config.dataplane;
-  // Timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
-  return { maxAttempts: d.maxAttempts };
+  // Upstream timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
+  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs };
 }
