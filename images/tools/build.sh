@@ -95,8 +95,8 @@ for i in "${images[@]}"; do
       esac
     done
   [[ "${PIPESTATUS[0]}" == 0 ]] || die "veloflux-$i: buildah build failed"
-  size="$(bh inspect --type image --format '{{.Size}}' "localhost/veloflux-$i:dev" 2>/dev/null || echo 0)"
-  log "$n/${#images[@]} veloflux-$i: done in $((SECONDS - t0))s, $((size / 1000000)) MB"
+  size="$(bh images --noheading --format '{{.Size}}' "localhost/veloflux-$i:dev" 2>/dev/null || echo '?')"
+  log "$n/${#images[@]} veloflux-$i: done in $((SECONDS - t0))s, $size"
 done
 # Layers of earlier builds that no tag uses any more; the cache keeps what the current Dockerfiles hit.
 bh rmi --prune >/dev/null 2>&1 || true
