@@ -86,6 +86,14 @@ fi
 n=0
 for i in "${images[@]}"; do
   n=$((n + 1)); t0=$SECONDS
+  # Each cached step still costs seconds with vfs: skip the build when nothing it reads changed since the last one.
+  ctx_key="$( (echo "$base_key"; cd "$repo" && find images package.json package-lock.json .npmrc tsconfig.base.json \
+    proxy/package.json proxy/tsconfig.build.json proxy/src operator/package.json operator/src -type f \
+    -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+  if [[ "$(cat "$cache/built-$i" 2>/dev/null)" == "$ctx_key" ]] && bh inspect --type image "localhost/veloflux-$i:dev" >/dev/null 2>&1; then
+    log "$n/${#images[@]} veloflux-$i: reusing (its build context is unchanged: $ctx_key)"
+    continue
+  fi
   log "$n/${#images[@]} veloflux-$i: buildah build -f images/$i/Dockerfile"
   bh build --layers --pull=never --isolation chroot "${volumes[@]}" -f "$repo/images/$i/Dockerfile" -t "localhost/veloflux-$i:dev" "$repo" 2>&1 |
     while IFS= read -r line; do
@@ -96,9 +104,10 @@ for i in "${images[@]}"; do
     done
   [[ "${PIPESTATUS[0]}" == 0 ]] || die "veloflux-$i: buildah build failed"
   size="$(bh images --noheading --format '{{.Size}}' "localhost/veloflux-$i:dev" 2>/dev/null || echo '?')"
+  echo "$ctx_key" >"$cache/built-$i"
   log "$n/${#images[@]} veloflux-$i: done in $((SECONDS - t0))s, $size"
 done
 # Layers of earlier builds that no tag uses any more; the cache keeps what the current Dockerfiles hit.
-bh rmi --prune >/dev/null 2>&1 || true
+bh rmi --prune >/dev/null 2>&1 || true # (only dangling images; the layer cache stays)
 log "built in $((SECONDS - started))s (store: $cache/storage)"
 echo "$cache/storage"

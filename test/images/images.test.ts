@@ -17,7 +17,11 @@ import { installCrds, withNamespace } from '../cluster/testenv.ts';
 import { CRD_YAML, freePort, operatorCredentials, until } from '../operator/env.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const DEV_DEPENDENCIES = ['typescript', '@types/node', 'autocannon', 'node', 'smtp-server', '@inquirer/testing'];
+// The root's devDependencies that the lockfile marks dev-only (some, like @types/node, are also pulled in by a
+// production dependency and then belong in the image).
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+const DEV_DEPENDENCIES = Object.keys(rootPackage.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
 
 let storage = '';
 const buildah = (...args: string[]): string => {
@@ -35,7 +39,7 @@ function unpack(image: string): Unpacked {
   const ctr = buildah('from', '--pull=never', ref);
   containers.push(ctr);
   const rootfs = buildah('mount', ctr);
-  const config = JSON.parse(buildah('inspect', '--type', 'image', '--format', '{{json .OCIv1.Config}}', ref)) as ImageConfig;
+  const config = (JSON.parse(buildah('inspect', '--type', 'image', ref)) as { OCIv1: { config: ImageConfig } }).OCIv1.config;
   const du = spawnSync('du', ['-sb', rootfs], { encoding: 'utf8' });
   const size = Number(du.stdout.split('\t')[0]);
   console.log(`# image veloflux-${image}: ${(size / 1e6).toFixed(1)} MB uncompressed (user ${config.User}, workdir ${config.WorkingDir}, entrypoint ${JSON.stringify(config.Entrypoint)})`);
@@ -77,14 +81,14 @@ function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: s
     linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'ipc' }, { type: 'uts' }] },
   };
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-  const child = spawn('crun', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('crun', ['--cgroup-manager=disabled', 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   child.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
   child.stderr.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => { rmSync(bundle, { recursive: true, force: true }); r(code); }));
   after(async () => {
-    if (child.exitCode === null) { spawnSync('crun', ['kill', id, 'KILL']); await exited; }
-    spawnSync('crun', ['delete', '--force', id]);
+    if (child.exitCode === null) { spawnSync('crun', ['--cgroup-manager=disabled', 'kill', id, 'KILL']); await exited; }
+    spawnSync('crun', ['--cgroup-manager=disabled', 'delete', '--force', id]);
   });
   return { child, logs, id, exited };
 }
@@ -165,7 +169,7 @@ describe('proxy image', () => {
 
     const inFlight = fetch(`http://127.0.0.1:${data}/slow`);
     await until('the slow request to reach the backend', () => (slowArrived ? true : undefined), 30_000);
-    spawnSync('crun', ['kill', proc.id, 'TERM']);
+    spawnSync('crun', ['--cgroup-manager=disabled', 'kill', proc.id, 'TERM']);
     await until('the proxy to stop accepting', async () => ((await fetch(`http://127.0.0.1:${data}/x`).then(() => false, () => true)) ? true : undefined), 30_000, 100);
     assert.equal(proc.child.exitCode, null, 'the proxy exited before its in-flight request completed');
     release?.();
@@ -207,7 +211,7 @@ describe('operator image', () => {
       return r?.status === 200 ? true : undefined;
     }, 60_000, 200);
     assert.ok(proc.logs.some((l) => l.includes('veloflux operator started')), `no start line in:\n${proc.logs.join('\n')}`);
-    spawnSync('crun', ['kill', proc.id, 'TERM']);
+    spawnSync('crun', ['--cgroup-manager=disabled', 'kill', proc.id, 'TERM']);
     assert.equal(await proc.exited, 0, `exit code after SIGTERM; logs:\n${proc.logs.join('\n')}`);
   });
 });
