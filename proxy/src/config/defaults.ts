@@ -4,6 +4,9 @@
 export const DEFAULTS = {
   listen: ':8080',
   adminListen: ':9000',
+  /** admin.token_file is re-read on every change of its directory, and at least this often (ms) where such
+   *  events do not arrive (network or overlay mounts). */
+  adminTokenPollMs: 5000,
   backend: {
     weight: 100,
   },
