@@ -97,8 +97,25 @@ test('a real proxy process: each bomb PUT is a 400 with its line, costs little C
   const base = procStat(pid);
   for (const [name, text, message] of BOMBS) {
     const a = procStat(pid);
+    // While the PUT is in flight, /healthz is asked every 10 ms: the longest wait for an answer shows how long the
+    // proxy's event loop was blocked (measured from outside, so it includes this test process's own delays).
+    let probing = true;
+    let worst = 0;
+    const prober = (async () => {
+      while (probing) {
+        const t0 = performance.now();
+        const h = await request(`http://127.0.0.1:${proc.admin}/healthz`);
+        await h.body.dump();
+        worst = Math.max(worst, performance.now() - t0);
+        await sleep(10);
+      }
+    })();
     const r = await put(proc.admin, text);
+    probing = false;
+    await prober;
     const b = procStat(pid);
+    t.diagnostic(`${name}: ${b.cpuMs - a.cpuMs} ms CPU in the proxy, longest /healthz wait ${worst.toFixed(0)} ms`);
+    assert.ok(worst < 2000, `${name}: /healthz waited ${worst.toFixed(0)} ms`);
     assert.equal(r.status, 400, `${name}: ${r.text.slice(0, 200)}`);
     assert.equal(r.json.error.code, 'VF_ERR_CONFIG_INVALID', name);
     assert.equal(r.json.error.issues[0].path, '(yaml)', name);
