@@ -105,6 +105,8 @@ test('the operator Deployment: leader election in the release namespace, the tok
   assert.equal(arg(c, 'pod-selector'), 'veloflux.io/proxy=true');
   assert.equal(arg(c, 'metrics-address'), ':8081');
   assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' });
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' }, 'ready once the caches synced');
+  assert.equal(one(objects, 'Secret').metadata.labels?.['veloflux.io/secret'], 'true', 'the operator caches only labelled Secrets');
   const sa = (op as unknown as { spec: { template: { spec: { serviceAccountName: string } } } }).spec.template.spec.serviceAccountName;
   const binding = one(objects, 'ClusterRoleBinding') as KubeObject & { subjects: object[]; roleRef: { name: string } };
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: 'veloflux' }]);
@@ -153,6 +155,10 @@ test('ServiceMonitor and PrometheusRule render only when monitoring.coreos.com/v
   const alerts = rule.spec.groups.flatMap((g) => g.rules);
   assert.deepEqual(alerts.map((a) => a.alert), ['VelofluxFailoverActive', 'VelofluxFailoverFlapping', 'VelofluxProxyOutOfSync']);
   for (const a of alerts) assertKnownMetrics(a.expr, `alert ${a.alert}`);
+  // The pool's namespace is pool_namespace: Prometheus owns `namespace` (the scrape target's) on operator metrics.
+  const outOfSync = alerts.find((a) => a.alert === 'VelofluxProxyOutOfSync')?.expr ?? '';
+  assert.match(outOfSync, /max by \(pool_namespace, pool\) \(veloflux_operator_pool_proxies\{state="selected"\}\)/);
+  assert.doesNotMatch(outOfSync, /by \(namespace, pool\) \(veloflux_operator_pool_proxies/);
   assert.equal(find(await template(['--set', 'monitoring.serviceMonitor.enabled=false', ...MONITORING_API]), 'ServiceMonitor').length, 0);
 });
 

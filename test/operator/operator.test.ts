@@ -42,7 +42,7 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token' }, stringData: { token: TOKEN } });
+  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
 
   const primary = await TestBackend.start('primary');
   const backup = await TestBackend.start('backup');
@@ -69,7 +69,7 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
 
   await t.test('applying a FailoverPool pushes its config to every selected proxy', async () => {
     // Measured from a running operator (leading, caches synced), as a user's `kubectl apply` would meet it.
-    await until('the operator to lead with synced caches', () => (operator.logs.some((l) => l.includes('caches synced')) ? true : undefined));
+    await until('the operator to lead with synced caches', () => (operator.logs.some((l) => l.includes('leading: starting workers')) ? true : undefined));
     const t0 = performance.now();
     await kube.create(fpPath(ns), appPool(primary.address, backup.address));
     await until('every proxy to serve app.example.com from the primary', () => allServe('app.example.com', 'primary'), 20_000, 10);
@@ -84,7 +84,7 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     assert.equal(fp.status?.activeLevel, 0);
     // The same counts as metrics, for the chart's out-of-sync alert.
     for (const state of ['selected', 'synced']) {
-      await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
+      await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `pool_namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
     }
     assert.equal(cond(fp, 'FailoverActive'), 'False Primary');
     for (const p of proxies) {
