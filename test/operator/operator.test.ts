@@ -2,6 +2,7 @@
 // token bound to the shipped ClusterRole (so RBAC is proven enough), three real proxy processes on 127.0.0.x
 // stand in for proxy Pods whose status the test sets, and real backends die and come back.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
 import type { FailoverPool } from '../../operator/src/types.ts';
@@ -87,6 +88,16 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
       await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `pool_namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
     }
     assert.equal(cond(fp, 'FailoverActive'), 'False Primary');
+    // A Secret without the label veloflux.io/secret=true never enters the operator: the apiserver filters it.
+    await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unlabelled' }, stringData: { password: 'not-for-the-operator' } });
+    await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'labelled', labels: { 'veloflux.io/secret': 'true' } }, stringData: { x: 'y' } });
+    await until('the labelled Secret cached', () => (operator.logs.some((l) => l.includes('labelled Secret cached') && l.includes(`${ns}/labelled`)) ? true : undefined));
+    assert.equal(await operator.metric('veloflux_operator_cached_secrets'), 2, 'the token Secret and the labelled one, not the unlabelled one');
+    assert.ok(!operator.logs.some((l) => l.includes('unlabelled')), 'the unlabelled Secret never reached the operator');
+    // promtool accepts the operator's /metrics.
+    const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+    const check = await promtool(text);
+    assert.equal(check.code, 0, check.text);
     for (const p of proxies) {
       const view = await adminGet<ProxyConfigView>(p, '/api/v1/config');
       assert.notEqual(view.version, bootstrapVersion);
@@ -230,7 +241,8 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
       spec: { containers: [{ name: 'proxy', image: 'veloflux/proxy:test' }] },
     });
     await setPodReady(ns, 'proxy-notoken', '127.0.0.25', true);
-    const failing = await until('Synced PushFailed naming the Secret', async () => { const p = await getPool(); return cond(p, 'Synced') === 'False PushFailed' ? p : undefined; });
+    const failing = await until('Synced TokenSecretMissing naming the Secret', async () => { const p = await getPool(); return cond(p, 'Synced') === 'False TokenSecretMissing' ? p : undefined; });
+    assert.equal(cond(failing, 'Degraded'), 'True TokenSecretMissing');
     assert.match(failing.status?.conditions?.find((c) => c.type === 'Synced')?.message ?? '', /3\/4 proxies run the current config; proxy-notoken: admin token Secret "nope"/);
     await setPodReady(ns, 'proxy-notoken', '127.0.0.25', false);
     await until('Synced again without that pod', async () => (cond(await getPool(), 'Synced') === 'True AllSynced' ? true : undefined));
@@ -255,3 +267,12 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   assert.equal(await operator.stop(), 0);
   assert.ok(!operator.logs.some((l) => l.includes(TOKEN)), 'the admin token never appears in the operator log');
 });
+
+function promtool(text: string): Promise<{ code: number; text: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` });
+    });
+    child.stdin?.end(text);
+  });
+}
