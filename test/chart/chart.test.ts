@@ -87,6 +87,7 @@ test('the proxy Deployment: bootstrap config, token file, probes on the admin po
   if (loaded.ok) {
     assert.deepEqual([loaded.config.listen.port, loaded.config.admin.listen.port, loaded.config.pools.length], [8080, 9000, 0]);
     assert.equal(loaded.config.admin.tokenFile, '/etc/veloflux/admin/token');
+    assert.equal(loaded.config.bootstrap, true, 'warm-up: not ready until the operator pushes a config');
   }
 
   const svc = one(objects, 'Service', 'veloflux-proxy') as KubeObject & { spec: { ports: { name: string; port: number; targetPort: string }[] } };

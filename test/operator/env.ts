@@ -48,16 +48,22 @@ export interface ProxyProc {
 }
 
 /** Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool). */
-export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string): Promise<ProxyProc> {
+export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean } = {}): Promise<ProxyProc> {
   const dir = mkdtempSync(join(tmpdir(), 'vf-e2e-proxy-'));
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, [
+  // bootstrap: the chart's bootstrap config (no pools, bootstrap: true: not ready until the operator pushes).
+  writeFileSync(file, (opts.bootstrap ? [
+    'bootstrap: true',
+    `listen: "${ip}:${dataPort}"`,
+    `admin: { listen: "${ip}:${adminPort}" }`,
+    '',
+  ] : [
     `listen: "${ip}:${dataPort}"`,
     `admin: { listen: "${ip}:${adminPort}" }`,
     'pools: [{ name: "bootstrap", backends: [{ address: "' + placeholderBackend + '" }] }]',
     'routes: [{ host: "bootstrap.invalid", pool: "bootstrap" }]',
     '',
-  ].join('\n'));
+  ]).join('\n'));
   const logs: string[] = [];
   const proc: ProxyProc = {
     ip,

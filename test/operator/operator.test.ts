@@ -248,6 +248,32 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     await until('Synced again without that pod', async () => (cond(await getPool(), 'Synced') === 'True AllSynced' ? true : undefined));
   });
 
+  await t.test('warm-up: a bootstrap proxy is not ready, gets its config while not Ready, then serves with no 404', async () => {
+    const ip = '127.0.0.26';
+    const p5 = await startProxy(ip, dataPort, adminPort, backup.address, { bootstrap: true });
+    proxies.push(p5);
+    const readyz = async (): Promise<number> => (await fetch(`${p5.adminUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })).status;
+    assert.equal(await readyz(), 503, 'a bootstrap config is not ready');
+    // The pod has an IP but is not Ready (its readiness probe is /readyz): the operator pushes anyway.
+    await kube.create(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'proxy-warm', labels: { app: 'proxy' } },
+      spec: { containers: [{ name: 'proxy', image: 'veloflux/proxy:test', ports: [{ name: 'admin', containerPort: adminPort }] }] },
+    });
+    await setPodReady(ns, 'proxy-warm', ip, false);
+    await until('the not-Ready bootstrap proxy to report ready after the push', async () => ((await readyz()) === 200 ? true : undefined), 20_000, 20);
+    // From the moment it reports ready, a routed host never answers 404.
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) statuses.push((await through(p5, 'app.example.com')).status);
+    assert.ok(!statuses.includes(404), `no 404 after ready: ${statuses.join(',')}`);
+    assert.ok(statuses.every((s) => s === 200), statuses.join(','));
+    // Not counted while not Ready; counted once the kubelet would mark it Ready.
+    assert.equal((await getPool()).status?.proxies?.selected, 3);
+    await setPodReady(ns, 'proxy-warm', ip, true);
+    await until('status 4/4 with the warm pod Ready', async () => ((await getPool()).status?.syncedProxies === '4/4' ? true : undefined));
+    await setPodReady(ns, 'proxy-warm', ip, false);
+    await until('status 3/3 again', async () => ((await getPool()).status?.syncedProxies === '3/3' ? true : undefined));
+  });
+
   await t.test('deleting a FailoverPool removes it from the proxies', async () => {
     await kube.request('DELETE', fpPath(ns, 'app'));
     await until('app gone from every proxy', async () => {

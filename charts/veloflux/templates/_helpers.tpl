@@ -63,7 +63,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The proxy's bootstrap config: listeners and admin token only, no pools. The operator pushes the pools
      (PUT /api/v1/config) once a FailoverPool selects the pod; until then every request answers 404. */}}
 {{- define "veloflux.bootstrapConfig" -}}
-# Bootstrap config of a VeloFlux proxy managed by the operator: no pools until the operator pushes them.
+# Bootstrap config of a VeloFlux proxy managed by the operator: no pools until the operator pushes them, and
+# (bootstrap: true) /readyz 503 until then, so the pod enters its Service only with its config (SPEC 6 warm-up).
+bootstrap: true
 listen: ":{{ .Values.proxy.port }}"
 admin:
   listen: ":{{ .Values.proxy.adminPort }}"

@@ -4,6 +4,8 @@
 export const DEFAULTS = {
   listen: ':8080',
   adminListen: ':9000',
+  /** SPEC 6 warm-up: off outside Kubernetes; the chart's bootstrap config turns it on. */
+  bootstrap: false,
   backend: {
     weight: 100,
   },
