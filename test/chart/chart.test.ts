@@ -3,6 +3,7 @@
 // source for the CRDs and the operator's ClusterRole, values documented and checked by the schema, Dockerfiles.
 // The install/upgrade/uninstall cycle against the real apiserver is in install.test.ts.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -79,6 +80,10 @@ test('the proxy Deployment: bootstrap config, token file, probes on the admin po
   assert.equal(spec.automountServiceAccountToken, false, 'the proxy never talks to the apiserver');
   assert.equal(podLabels(proxy)['veloflux.io/proxy'], 'true');
   assert.equal(spec.volumes?.find((v) => v.name === 'admin-token')?.secret?.secretName, 'veloflux-admin-token');
+  // A token the chart changes rolls the pods: the annotation is the sha256 of the very token in the Secret.
+  const token = Buffer.from((one(objects, 'Secret') as KubeObject & { data: { token: string } }).data.token, 'base64');
+  const annotations = (proxy as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
+  assert.equal(annotations['checksum/admin-token'], createHash('sha256').update(token).digest('hex'));
 
   // The bootstrap config is one the proxy accepts: listeners and token file, no pools until the operator pushes.
   const cm = one(objects, 'ConfigMap', 'veloflux-proxy-bootstrap') as KubeObject & { data: Record<string, string> };

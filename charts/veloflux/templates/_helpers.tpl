@@ -95,3 +95,31 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* The admin token the chart creates: the live Secret's (lookup, kept across upgrades) else 48 random characters,
+     computed once per render and memoized so the Secret and the proxies' checksum annotation see the same value.
+     With adminToken.existingSecret: the live data of that Secret when helm can read it, else its name. */}}
+{{- define "veloflux.adminTokenValue" -}}
+{{- if not (hasKey .Values "__adminTokenValue") -}}
+{{- $name := include "veloflux.adminTokenSecret" . -}}
+{{- $token := "" -}}
+{{- if .Values.adminToken.existingSecret -}}
+{{- $current := lookup "v1" "Secret" .Release.Namespace $name -}}
+{{- $token = ternary (toJson $current.data) $name (and (not (empty $current)) (hasKey $current "data")) -}}
+{{- else -}}
+{{- $namespaces := list .Release.Namespace -}}
+{{- range .Values.sidecar.namespaces }}{{ if not (has . $namespaces) }}{{ $namespaces = append $namespaces . }}{{ end }}{{ end -}}
+{{- range $namespaces -}}
+{{- $current := lookup "v1" "Secret" . $name -}}
+{{- if and (not $token) $current $current.data $current.data.token -}}
+{{- $token = $current.data.token | b64dec -}}
+{{- end -}}
+{{- end -}}
+{{- if not $token -}}
+{{- $token = randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set .Values "__adminTokenValue" $token -}}
+{{- end -}}
+{{- get .Values "__adminTokenValue" -}}
+{{- end -}}
