@@ -26,6 +26,9 @@ export const ERRORS = {
   UNKNOWN_POOL: def('VF_ERR_UNKNOWN_POOL', 404, 'No pool has that name; the message lists the pools.'),
   BAD_PARAMETER: def('VF_ERR_BAD_PARAMETER', 400, 'A query parameter or body is missing or not of the allowed form; the message says which and what is allowed.'),
   NOT_FOUND: def('VF_ERR_NOT_FOUND', 404, 'No admin endpoint at that method and path; GET /openapi.json lists them.'),
+  HEADERS_TOO_LARGE: def('VF_ERR_HEADERS_TOO_LARGE', 431, 'Admin API: the request line and headers exceed the size node accepts (16 KiB); the connection is closed.'),
+  BODY_TOO_LARGE: def('VF_ERR_BODY_TOO_LARGE', 413, 'Admin API: the request body is larger than 4 MiB; nothing was applied.'),
+  REQUEST_TIMEOUT: def('VF_ERR_REQUEST_TIMEOUT', 408, 'Admin API: the request did not arrive in time; the connection is closed.'),
   DRILL_RUNNING: def('VF_ERR_DRILL_RUNNING', 409, 'A live drill is already running on that pool.'),
   INTERNAL: def('VF_ERR_INTERNAL', 500, 'An unexpected failure in the proxy; the proxy log has the details.'),
 } as const satisfies Record<string, ErrorDef>;

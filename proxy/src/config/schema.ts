@@ -105,7 +105,7 @@ export const channelSchema = s.tagged(
         smtp_server: s.string({ doc: 'SMTP server host name.', minLength: 1 }),
         smtp_port: s.int({ doc: 'SMTP port.', default: D.notification.smtpPort, min: 1, max: 65535 }),
         smtp_user: s.optional(s.string({ doc: 'SMTP user for authentication.' })),
-        smtp_password: s.optional(s.string({ doc: 'SMTP password (a secret: never logged).' })),
+        smtp_password: s.optional(s.secret(s.string({ doc: 'SMTP password (a secret: never logged).' }))),
         from: s.optional(s.string({ doc: 'Sender address.', defaultText: 'smtp_user when it is an address, else veloflux@localhost' })),
         recipients: s.list(s.string({ doc: 'Recipient address.', minLength: 3 }), { doc: 'Who receives the messages.', minItems: 1 }),
         tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security: starttls (plain connection upgraded with STARTTLS, which the server must offer), tls (TLS from the first byte), none (no encryption: only for a relay on the same host).', defaultText: 'tls on port 465, else starttls' })),
@@ -116,9 +116,9 @@ export const channelSchema = s.tagged(
     ),
     webhook: s.object(
       {
-        url: s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' }),
+        url: s.secret(s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' })),
         format: s.oneOf(['slack', 'discord', 'generic'], { doc: 'Body format.', default: D.notification.webhookFormat }),
-        secret: s.optional(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 })),
+        secret: s.optional(s.secret(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 }))),
         timeout: dur('How long one POST may take (connect, response headers and body); 3 attempts with backoff (docs/notifications.md).', D.notification.webhookTimeoutMs),
       },
       { doc: 'HTTP webhook (Slack, Discord or generic JSON).' },
@@ -193,6 +193,9 @@ export const configSchema = s.object(
 );
 
 export type RawConfig = Infer<typeof configSchema>;
+
+/** Every secret field of config.yaml (`s.secret` above), e.g. `failover.notification.channels[].url`. */
+export const SECRET_PATHS: readonly string[] = s.secretPaths(configSchema.describe());
 export type RawPool = Infer<typeof poolSchema>;
 export type RawBackend = Infer<typeof backendSchema>;
 export type RawChannel = Infer<typeof channelSchema>;
