@@ -9,6 +9,8 @@ export const DEFAULTS = {
   /** admin.token_file is re-read on every change of its directory, and at least this often (ms) where such
    *  events do not arrive (network or overlay mounts). */
   adminTokenPollMs: 5000,
+  /** SPEC 6 warm-up: off outside Kubernetes; the chart's bootstrap config turns it on. */
+  bootstrap: false,
   backend: {
     weight: 100,
   },

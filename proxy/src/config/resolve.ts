@@ -51,6 +51,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
     listen,
     admin: { listen: adminListen, tokenFile: raw.admin.token_file },
     region: raw.region,
+    bootstrap: raw.bootstrap,
     pools: pools as PoolConfig[],
     routes,
     notification: { enabled: raw.failover.notification.enabled, channels: raw.failover.notification.channels },

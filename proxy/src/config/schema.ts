@@ -181,6 +181,7 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
+    bootstrap: s.bool({ doc: 'Warm-up (Kubernetes): this is a bootstrap config, so /readyz answers 503 until the proxy runs a config pushed to it (PUT /api/v1/config), and a new pod never enters its Service answering 404. The operator\'s pushed configs do not set it.', default: D.bootstrap }),
     // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
     // when the last FailoverPool is deleted); every request then answers 404 (no route).
     pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
