@@ -86,9 +86,9 @@ export class DataPlane {
     this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return; }
       // RFC 9110 15.6.2: a method the server does not recognise is 501. Node's parser knows a fixed set of methods.
-      if (err.code === 'HPE_INVALID_METHOD') { socket.end(rawResponse(501, ERRORS.BAD_REQUEST.code, 'request method not supported')); return; }
-      if (err.code === 'HPE_HEADER_OVERFLOW') { socket.end(rawResponse(431, ERRORS.BAD_REQUEST.code, 'request headers too large')); return; }
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { socket.end(rawResponse(408, ERRORS.BAD_REQUEST.code, 'the request head did not arrive in time')); return; }
+      if (err.code === 'HPE_INVALID_METHOD') { socket.end(rawResponse(501, ERRORS.METHOD_NOT_SUPPORTED.code, 'request method not supported')); return; }
+      if (err.code === 'HPE_HEADER_OVERFLOW') { socket.end(rawResponse(431, ERRORS.HEADERS_TOO_LARGE.code, 'the request line and headers are too large (at most 16 KiB)')); return; }
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { socket.end(rawResponse(408, ERRORS.REQUEST_TIMEOUT.code, 'the request head did not arrive in time')); return; }
       socket.end(rawResponse(400, ERRORS.BAD_REQUEST.code, 'malformed HTTP request'));
     });
   }
