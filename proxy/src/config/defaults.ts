@@ -63,6 +63,9 @@ export const DEFAULTS = {
     headerTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
     keepAliveTimeoutMs: 5000,
+    /** A client must send a whole request head within this long (nginx's client_header_timeout); a connection
+     *  that sends nothing at all is closed after it too. */
+    clientHeaderTimeoutMs: 60_000,
     maxAttempts: 3,
     retryBudgetPercent: 50,
     retryBudgetMinConcurrent: 16,

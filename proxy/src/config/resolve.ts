@@ -61,6 +61,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
       headerTimeoutMs: raw.dataplane.header_timeout,
       idleTimeoutMs: raw.dataplane.idle_timeout,
       keepAliveTimeoutMs: raw.dataplane.keepalive_timeout,
+      clientHeaderTimeoutMs: raw.dataplane.client_header_timeout,
       maxAttempts: raw.dataplane.max_attempts,
       retryBudgetPercent: raw.dataplane.retry_budget_percent,
       youngGenerationMb: raw.dataplane.young_generation_mb,

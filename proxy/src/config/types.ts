@@ -62,6 +62,7 @@ export interface DataplaneConfig {
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly clientHeaderTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBudgetPercent: number;
   readonly youngGenerationMb: number;
