@@ -61,7 +61,7 @@ async function start(t: { after: (fn: () => Promise<void> | void) => void }, ext
 routes: [{ pool: app }]
 failover: { recovery_interval: "1s" }
 dataplane: { client_header_timeout: "2s", idle_timeout: "2s" }
-${extra}`, ['--workers', '2']);
+${extra}`, ['--workers', '2'], 15_000, { VELOFLUX_ADMIN_TOKEN: TOKEN });
   t.after(async () => {
     proc.child.kill('SIGTERM');
     await proc.exited;
@@ -102,26 +102,49 @@ async function raw(port: number, bytes: string, opts: { cutMs?: number; reset?: 
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 
-/** Every data-plane attack SPEC 2 lists; add rows to extend the soak. */
-const ATTACKS: Record<string, (port: number) => Promise<unknown>> = {
-  'hang up before a slow answer': (port) => raw(port, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n', { cutMs: 50 }),
-  'reset before a slow answer': (port) => raw(port, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n', { cutMs: 50, reset: true }),
-  'abandoned streamed upload': (port) => raw(port, 'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nhalf', { cutMs: 50 }),
-  'abandoned replayable upload': (port) => raw(port, 'PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nhalf', { cutMs: 50, reset: true }),
-  'malformed chunk size': (port) => raw(port, 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'),
-  'negative chunk size': (port) => raw(port, 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n-1\r\n\r\n'),
-  'h2c upgrade offer': (port) => raw(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', { waitMs: 300 }),
-  'HTTP/2 preface on the cleartext port': (port) => raw(port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-  'upgrade the backend refuses, reset at once': (port) => raw(port, `GET /ws HTTP/1.1\r\nHost: a\r\n${UPGRADE}\r\n`, { cutMs: 5, reset: true }),
-  'upgrade the backend refuses': (port) => raw(port, `GET /ws HTTP/1.1\r\nHost: a\r\n${UPGRADE}\r\n`),
-  'two Host headers': (port) => raw(port, 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'),
-  'unknown method': (port) => raw(port, 'FOO / HTTP/1.1\r\nHost: a\r\n\r\n'),
-  'header bomb': (port) => raw(port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`),
-  'silent connection': (port) => raw(port, '', { waitMs: 200 }),
-  'slow header, then gone': (port) => raw(port, 'GET / HTTP/1.1\r\nHo', { cutMs: 200 }),
-  'request smuggling (CL + TE)': (port) => raw(port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n'),
-  'bare LF line endings': (port) => raw(port, 'GET / HTTP/1.1\nHost: a\n\n'),
-  'NUL in the target': (port) => raw(port, 'GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n'),
+const TOKEN = 'soak-token';
+const NESTED = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+const ALIASES = `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n`;
+
+async function admin(port: number, method: string, path: string, body?: string, token?: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${port}${path}`, { method: method as 'GET', ...(body !== undefined ? { body } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  await res.body.text();
+  return res.statusCode;
+}
+
+async function expectStatus(what: string, got: Promise<number>, want: number): Promise<void> {
+  const status = await got;
+  assert.equal(status, want, what);
+}
+
+interface Ports { readonly data: number; readonly admin: number }
+
+/** Every attack SPEC 2 and 3 list (data plane and admin API); add rows to extend the soak. */
+const ATTACKS: Record<string, (ports: Ports) => Promise<unknown>> = {
+  'admin: activate without a token through %61pi': (p) => expectStatus('%61pi activate', admin(p.admin, 'POST', '/%61pi/v1/failover/activate?pool=app'), 401),
+  'admin: config PUT without a token through //': (p) => expectStatus('// config PUT', admin(p.admin, 'PUT', '//api/v1/config', 'pools: []'), 401),
+  'admin: read the config through /api/v%31': (p) => expectStatus('v%31 config GET', admin(p.admin, 'GET', '/api/v%31/config'), 401),
+  'admin: 1M nested brackets': (p) => expectStatus('bracket bomb', admin(p.admin, 'PUT', '/api/v1/config', NESTED, TOKEN), 400),
+  'admin: YAML alias bomb': (p) => expectStatus('alias bomb', admin(p.admin, 'PUT', '/api/v1/config', ALIASES, TOKEN), 400),
+
+  'hang up before a slow answer': (p) => raw(p.data, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n', { cutMs: 50 }),
+  'reset before a slow answer': (p) => raw(p.data, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n', { cutMs: 50, reset: true }),
+  'abandoned streamed upload': (p) => raw(p.data, 'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nhalf', { cutMs: 50 }),
+  'abandoned replayable upload': (p) => raw(p.data, 'PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nhalf', { cutMs: 50, reset: true }),
+  'malformed chunk size': (p) => raw(p.data, 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'),
+  'negative chunk size': (p) => raw(p.data, 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n-1\r\n\r\n'),
+  'h2c upgrade offer': (p) => raw(p.data, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', { waitMs: 300 }),
+  'HTTP/2 preface on the cleartext port': (p) => raw(p.data, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+  'upgrade the backend refuses, reset at once': (p) => raw(p.data, `GET /ws HTTP/1.1\r\nHost: a\r\n${UPGRADE}\r\n`, { cutMs: 5, reset: true }),
+  'upgrade the backend refuses': (p) => raw(p.data, `GET /ws HTTP/1.1\r\nHost: a\r\n${UPGRADE}\r\n`),
+  'two Host headers': (p) => raw(p.data, 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'),
+  'unknown method': (p) => raw(p.data, 'FOO / HTTP/1.1\r\nHost: a\r\n\r\n'),
+  'header bomb': (p) => raw(p.data, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`),
+  'silent connection': (p) => raw(p.data, '', { waitMs: 200 }),
+  'slow header, then gone': (p) => raw(p.data, 'GET / HTTP/1.1\r\nHo', { cutMs: 200 }),
+  'request smuggling (CL + TE)': (p) => raw(p.data, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\n\r\n'),
+  'bare LF line endings': (p) => raw(p.data, 'GET / HTTP/1.1\nHost: a\n\n'),
+  'NUL in the target': (p) => raw(p.data, 'GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n'),
 };
 
 test(`a minute of hostile clients under steady load: zero failovers, every well-formed request served, same workers`, { timeout: SOAK_MS + 60_000 }, async (t) => {
@@ -135,7 +158,7 @@ test(`a minute of hostile clients under steady load: zero failovers, every well-
   const attacker = async (offset: number): Promise<void> => {
     for (let i = offset; Date.now() < deadline && i < 100_000; i++) {
       const name = names[i % names.length] as string;
-      await (ATTACKS[name] as (port: number) => Promise<unknown>)(proc.data);
+      await (ATTACKS[name] as (ports: Ports) => Promise<unknown>)({ data: proc.data, admin: proc.admin });
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
   };
@@ -149,6 +172,10 @@ test(`a minute of hostile clients under steady load: zero failovers, every well-
   assert.deepEqual(moved(proc), [], 'no backend marked down, no failover, no worker restart');
   assert.deepEqual(workers(proc.child.pid as number), pidsBefore, 'the same worker processes');
   assert.equal(r.byBackend.get('backup') ?? 0, 0, 'the backup was never used');
+  const st = await request(`http://127.0.0.1:${proc.admin}/api/v1/failover/status?pool=app`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const body = await st.body.text();
+  assert.equal(st.statusCode, 200);
+  assert.match(body, /"activeLevel":0/, 'the pool is on level 0, in automatic mode');
 });
 
 test(`fuzz: ${FUZZ_CASES} mutated request heads (seed ${SEED}) mark nothing down and crash nothing`, { timeout: FUZZ_MS + 30_000 }, async (t) => {
