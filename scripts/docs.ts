@@ -3,7 +3,8 @@
 //   docs/errors.md         from the error table (proxy/src/errors.ts)
 // npm run docs writes them; `--check` exits 1 when a committed file is stale (run by the tests).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { configSchema } from '../proxy/src/config/schema.ts';
+import { configSchema, SECRET_PATHS } from '../proxy/src/config/schema.ts';
+import { YAML_LIMITS as L } from '../proxy/src/config/load.ts';
 import type { Described } from '../proxy/src/config/dsl.ts';
 import { ERRORS } from '../proxy/src/errors.ts';
 
@@ -24,7 +25,7 @@ function defaultOf(d: Described, required: boolean): string {
 function rows(d: Described, path: string, out: string[], required = false): void {
   if (path !== '') {
     const bounds = [d.minimum !== undefined ? `min ${d.minimum}` : '', d.maximum !== undefined ? `max ${d.maximum}` : ''].filter(Boolean).join(', ');
-    out.push(`| \`${path}\` | ${typeOf(d)}${bounds ? ` (${bounds})` : ''} | ${defaultOf(d, required)} | ${d.description.replace(/\|/g, '\\|')} |`);
+    out.push(`| \`${path}\` | ${typeOf(d)}${bounds ? ` (${bounds})` : ''}${d.secret ? ', secret' : ''} | ${defaultOf(d, required)} | ${d.description.replace(/\|/g, '\\|')} |`);
   }
   if (d.type === 'object' && d.properties) {
     for (const [key, sub] of Object.entries(d.properties)) rows(sub, path === '' ? key : `${path}.${key}`, out, d.required?.includes(key) ?? false);
@@ -55,6 +56,15 @@ with its path and line, and the proxy exits with status 2 (\`--check\` validates
 Cross-field rules: pool names are unique; every route names an existing pool; no two routes share host and
 path_prefix; every pool has a level-0 backend; a backend's address appears once per pool; a health check's timeout
 is less than its interval; \`failover: true\` and \`failover_level\` must agree when both are given.
+
+Limits, checked on the text before a YAML document is built (a config over one is refused with a \`(yaml)\` problem and
+its line, the same at start, with \`--check\` and for \`PUT /api/v1/config\`): nesting at most ${L.depth} levels of
+mappings and lists; at most ${L.aliases} aliases (\`*name\`); at most ${L.tokens} YAML tokens (about 40 per pool of one
+backend written out); one value at most ${L.scalarChars} characters. At most 100 problems are listed, then a count of the rest.
+
+Fields marked *secret* (${SECRET_PATHS.map((p) => `\`${p}\``).join(', ')}) are never shown: a problem with
+one names its path and the kind of value (\`got a number\`), never the value, and \`GET /api/v1/config\` shows
+\`<redacted>\`.
 
 | key | type | default | meaning |
 | --- | --- | --- | --- |

@@ -37,6 +37,7 @@ const DATAPLANE: Record<string, [string, boolean]> = {
   headerTimeoutMs: ['header_timeout', true],
   idleTimeoutMs: ['idle_timeout', true],
   keepAliveTimeoutMs: ['keepalive_timeout', true],
+  clientHeaderTimeoutMs: ['client_header_timeout', true],
   maxAttempts: ['max_attempts', false],
   retryBudgetPercent: ['retry_budget_percent', false],
 };

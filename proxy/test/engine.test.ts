@@ -183,3 +183,44 @@ test('automatic failover turned off while failed over (override inactive): traff
   assert.equal(off.state.active, 0);
   assert.deepEqual(off.events.map((e) => `${e.type} ${e.type === 'ramp_step' ? '' : e.reason}`), ['failover_recovered automatic failover is off']);
 });
+
+// Issue #20: a cascade whose levels recover close together. Level 1 is back at 1000, level 0 at 1300; the
+// pool first returns to level 1 (healthy for recovery_interval first) and must still wake for level 0 at 3300:
+// before the fix, the move to level 1 left no timer and the pool stayed on the backup for good.
+const RECOVERY_2S = { ...POLICY, recoveryIntervalMs: 2000 };
+
+test('failback through an intermediate level: the earlier level still pending keeps a timer (immediate)', () => {
+  timeline(RECOVERY_2S, [
+    { at: 0, serving: [0, 0, 1], active: 2, shares: '2:100', events: ['failover_activated 0->2'], wakeAt: undefined },
+    { at: 1000, serving: [0, 1, 1], active: 2, shares: '2:100', wakeAt: 3000 },
+    { at: 1300, serving: [1, 1, 1], active: 2, shares: '2:100', wakeAt: 3000 },
+    { at: 3000, serving: [1, 1, 1], active: 1, shares: '1:100', events: ['level_changed 2->1'], wakeAt: 3300 },
+    { at: 3300, serving: [1, 1, 1], active: 0, shares: '0:100', events: ['failover_recovered 1->0'], wakeAt: undefined },
+  ]);
+});
+
+test('failback through an intermediate level: the earlier level still pending keeps a timer (graceful ramps)', () => {
+  timeline({ ...RECOVERY_2S, strategy: 'graceful' }, [
+    { at: 0, serving: [0, 0, 1], active: 2, shares: '2:100', events: ['failover_activated 0->2'] },
+    { at: 1000, serving: [0, 1, 1], active: 2, shares: '2:100', wakeAt: 3000 },
+    { at: 1300, serving: [1, 1, 1], active: 2, shares: '2:100', wakeAt: 3000 },
+    // The ramp back onto level 1 would step at 8000; level 0's interval ends first.
+    { at: 3000, serving: [1, 1, 1], active: 1, shares: '1:25 2:75', events: ['level_changed 2->1'], wakeAt: 3300 },
+    // Level 0 takes over the return: a ramp from level 1 (level 2 keeps nothing from here on).
+    { at: 3300, serving: [1, 1, 1], active: 0, shares: '0:25 1:75', events: ['failover_recovered 1->0'], wakeAt: 8300 },
+    { at: 8300, serving: [1, 1, 1], active: 0, shares: '0:50 1:50', events: ['ramp_step 1->0 50%'], wakeAt: 13_300 },
+    { at: 18_300, serving: [1, 1, 1], active: 0, shares: '0:100', events: ['ramp_step 1->0 100%'], wakeAt: undefined },
+  ]);
+});
+
+test('failback through an intermediate level: the earlier level still pending keeps a timer (delayed)', () => {
+  timeline({ ...RECOVERY_2S, strategy: 'delayed', delayMs: 5000 }, [
+    { at: 0, serving: [1, 1, 1], active: 0, shares: '0:100' },
+    { at: 1000, serving: [0, 0, 1], active: 0, shares: '0:100!', wakeAt: 6000 },
+    { at: 6000, serving: [0, 0, 1], active: 2, shares: '2:100', events: ['failover_activated 0->2'], wakeAt: undefined },
+    { at: 7000, serving: [0, 1, 1], active: 2, shares: '2:100', wakeAt: 9000 },
+    { at: 7300, serving: [1, 1, 1], active: 2, shares: '2:100', wakeAt: 9000 },
+    { at: 9000, serving: [1, 1, 1], active: 1, shares: '1:25 2:75', events: ['level_changed 2->1'], wakeAt: 9300 },
+    { at: 9300, serving: [1, 1, 1], active: 0, shares: '0:25 1:75', events: ['failover_recovered 1->0'], wakeAt: 14_300 },
+  ]);
+});

@@ -1,11 +1,12 @@
 // The admin API (SPEC 3): failover control, status, drills, config, events, metrics, health.
 // /api/v1/* needs `Authorization: Bearer <token>` (constant-time compare); errors are `{error: {code, message}}`.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseDuration } from '../config/duration.ts';
-import { ERRORS } from '../errors.ts';
+import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import type { Located } from '../config/load.ts';
 import type { Controller } from '../runtime/controller.ts';
@@ -47,6 +48,8 @@ export class AdminError extends Error {
 }
 
 const MAX_DRILL_MS = 10 * 60_000;
+/** Largest admin request body (a config PUT), bytes. */
+export const BODY_LIMIT = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 function digest(s: string): Buffer {
@@ -72,7 +75,25 @@ function poolParam(req: FastifyRequest, controller: Controller, required: boolea
 }
 
 export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: string, url: string): void }): FastifyInstance {
-  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 4 * 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    forceCloseConnections: true,
+    bodyLimit: BODY_LIMIT,
+    // The router matches exactly the path as sent, after percent-decoding (find-my-way): no case folding, no
+    // trailing-slash, duplicate-slash or `;` leniency. Other spellings are unmatched, and unmatched needs the token.
+    routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, useSemicolonDelimiter: false } as Record<string, boolean>,
+    // What fastify and node answer themselves (a URL that does not decode, a malformed request, headers too large,
+    // a timeout) is in the documented error shape too.
+    frameworkErrors: (err, _req, reply) => send(reply, ERRORS.BAD_PARAMETER, err.code === 'FST_ERR_BAD_URL' ? 'the URL path does not decode (a malformed percent-encoding)' : 'the request cannot be routed'),
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const def = err.code === 'HPE_HEADER_OVERFLOW' ? ERRORS.HEADERS_TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ERRORS.REQUEST_TIMEOUT : ERRORS.BAD_REQUEST;
+      const message = def === ERRORS.HEADERS_TOO_LARGE ? 'the request line and headers are too large (at most 16 KiB)' : def === ERRORS.REQUEST_TIMEOUT ? 'the request did not arrive in time' : 'malformed HTTP request';
+      const body = errorBody(def, message);
+      if (socket.writable) socket.write(`HTTP/1.1 ${def.status} ${STATUS_CODES[def.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.destroy();
+    },
+  });
   if (observe) app.addHook('onRoute', (r) => { for (const m of [r.method].flat()) observe.onRoute(m, r.url); });
   const streams = new Set<ServerResponse>();
 
@@ -84,14 +105,19 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof AdminError) return send(reply, err.def, err.message, err.issues);
     if (err instanceof UnknownPoolError) return send(reply, ERRORS.UNKNOWN_POOL, err.message);
+    if (err.statusCode === 413) return send(reply, ERRORS.BODY_TOO_LARGE, `the request body is larger than ${BODY_LIMIT / 1024 / 1024} MiB`);
     if (err.statusCode !== undefined && err.statusCode < 500) return send(reply, ERRORS.BAD_PARAMETER, err.message);
     ctx.onInternalError?.(err);
     return send(reply, ERRORS.INTERNAL, 'internal error; see the proxy log');
   });
   app.setNotFoundHandler((req, reply) => send(reply, ERRORS.NOT_FOUND, `no admin endpoint ${req.method} ${req.url.split('?')[0]}; GET /openapi.json lists them`));
 
+  // The one gate, for every route, the 404 handler included: it runs after the router has matched, and decides on
+  // what it matched. A route is public only if it says so (`config: { public: true }`); any other route, a route
+  // added later, and every path the router did not match (whatever its spelling: %61pi, //, /./, ;x, %2F, case,
+  // trailing slash) needs the token, so nothing is decided on the raw URL and unmatched paths reveal nothing.
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/v1/')) return;
+    if ((req.routeOptions.config as { public?: unknown } | undefined)?.public === true) return undefined;
     const token = ctx.token();
     if (token === undefined) return send(reply, ERRORS.ADMIN_TOKEN_UNSET, 'no admin token is configured: set env VELOFLUX_ADMIN_TOKEN or admin.token_file');
     const header = req.headers.authorization;
@@ -104,16 +130,17 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
     for (const s of streams) s.end();
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  const open = { config: { public: true } };
+  app.get('/healthz', open, async () => ({ status: 'ok' }));
+  app.get('/readyz', open, async (_req, reply) => {
     if (ctx.controller().ready) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reason: 'the first health-check round has not finished' });
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', open, async (_req, reply) => {
     const m = await ctx.metrics();
     return reply.header('content-type', m.contentType).send(m.body);
   });
-  app.get('/openapi.json', async () => OPENAPI);
+  app.get('/openapi.json', open, async () => OPENAPI);
 
   app.post('/api/v1/failover/activate', async (req) => {
     const c = ctx.controller();
@@ -150,7 +177,8 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
     if (!result.ok) return send(reply, result.error, result.message, result.issues);
     return { version: result.version, changed: result.changed };
   });
-  app.get('/api/v1/events', (req, reply) => {
+  // No HEAD twin: an event stream has no end, and a HEAD answer no body to stream.
+  app.get('/api/v1/events', { exposeHeadRoute: false }, (req, reply) => {
     const c = ctx.controller();
     reply.hijack();
     const res = reply.raw;

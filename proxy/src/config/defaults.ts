@@ -3,7 +3,14 @@
 
 export const DEFAULTS = {
   listen: ':8080',
-  adminListen: ':9000',
+  /** Standalone, the admin API listens on loopback only (SPEC 3); the chart and the operator's pods set ":9000"
+   *  (all interfaces, behind the chart's NetworkPolicy). */
+  adminListen: '127.0.0.1:9000',
+  /** admin.token_file is re-read on every change of its directory, and at least this often (ms) where such
+   *  events do not arrive (network or overlay mounts). */
+  adminTokenPollMs: 5000,
+  /** SPEC 6 warm-up: off outside Kubernetes; the chart's bootstrap config turns it on. */
+  bootstrap: false,
   backend: {
     weight: 100,
   },
@@ -56,6 +63,9 @@ export const DEFAULTS = {
     headerTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
     keepAliveTimeoutMs: 5000,
+    /** A client must send a whole request head within this long (nginx's client_header_timeout); a connection
+     *  that sends nothing at all is closed after it too. */
+    clientHeaderTimeoutMs: 60_000,
     maxAttempts: 3,
     retryBudgetPercent: 50,
     retryBudgetMinConcurrent: 16,

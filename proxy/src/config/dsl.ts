@@ -35,6 +35,8 @@ export interface Described {
   oneOf?: Described[];
   /** Shown in docs as the default when the default is computed from another field. */
   defaultText?: string;
+  /** A secret: its value is never echoed in a problem, log line or response (`secret()`). */
+  secret?: boolean;
 }
 
 export const INVALID: unique symbol = Symbol('invalid');
@@ -52,8 +54,11 @@ export interface Schema<T> {
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
+/** Longest value quoted in a problem; a longer one is cut (a 64 KiB string is not echoed back whole). */
+const SHOW_MAX = 200;
+
 export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return value.length > SHOW_MAX ? `${JSON.stringify(value.slice(0, SHOW_MAX))}... (${value.length} characters)` : JSON.stringify(value);
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
@@ -161,6 +166,73 @@ export function duration(opts: Common<number> & { min?: number }, parse: (s: str
     () => ({ type: 'string', description: '', format: 'duration' }),
   );
   return { ...s, fallback: opts.default === undefined ? undefined : { value: opts.default } };
+}
+
+/** What kind of value `v` is, without any of its content. */
+export function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `a string of ${v.length} character${v.length === 1 ? '' : 's'}`;
+  if (typeof v === 'number') return 'a number';
+  if (typeof v === 'boolean') return 'a boolean';
+  return typeof v;
+}
+
+/**
+ * A secret field (SMTP password, webhook URL, HMAC secret): validated by `inner`, but a problem never shows the
+ * value, whatever its type, only what kind of value it was. The docs and generated schemas mark it (`secret`), and
+ * `secretPaths()` finds every such field, so redaction (GET /api/v1/config) and the tests follow the schema.
+ */
+export function secret<T>(inner: Schema<T>): Schema<T> {
+  return {
+    ...inner,
+    parse(v, path, ctx) {
+      const own: Ctx = { issues: [], partial: ctx.partial };
+      const parsed = inner.parse(v, path, own);
+      for (const issue of own.issues) {
+        // The inner messages read "must be <what is allowed>, got <value>": keep what is allowed, drop the value.
+        const allowed = issue.message.split(', got ')[0] as string;
+        const message = typeof v === 'string' && v !== '' && allowed.includes(v) ? 'is not valid' : allowed;
+        ctx.issues.push({ path: issue.path, message: `${message}, got ${kindOf(v)} (the value is a secret and not shown)` });
+      }
+      return parsed;
+    },
+    describe: () => ({ ...inner.describe(), secret: true }),
+  };
+}
+
+/**
+ * The paths of every secret field of a described schema, `[]` standing for any list index:
+ * e.g. `failover.notification.channels[].smtp_password`.
+ */
+export function secretPaths(d: Described, path = ''): string[] {
+  if (d.secret) return [path];
+  const out: string[] = [];
+  for (const [k, p] of Object.entries(d.properties ?? {})) out.push(...secretPaths(p, path === '' ? k : `${path}.${k}`));
+  if (d.items) out.push(...secretPaths(d.items, `${path}[]`));
+  for (const v of d.oneOf ?? []) out.push(...secretPaths(v, path));
+  return [...new Set(out)];
+}
+
+/** A copy of `value` with the value at every secret path replaced by `mask` (paths relative to `value`). */
+export function redact(value: unknown, paths: readonly string[], mask: string): unknown {
+  const split = paths.map((p) => p.split(/\.|(?=\[\])/).filter((x) => x !== ''));
+  const walk = (v: unknown, rest: readonly (readonly string[])[]): unknown => {
+    if (rest.length === 0 || v === null || typeof v !== 'object') return v;
+    if (Array.isArray(v)) {
+      const inner = rest.filter((r) => r[0] === '[]').map((r) => r.slice(1));
+      return inner.length === 0 ? v : v.map((x) => walk(x, inner));
+    }
+    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+    for (const key of Object.keys(out)) {
+      const here = rest.filter((r) => r[0] === key);
+      if (here.some((r) => r.length === 1)) { if (out[key] !== undefined) out[key] = mask; }
+      else if (here.length > 0) out[key] = walk(out[key], here.map((r) => r.slice(1)));
+    }
+    return out;
+  };
+  return walk(value, split);
 }
 
 /** Absent (or null) is allowed and gives undefined. */

@@ -105,7 +105,7 @@ export const channelSchema = s.tagged(
         smtp_server: s.string({ doc: 'SMTP server host name.', minLength: 1 }),
         smtp_port: s.int({ doc: 'SMTP port.', default: D.notification.smtpPort, min: 1, max: 65535 }),
         smtp_user: s.optional(s.string({ doc: 'SMTP user for authentication.' })),
-        smtp_password: s.optional(s.string({ doc: 'SMTP password (a secret: never logged).' })),
+        smtp_password: s.optional(s.secret(s.string({ doc: 'SMTP password (a secret: never logged).' }))),
         from: s.optional(s.string({ doc: 'Sender address.', defaultText: 'smtp_user when it is an address, else veloflux@localhost' })),
         recipients: s.list(s.string({ doc: 'Recipient address.', minLength: 3 }), { doc: 'Who receives the messages.', minItems: 1 }),
         tls: s.optional(s.oneOf(['starttls', 'tls', 'none'], { doc: 'Transport security: starttls (plain connection upgraded with STARTTLS, which the server must offer), tls (TLS from the first byte), none (no encryption: only for a relay on the same host).', defaultText: 'tls on port 465, else starttls' })),
@@ -116,9 +116,9 @@ export const channelSchema = s.tagged(
     ),
     webhook: s.object(
       {
-        url: s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' }),
+        url: s.secret(s.string({ doc: 'Where to POST (a secret: never logged).', pattern: /^https?:\/\/\S+$/, patternText: 'an http:// or https:// URL' })),
         format: s.oneOf(['slack', 'discord', 'generic'], { doc: 'Body format.', default: D.notification.webhookFormat }),
-        secret: s.optional(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 })),
+        secret: s.optional(s.secret(s.string({ doc: 'Shared secret: each POST carries `X-VeloFlux-Signature: sha256=<hex HMAC-SHA256 of the body>` (never logged; docs/notifications.md).', minLength: 1 }))),
         timeout: dur('How long one POST may take (connect, response headers and body); 3 attempts with backoff (docs/notifications.md).', D.notification.webhookTimeoutMs),
       },
       { doc: 'HTTP webhook (Slack, Discord or generic JSON).' },
@@ -161,8 +161,9 @@ export const dataplaneSchema = s.object(
     workers: workersSchema,
     connect_timeout: dur('Time allowed to connect to a backend.', D.dataplane.connectTimeoutMs),
     header_timeout: dur('Time allowed for a backend to start answering (response headers) after the request is sent.', D.dataplane.headerTimeoutMs),
-    idle_timeout: dur('Longest silence while a request or response body is streaming.', D.dataplane.idleTimeoutMs),
+    idle_timeout: dur('Longest silence while a request or response body is streaming, and on an upgraded (WebSocket) connection in both directions.', D.dataplane.idleTimeoutMs),
     keepalive_timeout: dur('How long an idle client connection is kept open.', D.dataplane.keepAliveTimeoutMs),
+    client_header_timeout: dur('Time a client has to send a whole request head (request line and headers), counted from its connection or its previous request; a connection that sends nothing is closed after it too (nginx: client_header_timeout).', D.dataplane.clientHeaderTimeoutMs),
     max_attempts: s.int({ doc: 'Attempts per request, the first included (per-request rescue on other backends).', default: D.dataplane.maxAttempts, min: 1, max: 10 }),
     young_generation_mb: s.int({ doc: 'Memory of each worker\'s V8 young generation, in MB: smaller keeps worker memory low, larger spends less CPU on garbage collection under heavy load.', default: D.dataplane.youngGenerationMb, min: 3, max: 1024 }),
     retry_budget_percent: s.int({ doc: 'Retries onto the same level as the failed attempt may be at most this percent of the requests in flight (at least 16); a rescue onto another level is never limited.', default: D.dataplane.retryBudgetPercent, min: 0, max: 100 }),
@@ -181,6 +182,7 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
+    bootstrap: s.bool({ doc: 'Warm-up (Kubernetes): this is a bootstrap config, so /readyz answers 503 until the proxy runs a config pushed to it (PUT /api/v1/config), and a new pod never enters its Service answering 404. The operator\'s pushed configs do not set it.', default: D.bootstrap }),
     // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
     // when the last FailoverPool is deleted); every request then answers 404 (no route).
     pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
@@ -192,6 +194,9 @@ export const configSchema = s.object(
 );
 
 export type RawConfig = Infer<typeof configSchema>;
+
+/** Every secret field of config.yaml (`s.secret` above), e.g. `failover.notification.channels[].url`. */
+export const SECRET_PATHS: readonly string[] = s.secretPaths(configSchema.describe());
 export type RawPool = Infer<typeof poolSchema>;
 export type RawBackend = Infer<typeof backendSchema>;
 export type RawChannel = Infer<typeof channelSchema>;

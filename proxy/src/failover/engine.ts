@@ -183,9 +183,20 @@ export function evaluate(prev: PoolState, input: Input): Decision {
       const back = known.find((l) => l < state.active && healthy.has(l) && now - (healthySince.get(l) as number) >= policy.recoveryIntervalMs);
       if (back !== undefined) {
         moveTo(back, `level ${back} healthy for ${policy.recoveryIntervalMs}ms`, policy.strategy === 'immediate' ? undefined : rampFrom(state.active));
-      } else {
-        for (const l of known) if (l < state.active && healthy.has(l)) timers.push((healthySince.get(l) as number) + policy.recoveryIntervalMs);
       }
+    }
+  }
+
+  // Failback still to come: every earlier level that is healthy but not yet for recovery_interval wakes the pool
+  // when it will be. This is computed against the level the pool ends on, not the one it started from: a failback
+  // 2 -> 1 while level 0 is 300 ms into its own interval must leave a timer for level 0, or nothing wakes the pool
+  // again until some backend's health changes (issue #20). Any such time is in the future: a level past its
+  // interval would have been chosen above (`back` is the first one).
+  if (state.mode === 'auto' && policy.enabled) {
+    for (const l of known) {
+      if (l >= state.active || !healthy.has(l)) continue;
+      const due = (healthySince.get(l) as number) + policy.recoveryIntervalMs;
+      if (due > now) timers.push(due);
     }
   }
 

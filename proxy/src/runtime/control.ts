@@ -18,7 +18,7 @@ import { logEvent } from './log.ts';
 import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
-import { readToken } from './token.ts';
+import { TokenSource } from './token.ts';
 import { configView, restartRequired } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
@@ -53,7 +53,7 @@ export interface ControlSide {
 
 export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
   const { log } = opts;
-  const token = readToken(config);
+  const token = new TokenSource(config, { log });
   const prober = new Prober();
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
   controller.on('event', (e) => logEvent(log, e));
@@ -86,7 +86,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
 
   const admin = createAdmin({
     controller: () => controller,
-    token: () => token,
+    token: () => token.current(),
     applyConfig,
     configView: () => configView(controller.config),
     metrics: async () => {
@@ -106,6 +106,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     listen: () => listenAdmin(admin, config.admin.listen.host, config.admin.listen.port),
     async close() {
       drills.close();
+      token.close();
       controller.stop();
       await admin.close();
       await notifier.close();

@@ -1,19 +1,21 @@
 // The running config as callers of GET /api/v1/config see it: resolved (defaults applied), secrets redacted.
 import type { Config } from '../config/types.ts';
+import { redact } from '../config/dsl.ts';
+import { SECRET_PATHS } from '../config/schema.ts';
 
 export const REDACTED = '<redacted>';
 
+/** Secrets are found by the schema (`SECRET_PATHS`), so a secret field added later is redacted too. */
 export function configView(config: Config): unknown {
+  const prefix = 'failover.notification.channels';
+  const channelSecrets = SECRET_PATHS.filter((p) => p.startsWith(`${prefix}[]`)).map((p) => p.slice(prefix.length));
+  const other = SECRET_PATHS.filter((p) => !p.startsWith(`${prefix}[]`));
+  // The resolved config keeps the channels as written (config.notification.channels); any other secret path would
+  // have to be mapped to its resolved place here, and the test over SECRET_PATHS would fail until it is.
+  if (other.length > 0) throw new Error(`configView: no redaction for secret paths ${other.join(', ')}`);
   return {
     ...config,
-    notification: {
-      ...config.notification,
-      channels: config.notification.channels.map((c) => {
-        if (c.type === 'email') return { ...c, ...(c.smtp_password !== undefined ? { smtp_password: REDACTED } : {}) };
-        if (c.type === 'webhook') return { ...c, url: REDACTED, ...(c.secret !== undefined ? { secret: REDACTED } : {}) };
-        return c;
-      }),
-    },
+    notification: { ...config.notification, channels: redact(config.notification.channels, channelSecrets, REDACTED) },
   };
 }
 
