@@ -26,11 +26,12 @@ images=("$@")
 [[ ${#images[@]} -gt 0 ]] || images=(proxy operator)
 for i in "${images[@]}"; do [[ -f "$repo/images/$i/Dockerfile" ]] || die "no images/$i/Dockerfile (images: proxy, operator)"; done
 
-# Tools: Debian's buildah, mmdebstrap (base.sh) and crun (test/images runs the images with it).
+# Tools: Debian's buildah, mmdebstrap (base.sh) and runc (test/images runs the images with it;
+# crun refuses a host whose cgroup v2 hierarchy has controllers in hybrid mode, runc uses the v1 hierarchies).
 need=()
 command -v buildah >/dev/null || need+=(buildah)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
-command -v crun >/dev/null || need+=(crun)
+command -v runc >/dev/null || need+=(runc)
 if [[ ${#need[@]} -gt 0 ]]; then
   if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
     die "missing ${need[*]} (Debian: apt-get install --no-install-recommends ${need[*]} uidmap); building images needs root"

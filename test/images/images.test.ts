@@ -1,11 +1,11 @@
 // The proxy and operator images, built from images/*/Dockerfile (images/tools/build.sh: buildah, vfs, chroot, on
 // the local node:…-bookworm-slim stand-in; cached) and run for real: each image's root filesystem, unpacked by
-// buildah, runs under crun with the image's own user, working directory, environment and entrypoint, read-only,
+// buildah, runs under runc (Debian's package) with the image's own user, working directory, environment and entrypoint, read-only,
 // in its own pid/mount/ipc/uts namespaces. The network namespace is the host's, so the containers reach only what
 // listens on 127.0.0.1 here: a backend of this test, and the test control plane.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -57,7 +57,7 @@ function walk(dir: string, visit: (path: string) => void): void {
 
 interface Run { child: ChildProcess; logs: string[]; id: string; exited: Promise<number | null> }
 
-/** crun runs the image as configured; `mounts` are read-only binds (the chart's config volume, a kubeconfig). */
+/** runc runs the image as configured; `mounts` are read-only binds (the chart's config volume, a kubeconfig). */
 function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: string; destination: string }[], extraEnv: string[] = []): Run {
   const bundle = mkdtempSync(join(tmpdir(), 'vf-image-'));
   const id = `vf-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -81,14 +81,14 @@ function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: s
     linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'ipc' }, { type: 'uts' }] },
   };
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-  const child = spawn('crun', ['--cgroup-manager=disabled', 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   child.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
   child.stderr.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => { rmSync(bundle, { recursive: true, force: true }); r(code); }));
   after(async () => {
-    if (child.exitCode === null) { spawnSync('crun', ['--cgroup-manager=disabled', 'kill', id, 'KILL']); await exited; }
-    spawnSync('crun', ['--cgroup-manager=disabled', 'delete', '--force', id]);
+    if (child.exitCode === null) { spawnSync('runc', ['kill', id, 'KILL']); await exited; }
+    spawnSync('runc', ['delete', '--force', id]);
   });
   return { child, logs, id, exited };
 }
@@ -143,6 +143,8 @@ describe('proxy image', () => {
     const [data, admin] = [await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), 'vf-image-config-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // A ConfigMap volume is world-readable (0755 directory, 0644 files); the image's user 65532 owns nothing here.
+    chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'config.yaml'), [
       `listen: "127.0.0.1:${data}"`,
       `admin: { listen: "127.0.0.1:${admin}" }`,
@@ -150,12 +152,12 @@ describe('proxy image', () => {
       '  - name: "app"',
       '    backends:',
       `      - address: "127.0.0.1:${backendPort}"`,
-      '        health_check: { path: "/health", interval: "1s", timeout: "1s" }',
+      '        health_check: { path: "/health", interval: "1s", timeout: "500ms" }',
       'routes:',
       '  - path_prefix: "/"',
       '    pool: "app"',
       '',
-    ].join('\n'));
+    ].join('\n'), { mode: 0o644 });
     // The image's CMD names /etc/veloflux/config/config.yaml: the chart's ConfigMap volume, here a read-only bind.
     const proc = run(img, undefined, [{ source: dir, destination: '/etc/veloflux/config' }]);
     await until('proxy container to answer /readyz', async () => {
@@ -169,7 +171,7 @@ describe('proxy image', () => {
 
     const inFlight = fetch(`http://127.0.0.1:${data}/slow`);
     await until('the slow request to reach the backend', () => (slowArrived ? true : undefined), 30_000);
-    spawnSync('crun', ['--cgroup-manager=disabled', 'kill', proc.id, 'TERM']);
+    spawnSync('runc', ['kill', proc.id, 'TERM']);
     await until('the proxy to stop accepting', async () => ((await fetch(`http://127.0.0.1:${data}/x`).then(() => false, () => true)) ? true : undefined), 30_000, 100);
     assert.equal(proc.child.exitCode, null, 'the proxy exited before its in-flight request completed');
     release?.();
@@ -211,7 +213,7 @@ describe('operator image', () => {
       return r?.status === 200 ? true : undefined;
     }, 60_000, 200);
     assert.ok(proc.logs.some((l) => l.includes('veloflux operator started')), `no start line in:\n${proc.logs.join('\n')}`);
-    spawnSync('crun', ['--cgroup-manager=disabled', 'kill', proc.id, 'TERM']);
+    spawnSync('runc', ['kill', proc.id, 'TERM']);
     assert.equal(await proc.exited, 0, `exit code after SIGTERM; logs:\n${proc.logs.join('\n')}`);
   });
 });
