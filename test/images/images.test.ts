@@ -58,7 +58,8 @@ function walk(dir: string, visit: (path: string) => void): void {
 interface Run { child: ChildProcess; logs: string[]; id: string; exited: Promise<number | null> }
 
 /** runc runs the image as configured; `mounts` are read-only binds (the chart's config volume, a kubeconfig). */
-function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: string; destination: string }[], extraEnv: string[] = []): Run {
+/** `argv` replaces the entrypoint too (the sandbox check below); otherwise `extraArgs` replace the image's CMD. */
+function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: string; destination: string }[], extraEnv: string[] = [], argv?: string[]): Run {
   const bundle = mkdtempSync(join(tmpdir(), 'vf-image-'));
   const id = `vf-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const [uid, gid] = (img.config.User ?? '0:0').split(':').map(Number);
@@ -66,7 +67,7 @@ function run(img: Unpacked, extraArgs: string[] | undefined, mounts: { source: s
     ociVersion: '1.0.2',
     process: {
       terminal: false, user: { uid, gid }, cwd: img.config.WorkingDir || '/',
-      args: [...(img.config.Entrypoint ?? []), ...(extraArgs ?? img.config.Cmd ?? [])],
+      args: argv ?? [...(img.config.Entrypoint ?? []), ...(extraArgs ?? img.config.Cmd ?? [])],
       env: [...(img.config.Env ?? []), ...extraEnv],
       capabilities: { bounding: [], effective: [], permitted: [] }, noNewPrivileges: true,
     },
@@ -128,6 +129,20 @@ describe('proxy image', () => {
     walk(join(img.rootfs, 'app/proxy'), (p) => { if (/\.[cm]?ts$/.test(p) && !/\.d\.[cm]?ts$/.test(p)) ts.push(p); });
     assert.deepEqual(ts, [], 'TypeScript files where the proxy runs JavaScript');
     assert.ok(existsSync(join(img.rootfs, 'app/node_modules/undici/package.json')), 'undici (a production dependency) is missing');
+  });
+
+  test("runs as the image's user in its working directory with its environment, on a read-only root", async () => {
+    // The same sandbox the run tests use, with the image's node asked what it sees; every write outside /tmp must fail.
+    const probe = [
+      'const fs = require("node:fs");',
+      'const w = (p) => { try { fs.writeFileSync(p, "x"); return "written"; } catch (e) { return e.code; } };',
+      'console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd(), env: process.env.NODE_ENV,',
+      '  app: w("/app/x"), root: w("/x"), etc: w("/etc/veloflux-x"), tmp: w("/tmp/x") }));',
+    ].join('\n');
+    const proc = run(img, undefined, [], [], ['node', '-e', probe]);
+    assert.equal(await proc.exited, 0, `probe failed:\n${proc.logs.join('\n')}`);
+    const seen = JSON.parse(proc.logs.find((l) => l.startsWith('{')) ?? '{}') as Record<string, unknown>;
+    assert.deepEqual(seen, { uid: 65532, gid: 65532, cwd: '/app', env: 'production', app: 'EROFS', root: 'EROFS', etc: 'EROFS', tmp: 'written' });
   });
 
   test('serves traffic, answers /readyz, and drains an in-flight request on SIGTERM (exit 0)', async (t) => {
