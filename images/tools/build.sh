@@ -87,10 +87,13 @@ fi
 n=0
 for i in "${images[@]}"; do
   n=$((n + 1)); t0=$SECONDS
-  # Each cached step still costs seconds with vfs: skip the build when nothing it reads changed since the last one.
-  ctx_key="$( (echo "$base_key"; cd "$repo" && find images package.json package-lock.json .npmrc tsconfig.base.json \
-    proxy/package.json proxy/tsconfig.build.json proxy/src operator/package.json operator/src -type f \
-    -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+  # Each cached step still costs seconds with vfs: skip the build when nothing it reads changed since the last one:
+  # the base, the Dockerfile, .dockerignore and every build-context path the Dockerfile COPYs (not --from a stage).
+  mapfile -t srcs < <(awk '$1 == "COPY" && $2 !~ /^--from=/ { for (f = 2; f < NF; f++) if ($f !~ /^--/) print $f }' \
+    "$repo/images/$i/Dockerfile" | sort -u)
+  ctx_key="$( (echo "$base_key"; cd "$repo" && find "images/$i/Dockerfile" .dockerignore "${srcs[@]}" -type f \
+    -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)" ||
+    die "images/$i/Dockerfile copies a path that is missing: ${srcs[*]}"
   if [[ "$(cat "$cache/built-$i" 2>/dev/null)" == "$ctx_key" ]] && bh inspect --type image "localhost/veloflux-$i:dev" >/dev/null 2>&1; then
     log "$n/${#images[@]} veloflux-$i: reusing (its build context is unchanged: $ctx_key)"
     continue

@@ -17,11 +17,36 @@ import { installCrds, withNamespace } from '../cluster/testenv.ts';
 import { CRD_YAML, freePort, operatorCredentials, until } from '../operator/env.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-// The root's devDependencies that the lockfile marks dev-only (some, like @types/node, are also pulled in by a
-// production dependency and then belong in the image).
-const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
-const DEV_DEPENDENCIES = Object.keys(rootPackage.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
+// The devDependencies (the root's and every workspace's) that the lockfile marks dev-only (some, like @types/node,
+// are also pulled in by a production dependency and then belong in the image).
+interface LockEntry { dev?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }
+interface Manifest { name?: string; workspaces?: string[]; dependencies?: Record<string, string>; devDependencies?: Record<string, string> }
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+const manifest = (dir: string): Manifest => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest;
+const workspaces = new Map((manifest('.').workspaces ?? []).map((dir) => [manifest(dir).name ?? dir, { dir, ...manifest(dir) }]));
+const DEV_DEPENDENCIES = [...new Set([manifest('.'), ...workspaces.values()].flatMap((m) => Object.keys(m.devDependencies ?? {})))]
+  .filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
+
+/**
+ * Direct dependencies of the workspaces an image does not run (the CLI's prompts, the other image's client
+ * libraries) that nothing the image runs needs: the image's workspace, the workspaces it depends on, and everything
+ * their dependencies pull in per the lockfile.
+ */
+function foreignDependencies(dir: string): string[] {
+  const own = new Set<string>();
+  const pending = [...workspaces.values()].filter((w) => w.dir === dir).map((w) => w.name ?? dir);
+  const needed = new Set<string>();
+  while (pending.length > 0) {
+    const name = pending.pop() as string;
+    const ws = workspaces.get(name);
+    const deps = ws ? Object.keys(ws.dependencies ?? {}) : Object.keys({ ...lock.packages[`node_modules/${name}`]?.dependencies, ...lock.packages[`node_modules/${name}`]?.optionalDependencies });
+    if (ws) own.add(name);
+    for (const d of deps) if (!needed.has(d) && !own.has(d)) { needed.add(d); pending.push(d); }
+  }
+  return [...new Set([...workspaces.values()].filter((w) => !own.has(w.name ?? w.dir))
+    .flatMap((w) => Object.keys(w.dependencies ?? {}))
+    .filter((d) => !needed.has(d) && !workspaces.has(d)))];
+}
 
 let storage = '';
 const buildah = (...args: string[]): string => {
@@ -103,12 +128,20 @@ before(() => {
 });
 after(() => { for (const c of containers) spawnSync('buildah', ['--root', storage, '--runroot', join(storage, '../run'), '--storage-driver', 'vfs', 'rm', c]); });
 
-function commonContents(img: Unpacked): void {
+function commonContents(img: Unpacked, workspace: string): void {
   assert.equal(img.config.User, '65532:65532');
   assert.equal(img.config.WorkingDir, '/app');
   assert.ok(img.config.Env?.includes('NODE_ENV=production'), `NODE_ENV=production in ${JSON.stringify(img.config.Env)}`);
   for (const dep of DEV_DEPENDENCIES) {
     assert.equal(existsSync(join(img.rootfs, 'app/node_modules', dep, 'package.json')), false, `devDependency ${dep} in the image`);
+  }
+  const foreign = foreignDependencies(workspace);
+  console.log(`# ${workspace} image: none of ${DEV_DEPENDENCIES.length} devDependencies and none of ${foreign.join(', ') || '(no other workspace dependencies)'}`);
+  for (const dep of foreign) {
+    assert.equal(existsSync(join(img.rootfs, 'app/node_modules', dep, 'package.json')), false, `${dep} (another workspace's dependency) in the ${workspace} image`);
+  }
+  for (const other of [...workspaces.values()].map((w) => w.dir).filter((d) => d !== workspace && !d.startsWith('packages/'))) {
+    assert.equal(existsSync(join(img.rootfs, 'app', other, 'package.json')), false, `workspace ${other} in the ${workspace} image`);
   }
   for (const cache of ['root/.npm', 'app/.npm', 'home/node/.npm', 'tmp/.npm']) {
     assert.equal(existsSync(join(img.rootfs, cache, '_cacache')), false, `npm cache /${cache} in the image`);
@@ -121,7 +154,7 @@ describe('proxy image', () => {
   before(() => { img = unpack('proxy'); });
 
   test('holds the compiled proxy and its production dependencies only', () => {
-    commonContents(img);
+    commonContents(img, 'proxy');
     assert.deepEqual(img.config.Entrypoint, ['node', 'proxy/dist/main.js']);
     assert.ok(existsSync(join(img.rootfs, 'app/proxy/dist/main.js')));
     assert.equal(existsSync(join(img.rootfs, 'app/proxy/src')), false, 'TypeScript sources in the proxy image');
@@ -202,7 +235,7 @@ describe('operator image', () => {
   before(() => { img = unpack('operator'); });
 
   test('holds the operator sources and production dependencies only', () => {
-    commonContents(img);
+    commonContents(img, 'operator');
     assert.deepEqual(img.config.Entrypoint, ['node', 'operator/src/main.ts']);
     assert.ok(existsSync(join(img.rootfs, 'app/operator/src/main.ts')));
     assert.ok(existsSync(join(img.rootfs, 'app/node_modules/@kubernetes/client-node/package.json')), '@kubernetes/client-node is missing');
