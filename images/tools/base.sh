@@ -27,7 +27,8 @@ sources=/etc/apt/sources.list.d/debian.sources
 [[ -f "$sources" ]] || sources=/etc/apt/sources.list
 [[ -f "$sources" ]] || die "no Debian apt sources on this machine"
 
-key="$( (cat "$0"; sha256sum "$node_bin"; echo "npm $npm_version"; grep -v '^#' "$sources") | sha256sum | cut -c1-16)"
+# (contents only, never a path: every checkout of the repository shares the base and the layers built on it)
+key="$( (cat "$0"; sha256sum <"$node_bin"; echo "npm $npm_version"; grep -v '^#' "$sources") | sha256sum | cut -c1-16)"
 out="$cache/base-$key.tar"
 if [[ -f "$out" ]]; then echo "$out"; exit 0; fi
 

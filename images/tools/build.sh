@@ -9,6 +9,7 @@
 #   ${VELOFLUX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veloflux}/images/
 #     base-<key>.tar       the stand-in's root filesystem (key: base.sh, the Node binary, the npm version)
 #     storage/  run/       buildah's image store (vfs) and its run root; layer cache of the Dockerfile steps
+#     built-<image>        the build contexts (keys) of the last 3 builds, each image tagged ctx-<key> as well
 # so a warm build reuses the base and every Dockerfile step whose inputs did not change (npm ci included).
 # Progress goes to stderr; stdout's last line is the storage root, with which test/images finds the images.
 #
@@ -94,8 +95,11 @@ for i in "${images[@]}"; do
   ctx_key="$( (echo "$base_key"; cd "$repo" && find "images/$i/Dockerfile" .dockerignore "${srcs[@]}" -type f \
     -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)" ||
     die "images/$i/Dockerfile copies a path that is missing: ${srcs[*]}"
-  if [[ "$(cat "$cache/built-$i" 2>/dev/null)" == "$ctx_key" ]] && bh inspect --type image "localhost/veloflux-$i:dev" >/dev/null 2>&1; then
-    log "$n/${#images[@]} veloflux-$i: reusing (its build context is unchanged: $ctx_key)"
+  # Each build is also tagged ctx-<key>, so going back to a tree built before (another branch, a checkout) is a retag;
+  # the newest few keys stay (built-<image>: one key a line, newest last).
+  if bh inspect --type image "localhost/veloflux-$i:ctx-$ctx_key" >/dev/null 2>&1; then
+    bh tag "localhost/veloflux-$i:ctx-$ctx_key" "localhost/veloflux-$i:dev"
+    log "$n/${#images[@]} veloflux-$i: reusing the image built from this context ($ctx_key)"
     continue
   fi
   log "$n/${#images[@]} veloflux-$i: buildah build -f images/$i/Dockerfile"
@@ -108,7 +112,10 @@ for i in "${images[@]}"; do
     done
   [[ "${PIPESTATUS[0]}" == 0 ]] || die "veloflux-$i: buildah build failed"
   size="$(bh images --noheading --format '{{.Size}}' "localhost/veloflux-$i:dev" 2>/dev/null || echo '?')"
-  echo "$ctx_key" >"$cache/built-$i"
+  bh tag "localhost/veloflux-$i:dev" "localhost/veloflux-$i:ctx-$ctx_key"
+  { grep -vx "$ctx_key" "$cache/built-$i" 2>/dev/null || true; echo "$ctx_key"; } >"$cache/built-$i.new"
+  head -n -3 "$cache/built-$i.new" | while IFS= read -r old; do bh rmi "localhost/veloflux-$i:ctx-$old" >/dev/null 2>&1 || true; done
+  tail -n 3 "$cache/built-$i.new" >"$cache/built-$i" && rm -f "$cache/built-$i.new"
   log "$n/${#images[@]} veloflux-$i: done in $((SECONDS - t0))s, $size"
 done
 # Layers of earlier builds that no tag uses any more; the cache keeps what the current Dockerfiles hit.
