@@ -95,25 +95,6 @@ test('helm install, upgrade when the Prometheus Operator CRDs appear, uninstall 
   assert.equal((await api('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/failoverpools.veloflux.io')).status, 200, 'the CRD stays');
 });
 
-test('every option on: the apiserver accepts each rendered object (server-side dry run, strict fields)', async (t) => {
-  const ns = await withNamespace(t, 'allon');
-  const shop = await withNamespace(t, 'shop');
-  await installCrds(readRepoFile('test/chart/fixtures/monitoring-crds.yaml'));
-  const objects = await template(['-f', join(ROOT, 'test/chart/fixtures/all-on.yaml'), '--set', `sidecar.namespaces[0]=${shop}`, '--include-crds', ...MONITORING_API], 'edge', ns);
-  assert.ok(find(objects, 'ServiceMonitor').length === 1 && find(objects, 'CustomResourceDefinition').length >= 1);
-  await assertAccepted(objects.map((o) => (o.kind === 'CustomResourceDefinition' || o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: ns } })));
-});
-
-test('the examples (gateway FailoverPool, sidecar) are accepted by the apiserver with the CRD that ships', async (t) => {
-  const ns = await withNamespace(t, 'examples');
-  await installCrds(readRepoFile('crds/failoverpool.yaml'));
-  const objects = ['examples/kubernetes/failoverpool.yaml', 'examples/kubernetes/sidecar.yaml']
-    .flatMap((f) => parseObjects(readRepoFile(f)))
-    .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: ns } }));
-  assert.deepEqual(objects.map((o) => o.kind), ['FailoverPool', 'Deployment', 'Service', 'FailoverPool', 'NetworkPolicy']);
-  await assertAccepted(objects);
-});
-
 test('namespaced mode: helm install renders Roles only (no ClusterRole), the operator drives a proxy there under that RBAC', { timeout: 180_000 }, async (t) => {
   const ns = await withNamespace(t, 'nsmode');
   const shop = await withNamespace(t, 'shop');
@@ -165,6 +146,25 @@ test('namespaced mode: helm install renders Roles only (no ClusterRole), the ope
       return r?.status === 200 && r.body === 'shop-backend' ? true : undefined;
     }, 30_000, 100);
   });
+});
+
+test('every option on: the apiserver accepts each rendered object (server-side dry run, strict fields)', async (t) => {
+  const ns = await withNamespace(t, 'allon');
+  const shop = await withNamespace(t, 'shop');
+  await installCrds(readRepoFile('test/chart/fixtures/monitoring-crds.yaml'));
+  const objects = await template(['-f', join(ROOT, 'test/chart/fixtures/all-on.yaml'), '--set', `sidecar.namespaces[0]=${shop}`, '--include-crds', ...MONITORING_API], 'edge', ns);
+  assert.ok(find(objects, 'ServiceMonitor').length === 1 && find(objects, 'CustomResourceDefinition').length >= 1);
+  await assertAccepted(objects.map((o) => (o.kind === 'CustomResourceDefinition' || o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: ns } })));
+});
+
+test('the examples (gateway FailoverPool, sidecar) are accepted by the apiserver with the CRD that ships', async (t) => {
+  const ns = await withNamespace(t, 'examples');
+  await installCrds(readRepoFile('crds/failoverpool.yaml'));
+  const objects = ['examples/kubernetes/failoverpool.yaml', 'examples/kubernetes/sidecar.yaml']
+    .flatMap((f) => parseObjects(readRepoFile(f)))
+    .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: ns } }));
+  assert.deepEqual(objects.map((o) => o.kind), ['FailoverPool', 'Deployment', 'Service', 'FailoverPool', 'NetworkPolicy']);
+  await assertAccepted(objects);
 });
 
 /**
