@@ -21,7 +21,7 @@ import type { Logger } from './log.ts';
 import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
-import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys } from './reconcile.ts';
+import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -43,6 +43,8 @@ export interface ManagerOptions {
   /** Label selector narrowing the pod informer (e.g. "app.kubernetes.io/name=veloflux-proxy"). */
   readonly podSelector?: string;
   readonly resyncMs?: number;
+  /** Watch only these namespaces (namespaced RBAC: a Role in each); default: the whole cluster. */
+  readonly watchNamespaces?: readonly string[];
 }
 
 /** An informer failing (list or watch) for longer than this makes /healthz answer 503, in milliseconds. */
@@ -128,12 +130,15 @@ export class Manager {
 
     const log = this.#log;
     const kube = this.#kube;
-    const pools = new Informer<PoolObject>('failoverpools', kube, { path: '/apis/veloflux.io/v1alpha1/failoverpools' }, log);
-    const pods = new Informer<PodObject>('pods', kube, { path: '/api/v1/pods', ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) }, log);
+    const nss = opts.watchNamespaces?.length ? { namespaces: opts.watchNamespaces } : {};
+    const pools = new Informer<PoolObject>('failoverpools', kube, { path: '/apis/veloflux.io/v1alpha1/failoverpools', ...nss }, log);
+    const pods = new Informer<PodObject>('pods', kube, { path: '/api/v1/pods', ...nss, ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) }, log);
     // Only Secrets labelled veloflux.io/secret=true ever enter the cache (the apiserver filters the list and
     // watch): the admin token Secret and the notification Secrets carry the label (chart, setup, docs).
-    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets', labelSelector: `${SECRET_LABEL}=true` }, log);
-    const slices = new Informer<SliceObject>('endpointslices', kube, { path: '/apis/discovery.k8s.io/v1/endpointslices' }, log);
+    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets', labelSelector: `${SECRET_LABEL}=true`, ...nss }, log);
+    // Only the slices of Services a FailoverPool names: one label-selected watch per namespace with such pools,
+    // re-scoped whenever the pools change (ADR 0002).
+    const slices = new Informer<SliceObject>('endpointslices', kube, { path: '/apis/discovery.k8s.io/v1/endpointslices', namespaces: [] }, log);
     slices.addIndex(SLICE_INDEX, sliceIndexKeys);
     this.#informers = [pools, pods, secrets, slices] as unknown as Informer<never>[];
     informers.push(...this.#informers);
@@ -143,6 +148,7 @@ export class Manager {
     const poolsIn = (ns: string): void => { for (const p of pools.list(ns)) queue.add(poolKey(ns, p.metadata.name)); };
     pools.onChange((c) => {
       const ns = c.object.metadata.namespace as string;
+      slices.setScopes(sliceScopes(pools.list()));
       // Status-only updates (our own writes) change nothing a pod renders.
       if (c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation) { queue.add(poolKey(ns, c.object.metadata.name)); return; }
       queue.add(poolKey(ns, c.object.metadata.name));
@@ -335,6 +341,21 @@ export class Manager {
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * --watch-namespaces: a comma-separated list of namespace names (DNS labels, no duplicates); undefined or empty
+ * means the whole cluster. Returns the names, or an error message (naming what is allowed, not echoing input).
+ */
+export function parseNamespaces(value: string | undefined): string[] | undefined | string {
+  if (value === undefined || value.trim() === '') return undefined;
+  const names = value.split(',').map((n) => n.trim());
+  if (names.length > 256) return 'must list at most 256 namespaces';
+  for (const [i, n] of names.entries()) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) return `entry ${i + 1} must be a namespace name (lowercase letters, digits and "-", at most 63 characters)`;
+    if (names.indexOf(n) !== i) return `lists namespace "${n}" twice`;
+  }
+  return names;
 }
 
 function splitAddress(address: string): [string, number] {
