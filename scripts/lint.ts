@@ -9,14 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const PURE = [
-  /^proxy\/src\/config\/(?!load\.ts)/,
+  /^packages\/config\/src\/(?!load\.ts)/,
   /^proxy\/src\/health\/state\.ts$/,
   /^proxy\/src\/failover\//,
   /^proxy\/src\/balance\//,
   /^proxy\/src\/dataplane\/router\.ts$/,
   /^proxy\/src\/routing\.ts$/,
-  /^proxy\/src\/setup\/(answers|config|kube|questions|yaml)\.ts$/,
-  /^operator\/src\/(render|status|types)\.ts$/,
+  /^cli\/src\/(answers|config|kube|questions|yaml)\.ts$/,
+  /^operator\/src\/status\.ts$/,
+  /^packages\/kube\/src\/(render|types)\.ts$/,
   /^proxy\/src\/notify\/(incident|format)\.ts$/,
 ];
 const IO_IMPORT = /from\s+['"](node:(net|http|https|fs|fs\/promises|child_process|dgram|tls|cluster|timers|timers\/promises)|undici|fastify|pino)['"]/;

@@ -16,7 +16,7 @@ export const VELOFLUX_MAIN = join(REPO, 'proxy/dist/main.js');
 
 /** Builds proxy/dist from proxy/src (npm run build), so the bench measures the current sources. */
 export function buildVeloflux(): void {
-  execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'proxy/tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(REPO, 'scripts/build.ts')], { stdio: 'inherit' });
 }
 
 // `veloflux1` is VeloFlux held at one worker whatever the scenario asks (the both-cores scenario compares it with

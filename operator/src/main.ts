@@ -2,7 +2,7 @@
 //   veloflux-operator [--kubeconfig FILE] [--namespace NS] [--metrics-address HOST:PORT] ...
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseDuration } from '../../proxy/src/config/duration.ts';
+import { parseDuration } from '@veloflux/config/duration';
 import { createLogger } from './log.ts';
 import { Manager } from './manager.ts';
 

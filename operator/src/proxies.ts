@@ -1,10 +1,10 @@
 // Talking to one proxy pod's admin API (SPEC 3): read its config and failover status, push a config, and
 // follow its server-sent events with reconnects.
-import { formatDuration } from '../../proxy/src/config/duration.ts';
+import { formatDuration } from '@veloflux/config/duration';
 import { Agent, fetch } from 'undici';
 import type { Logger } from './log.ts';
-import type { ProxyBase } from './render.ts';
-import type { ProxyStatus } from './types.ts';
+import type { ProxyBase } from '@veloflux/kube/render';
+import type { ProxyStatus } from '@veloflux/kube/types';
 import { sleep } from './informer.ts';
 
 /** An admin API error: HTTP status, the proxy's error code (VF_ERR_...) and message. */

@@ -2,8 +2,8 @@
 // status) and the push: `PUT /api/v1/config` only when the rendered version differs from the reported one.
 import type { Logger } from './log.ts';
 import { ProxyClient } from './proxies.ts';
-import type { ProxyBase } from './render.ts';
-import type { ProxyStatus } from './types.ts';
+import type { ProxyBase } from '@veloflux/kube/render';
+import type { ProxyStatus } from '@veloflux/kube/types';
 
 export interface PodTarget {
   readonly uid: string;

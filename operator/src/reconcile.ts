@@ -10,11 +10,11 @@ import type { Kube, KubeObject } from './kube.ts';
 import type { Logger } from './log.ts';
 import { pushIfChanged, PodState } from './push.ts';
 import type { PushOutcome } from './push.ts';
-import { effectiveOverride, render, selects } from './render.ts';
-import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from './render.ts';
+import { effectiveOverride, render, selects } from '@veloflux/kube/render';
+import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from '@veloflux/kube/render';
 import { computeStatus } from './status.ts';
 import type { ProxyReport, Transition } from './status.ts';
-import type { FailoverPool, FailoverPoolStatus } from './types.ts';
+import type { FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
 
 export interface PodObject extends KubeObject {
   metadata: KubeObject['metadata'] & { deletionTimestamp?: string };

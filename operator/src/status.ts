@@ -15,8 +15,8 @@
 //                   False Primary
 //   Degraded        True  ReplicasDisagree | BackendsDown | ProxiesUnreachable | PushFailed
 //                   False AsExpected
-import type { Refusal } from './render.ts';
-import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from './types.ts';
+import type { Refusal } from '@veloflux/kube/render';
+import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from '@veloflux/kube/types';
 
 export interface ProxyReport {
   /** Pod name. */

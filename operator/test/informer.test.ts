@@ -5,11 +5,11 @@ import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Informer } from '../../operator/src/informer.ts';
-import type { Change } from '../../operator/src/informer.ts';
-import { Kube } from '../../operator/src/kube.ts';
-import type { KubeObject } from '../../operator/src/kube.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { Informer } from '../src/informer.ts';
+import type { Change } from '../src/informer.ts';
+import { Kube } from '../src/kube.ts';
+import type { KubeObject } from '../src/kube.ts';
+import { createLogger } from '../src/log.ts';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
 

@@ -2,7 +2,7 @@
 //   veloflux-proxy --config config.yaml [--workers N|auto] [--check]
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { formatIssues, loadConfigFile } from './config/load.ts';
+import { formatIssues, loadConfigFile } from '@veloflux/config/load';
 import { startCluster } from './runtime/cluster.ts';
 import { createLogger } from './runtime/log.ts';
 import { DEFAULT_GRACE_MS } from './runtime/proxy.ts';

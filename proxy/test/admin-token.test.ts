@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { loadConfigText } from '../src/config/load.ts';
+import { loadConfigText } from '@veloflux/config/load';
 import { createLogger } from '../src/runtime/log.ts';
 import { TokenSource } from '../src/runtime/token.ts';
 import { startTestProxy } from './helpers/proxy.ts';

@@ -5,7 +5,7 @@
 // timeline so it can be replayed as a table test.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FailoverPolicy, Strategy } from '../src/config/types.ts';
+import type { FailoverPolicy, Strategy } from '@veloflux/config/types';
 import { activate, deactivate, evaluate, GRACEFUL_FAILING_BELOW, initialPoolState } from '../src/failover/engine.ts';
 import type { Decision, LevelHealth, PoolState } from '../src/failover/engine.ts';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { Kube } from '../../operator/src/kube.ts';
+import { Kube } from '@veloflux/operator/kube';
 import { adminKubeConfig, installCrds, withNamespace } from '../cluster/testenv.ts';
 
 const CRD = readFileSync(new URL('../../crds/failoverpool.yaml', import.meta.url), 'utf8');

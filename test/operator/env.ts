@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { Kube, KubeError } from '../../operator/src/kube.ts';
+import { Kube, KubeError } from '@veloflux/operator/kube';
 import { adminKubeConfig, serviceAccountToken, waitFor, writeKubeconfig } from '../cluster/testenv.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

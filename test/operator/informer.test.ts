@@ -2,11 +2,11 @@
 // soon as access is granted, and reports adds, updates and deletes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Informer } from '../../operator/src/informer.ts';
-import type { Change } from '../../operator/src/informer.ts';
-import { Kube } from '../../operator/src/kube.ts';
-import type { KubeObject } from '../../operator/src/kube.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { Informer } from '@veloflux/operator/informer';
+import type { Change } from '@veloflux/operator/informer';
+import { Kube } from '@veloflux/operator/kube';
+import type { KubeObject } from '@veloflux/operator/kube';
+import { createLogger } from '@veloflux/operator/log';
 import { kubeConfigFor, serviceAccountToken, withNamespace } from '../cluster/testenv.ts';
 import { admin, until } from './env.ts';
 

@@ -2,8 +2,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { Config } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { Config } from '@veloflux/config/types';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';

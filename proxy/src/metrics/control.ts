@@ -2,7 +2,7 @@
 // metrics, with exactly their names), backend health and level, probes, config reloads, notifications.
 // Gauges are read from the controller at scrape time; counters follow its events.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import type { Controller } from '../runtime/controller.ts';
 
 export class ControlMetrics {

@@ -12,8 +12,8 @@
 // the incident line that email and chat receivers also get; the two lines carry different facts, not one twice.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { ChannelConfig, Config } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { ChannelConfig, Config } from '@veloflux/config/types';
 import type { ProxyEvent } from '../runtime/events.ts';
 import { ChannelQueue, DEFAULT_RETRY } from './deliver.ts';
 import type { ChannelResult, RetryPolicy, Transport } from './deliver.ts';

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import type { RoutingState } from '../routing.ts';
 import { startControlSide } from './control.ts';
 import type { Address, MetricsJson } from './control.ts';

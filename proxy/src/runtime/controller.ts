@@ -3,7 +3,7 @@
 // Exactly one runs per proxy (in the main process), whatever the worker count, so probes are not multiplied
 // and every worker switches levels on the same message.
 import { EventEmitter } from 'node:events';
-import type { BackendConfig, Config, PoolConfig } from '../config/types.ts';
+import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
 import { activate, deactivate, evaluate, initialPoolState } from '../failover/engine.ts';
 import type { Decision, LevelHealth, PoolState, Share } from '../failover/engine.ts';
 import { initialHealth, isServing, observe } from '../health/state.ts';

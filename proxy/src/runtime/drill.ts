@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 import type { DrillOptions } from '../admin/server.ts';
 import { AdminError } from '../admin/server.ts';
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '@veloflux/config/duration';
 import { ERRORS } from '../errors.ts';
 import type { Prober } from '../health/prober.ts';
 import type { Controller } from './controller.ts';

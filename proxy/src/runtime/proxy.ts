@@ -1,5 +1,5 @@
 // One proxy in one process: the control side (controller, admin API, metrics) and the data plane together.
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
 import { Registry } from 'prom-client';

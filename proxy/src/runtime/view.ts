@@ -1,7 +1,7 @@
 // The running config as callers of GET /api/v1/config see it: resolved (defaults applied), secrets redacted.
-import type { Config } from '../config/types.ts';
-import { redact } from '../config/dsl.ts';
-import { SECRET_PATHS } from '../config/schema.ts';
+import type { Config } from '@veloflux/config/types';
+import { redact } from '@veloflux/config/dsl';
+import { SECRET_PATHS } from '@veloflux/config/schema';
 
 export const REDACTED = '<redacted>';
 

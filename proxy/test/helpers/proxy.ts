@@ -1,7 +1,7 @@
 // A real proxy (controller, data plane, admin) started in this process on 127.0.0.1:0, with its log lines and
 // state events captured for assertions.
 import { Writable } from 'node:stream';
-import { loadConfigText, formatIssues } from '../../src/config/load.ts';
+import { loadConfigText, formatIssues } from '@veloflux/config/load';
 import type { ProxyEvent } from '../../src/runtime/events.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startProxy } from '../../src/runtime/proxy.ts';

@@ -2,10 +2,10 @@
 //
 // Each check parses a one-field fragment with the proxy's own schema (config/schema.ts), so a prompt, a flag and
 // the proxy say the same thing about the same bad value ("must be a duration like "2s" ...").
-import { DEFAULTS } from '../config/defaults.ts';
-import { formatDuration, parseDuration } from '../config/duration.ts';
-import type { Ctx, Schema } from '../config/dsl.ts';
-import { backendSchema, channelSchema, failoverSchema, healthCheckSchema, poolSchema, routeSchema } from '../config/schema.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import { formatDuration, parseDuration } from '@veloflux/config/duration';
+import type { Ctx, Schema } from '@veloflux/config/dsl';
+import { backendSchema, channelSchema, failoverSchema, healthCheckSchema, poolSchema, routeSchema } from '@veloflux/config/schema';
 
 export type Target = 'config' | 'kubernetes';
 export type Strategy = 'immediate' | 'graceful' | 'delayed';

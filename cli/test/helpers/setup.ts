@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { stripVTControlCharacters } from 'node:util';
 import { render } from '@inquirer/testing';
-import { inquirerAsk } from '../../src/setup/prompt.ts';
-import type { Run } from '../../src/setup/prompt.ts';
-import { runSetup } from '../../src/setup/run.ts';
-import type { KubeValidator } from '../../src/setup/kube.ts';
-import { validateKube } from '../../src/setup/kube-validate.ts';
+import { inquirerAsk } from '../../src/prompt.ts';
+import type { Run } from '../../src/prompt.ts';
+import { runSetup } from '../../src/run.ts';
+import type { KubeValidator } from '../../src/kube.ts';
+import { validateKube } from '../../src/kube-validate.ts';
 
 /** One prompt: its message must match `match`; `answer` is typed (input, password), picked (select) or y/n (confirm); undefined = Enter (the default). */
 export interface Step {

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { loadConfigText } from '../src/config/load.ts';
-import { parseBackup } from '../src/setup/answers.ts';
-import type { Kube } from '../src/setup/kube.ts';
-import { runSetup } from '../src/setup/run.ts';
-import { validateKube } from '../src/setup/kube-validate.ts';
+import { loadConfigText } from '@veloflux/config/load';
+import { parseBackup } from '../src/answers.ts';
+import type { Kube } from '../src/kube.ts';
+import { runSetup } from '../src/run.ts';
+import { validateKube } from '../src/kube-validate.ts';
 import { driveSetup } from './helpers/setup.ts';
 import type { Step } from './helpers/setup.ts';
 
@@ -212,17 +212,17 @@ test('backup flag: addr or addr@level', () => {
 });
 
 test('docs/setup.md names every flag of veloflux setup', async () => {
-  const { QUESTIONS, ACTION_FLAGS } = await import('../src/setup/questions.ts');
+  const { QUESTIONS, ACTION_FLAGS } = await import('../src/questions.ts');
   const doc = readFileSync(new URL('../../docs/setup.md', import.meta.url), 'utf8');
   for (const flag of [...QUESTIONS.map((q) => q.flag), ...Object.keys(ACTION_FLAGS)]) assert.ok(doc.includes(`\`--${flag}`), `--${flag} is not in docs/setup.md`);
 });
 
 test('setup\'s validator knows the meaning of every CEL rule in the shipped CRD', async () => {
-  const { CEL, CRD_FILE } = await import('../src/setup/kube-validate.ts');
+  const { CEL, CRD_FILE } = await import('../src/kube-validate.ts');
   const rules = [...readFileSync(CRD_FILE, 'utf8').matchAll(/^\s*- rule: (.*)$/gm)].map((m) => {
     const text = (m[1] as string).trim();
     return text.startsWith('"') || text.startsWith("'") ? (parse(text) as string) : text;
   });
   assert.ok(rules.length >= 5, `found ${rules.length} rules`);
-  for (const rule of rules) assert.ok(rule in CEL, `CEL rule without a meaning in proxy/src/setup/kube-validate.ts: ${rule}`);
+  for (const rule of rules) assert.ok(rule in CEL, `CEL rule without a meaning in cli/src/kube-validate.ts: ${rule}`);
 });

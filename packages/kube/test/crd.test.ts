@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CHANNEL_FIELDS_NOT_IN_CRD, CRD_FILE, camel, crdYaml, openApiSchema } from '../../crds/generate.ts';
-import { channelSchema } from '../../proxy/src/config/schema.ts';
-import type { Props } from '../../crds/generate.ts';
+import { CHANNEL_FIELDS_NOT_IN_CRD, CRD_FILE, camel, crdYaml, openApiSchema } from '@veloflux/kube/crd';
+import { channelSchema } from '@veloflux/config/schema';
+import type { Props } from '@veloflux/kube/crd';
 
-test('crds/failoverpool.yaml is what crds/generate.ts prints (run `npm run crds`)', () => {
+test('crds/failoverpool.yaml is what packages/kube/src/crd.ts prints (run `npm run crds`)', () => {
   assert.equal(readFileSync(CRD_FILE, 'utf8'), crdYaml());
 });
 
@@ -49,5 +49,5 @@ test('every notification channel field of config.yaml is in the CRD, or delibera
   const crd = Object.keys((openApiSchema().properties?.spec as Props).properties?.notifications?.properties?.channels?.items?.properties ?? {});
   const proxy = new Set((channelSchema.describe().oneOf ?? []).flatMap((v) => Object.keys(v.properties ?? {})));
   const missing = [...proxy].filter((f) => !crd.includes(camel(f)) && !CHANNEL_FIELDS_NOT_IN_CRD.includes(f));
-  assert.deepEqual(missing, [], 'add these to crds/generate.ts (and render.ts), or to CHANNEL_FIELDS_NOT_IN_CRD with the reason');
+  assert.deepEqual(missing, [], 'add these to packages/kube/src/crd.ts (and render.ts), or to CHANNEL_FIELDS_NOT_IN_CRD with the reason');
 });

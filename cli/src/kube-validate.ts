@@ -3,14 +3,14 @@
 //     validates), then its openAPIV3Schema (types, required, enums, patterns, bounds, unknown fields) and the
 //     intent of its CEL rules (x-kubernetes-validations, matched by rule text: a rule this file does not know is
 //     reported, so a new rule in the CRD cannot pass unnoticed);
-//  2. the operator's own render (operator/src/render.ts) with the Secrets setup writes, whose result must pass the
+//  2. the operator's own render (packages/kube/src/render.ts) with the Secrets setup writes, whose result must pass the
 //     proxy's loader (loadConfigText): the same schema as the proxy.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { parseDuration } from '../config/duration.ts';
-import { loadConfigText } from '../config/load.ts';
-import { render } from '../../../operator/src/render.ts';
-import type { FailoverPool } from '../../../operator/src/types.ts';
+import { parseDuration } from '@veloflux/config/duration';
+import { loadConfigText } from '@veloflux/config/load';
+import { render } from '@veloflux/kube/render';
+import type { FailoverPool } from '@veloflux/kube/types';
 import type { Kube } from './kube.ts';
 
 type Obj = Record<string, unknown>;
@@ -33,7 +33,7 @@ export interface OpenApi {
   'x-kubernetes-validations'?: { rule: string; message?: string }[];
 }
 
-export const CRD_FILE = new URL('../../../crds/failoverpool.yaml', import.meta.url);
+export const CRD_FILE = new URL('../../crds/failoverpool.yaml', import.meta.url);
 
 /** spec.versions[v1alpha1].schema.openAPIV3Schema of the CRD text. */
 export function crdSchema(text: string): OpenApi {

@@ -15,8 +15,8 @@
 // `service` backends expand to the Service's ready endpoints; when none is ready, to all its endpoints, so
 // the level stays and the proxy's health checks fail it over.
 import { stringify } from 'yaml';
-import { loadConfigText } from '../../proxy/src/config/load.ts';
-import type { Located } from '../../proxy/src/config/load.ts';
+import { loadConfigText } from '@veloflux/config/load';
+import type { Located } from '@veloflux/config/load';
 import type { BackendSpec, ChannelSpec, FailoverPool, LabelSelector, OverrideMode } from './types.ts';
 
 /** The EndpointSlice fields render reads (discovery.k8s.io/v1). */

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { loadConfigText } from '../../proxy/src/config/load.ts';
-import { render, renderOverride, selects } from '../../operator/src/render.ts';
-import type { EndpointSliceLike, RenderInput } from '../../operator/src/render.ts';
-import type { FailoverPool, FailoverPoolSpec } from '../../operator/src/types.ts';
+import { loadConfigText } from '@veloflux/config/load';
+import { render, renderOverride, selects } from '@veloflux/kube/render';
+import type { EndpointSliceLike, RenderInput } from '@veloflux/kube/render';
+import type { FailoverPool, FailoverPoolSpec } from '@veloflux/kube/types';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const base = { listen: '127.0.0.5:18080', admin: { listen: '127.0.0.5:19000' } };

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parse as parseYamlText } from 'yaml';
-import { formatIssues, loadConfigText } from '../config/load.ts';
+import { formatIssues, loadConfigText } from '@veloflux/config/load';
 import { defaultAnswers, secretsOf } from './answers.ts';
 import type { Answers, Target } from './answers.ts';
 import { applyConfig, applyKubernetes } from './apply.ts';

@@ -3,9 +3,9 @@
 // Editing keeps what setup does not ask about: listen, admin, dataplane, other pools and their routes, backend
 // weights, a channel's `from`/`tls`/HMAC secret. Only the answered pool, its first route, the failover strategy and
 // recovery interval, and the notification channels are replaced.
-import { DEFAULTS } from '../config/defaults.ts';
-import { formatDuration } from '../config/duration.ts';
-import type { ChannelConfig, Config } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import { formatDuration } from '@veloflux/config/duration';
+import type { ChannelConfig, Config } from '@veloflux/config/types';
 import { allAddresses, defaultAnswers } from './answers.ts';
 import type { Answers, Backup, Email, Strategy, Webhook, WebhookFormat } from './answers.ts';
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { loadConfigText } from '../src/config/load.ts';
-import { headLines, startTestProxy } from './helpers/proxy.ts';
+import { loadConfigText } from '@veloflux/config/load';
+import { headLines, startTestProxy } from '../../proxy/test/helpers/proxy.ts';
 
 const BIN = fileURLToPath(new URL('../bin/veloflux.js', import.meta.url));
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'veloflux-setup-cli-'));
@@ -43,7 +43,7 @@ test('no TTY: every answer from flags; the file validates; the password file kee
   assert.equal(loaded.config.notification.channels.find((c) => c.type === 'email')?.smtp_password, 'from-a-file-9921');
   assert.equal(statSync(out).mode & 0o777, 0o600);
   // And the proxy's own CLI accepts the file.
-  const check = spawnSync(process.execPath, [fileURLToPath(new URL('../src/main.ts', import.meta.url)), '--config', out, '--check'], { encoding: 'utf8' });
+  const check = spawnSync(process.execPath, [fileURLToPath(new URL('../../proxy/bin/veloflux-proxy.js', import.meta.url)), '--config', out, '--check'], { encoding: 'utf8' });
   assert.equal(check.status, 0, check.stderr);
 
   const missing = await run(['setup', '--output', join(dir, 'other.yaml')]);
