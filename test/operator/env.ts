@@ -47,8 +47,11 @@ export interface ProxyProc {
   stop(): Promise<void>;
 }
 
-/** Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool). */
-export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string): Promise<ProxyProc> {
+/**
+ * Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool);
+ * `extraYaml`: more top-level lines of the bootstrap config (e.g. a dataplane block).
+ */
+export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, extraYaml: readonly string[] = []): Promise<ProxyProc> {
   const dir = mkdtempSync(join(tmpdir(), 'vf-e2e-proxy-'));
   const file = join(dir, 'config.yaml');
   writeFileSync(file, [
@@ -56,6 +59,7 @@ export async function startProxy(ip: string, dataPort: number, adminPort: number
     `admin: { listen: "${ip}:${adminPort}" }`,
     'pools: [{ name: "bootstrap", backends: [{ address: "' + placeholderBackend + '" }] }]',
     'routes: [{ host: "bootstrap.invalid", pool: "bootstrap" }]',
+    ...extraYaml,
     '',
   ].join('\n'));
   const logs: string[] = [];

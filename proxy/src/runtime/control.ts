@@ -19,7 +19,8 @@ import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
-import { configView, restartRequired } from './view.ts';
+import { restartRequired } from '@veloflux/config/restart';
+import { configView } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
