@@ -1,6 +1,7 @@
 // npm run bench: throughput, latency and memory of VeloFlux against the minimal undici proxy (the headline ratio),
 // nginx, HAProxy and direct-to-backend, measured side by side in one run on this machine.
-//   npm run bench [-- --rounds 3 --duration 5 --quick --no-md --profile]
+//   npm run bench [-- --rounds 3 --duration 5 --quick --no-md --profile --baseline REV]
+// --baseline REV also builds and measures the proxy of commit REV in the same rounds: "did this change cost throughput?
 // Method (details in BENCHMARKS.md): backends and the load generator on core 1, each proxy on core 0; rounds
 // interleave the peers (rotating the order); every measurement is preceded by a warm-up; medians with min–max.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { topSelf } from './lib/cpuprofile.ts';
 import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
-import { PEER_LABEL, REPO, buildVeloflux, startBackend, startNginxBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
+import { PEER_LABEL, REPO, buildBaseline, buildVeloflux, startBackend, startNginxBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
 import { canPin, cpuSnapshot, foreignCores, freePort, groupCpuSeconds, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
 import { performance } from 'node:perf_hooks';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false }, // always take a VeloFlux CPU profile (otherwise only on a miss)
     // node flags for VeloFlux only, to try a tuning: --veloflux-node-flags='--max-semi-space-size=8'
     'veloflux-node-flags': { type: 'string', default: '' },
+    // a commit to measure alongside (e.g. main before a change): its proxy is built into a temp dir
+    baseline: { type: 'string' },
   },
 });
 const ROUNDS = args.quick ? 1 : Number(args.rounds);
@@ -55,7 +58,9 @@ buildVeloflux(); // measure the current sources, built as the image runs them
 
 const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // also when a run fails
-const allKinds: PeerKind[] = ['veloflux', 'minimal', 'nginx', 'haproxy', 'direct'];
+const cleanBaseline = args.baseline ? buildBaseline(args.baseline) : undefined;
+process.on('exit', () => cleanBaseline?.());
+const allKinds: PeerKind[] = ['veloflux', ...(args.baseline ? ['baseline' as const] : []), 'minimal', 'nginx', 'haproxy', 'direct'];
 const kinds = allKinds.filter((k) => !missing.includes(k));
 
 interface Sample {
@@ -257,12 +262,17 @@ const ratio = spread(ratios);
 const rssPerWorker = Math.max(0, ...velo.flatMap((v) => (v.rss ? [v.rss.maxProcMB] : [])),
   ...(dual?.saturation.veloflux ?? []).flatMap((v) => (v.rss ? [v.rss.maxProcMB] : [])));
 const ratioPass = ratio.median >= RATIO_TARGET;
+const base = single.saturation.baseline;
+const baseRatios = base ? velo.map((v, i) => v.sat.rps / (base[i]?.sat.rps ?? Number.NaN)) : [];
 const rssPass = rssPerWorker <= RSS_TARGET_MB;
 tables.push({
   title: 'Headline: VeloFlux / minimal undici pool.stream proxy, one core each',
   head: ['', ...ratios.map((_, i) => `round ${i + 1}`), 'median (min–max)', 'target', ''],
   rows: [['VeloFlux / minimal', ...ratios.map((r) => `${r.toFixed(2)}x`), `${fmtSpread(ratio, 2)}x`, `>= ${RATIO_TARGET.toFixed(1)}x`,
-    ratioPass ? 'PASS' : 'MISS']],
+    ratioPass ? 'PASS' : 'MISS'],
+    ...(base ? [[`VeloFlux / ${PEER_LABEL.baseline}`, ...baseRatios.map((r) => `${r.toFixed(2)}x`), `${fmtSpread(spread(baseRatios), 2)}x`, 'within noise',
+      // Same-build rounds on this machine spread by about +-5%: a median within that is "no change".
+      Math.abs(spread(baseRatios).median - 1) <= 0.05 ? 'SAME' : spread(baseRatios).median > 1 ? 'FASTER' : 'SLOWER']] : [])],
   notes: [...(VELOFLUX_FLAGS.length ? [`VeloFlux ran with node flags: ${VELOFLUX_FLAGS.join(' ')}`] : []),
     `RSS per VeloFlux process under load: ${rssPerWorker.toFixed(0)} MB (target <= ${RSS_TARGET_MB} MB): ${rssPass ? 'PASS' : 'MISS'}`,
     ],
@@ -324,7 +334,7 @@ console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because
 
 const file = writeResults(`${args.quick ? 'quick-' : ''}bench${BACKEND === 'nginx' ? '-nginx-backend' : ''}`, { command, when, machine: m, backend: BACKEND, rounds: ROUNDS, durationS: DURATION,
   connections: CONNECTIONS, single, dual, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
-  targets: { ratio: ratioPass, rss: rssPass }, profile, missing, reruns }, when);
+  targets: { ratio: ratioPass, rss: rssPass }, baseline: base ? { rev: PEER_LABEL.baseline, perRound: baseRatios, ...spread(baseRatios) } : undefined, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {
   updateBenchmarksMd(BACKEND === 'nginx' ? 'proxy-nginx-backend' : 'proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));

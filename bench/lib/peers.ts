@@ -2,7 +2,8 @@
 // backup backend. Every peer is configured for failover where it can be (nginx `backup`, HAProxy `backup` + checks,
 // VeloFlux level 1), with 2 s connect/response timeouts, so throughput is measured with the failover machinery on.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, start, waitHttp, type Proc } from './proc.ts';
@@ -19,15 +20,40 @@ export function buildVeloflux(): void {
   execFileSync(process.execPath, [join(REPO, 'scripts/build.ts')], { stdio: 'inherit' });
 }
 
+/** Where `--baseline REV` built that commit's proxy (see buildBaseline), once it has. */
+let baselineMain: string | undefined;
+let baselineRev = '';
+
+/**
+ * Builds the proxy of another commit (`npm run bench -- --baseline REV`) so a change is measured against what it
+ * changed, in the same run and on the same machine state: the commit's tree is exported into a temp directory,
+ * given this checkout's node_modules, and compiled as the image would be. Returns a cleanup function.
+ */
+export function buildBaseline(rev: string): () => void {
+  const sha = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', `${rev}^{commit}`], { encoding: 'utf8' }).trim();
+  const root = mkdtempSync(join(tmpdir(), `veloflux-baseline-${sha}-`));
+  const archive = execFileSync('git', ['-C', REPO, 'archive', '--format=tar', sha], { maxBuffer: 256 * 1024 * 1024 });
+  execFileSync('tar', ['-x', '-C', root], { input: archive });
+  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  console.log(`baseline: building the proxy of ${sha} (${rev}) in ${root}`);
+  execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'proxy/tsconfig.build.json')], { stdio: 'inherit' });
+  baselineMain = join(root, 'proxy/dist/main.js');
+  baselineRev = sha;
+  PEER_LABEL.baseline = `VeloFlux @${sha}`;
+  return () => rmSync(root, { recursive: true, force: true });
+}
+
 // `veloflux1` is VeloFlux held at one worker whatever the scenario asks (the both-cores scenario compares it with
 // `veloflux` at two workers).
-export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'veloflux1' | 'nginx' | 'haproxy';
+// `baseline` is VeloFlux built from another commit (--baseline).
+export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'veloflux1' | 'baseline' | 'nginx' | 'haproxy';
 
 export const PEER_LABEL: Record<PeerKind, string> = {
   direct: 'direct (no proxy)',
   minimal: 'minimal undici',
   veloflux: 'VeloFlux',
   veloflux1: 'VeloFlux 1 worker',
+  baseline: 'VeloFlux baseline',
   nginx: 'nginx',
   haproxy: 'HAProxy',
 };
@@ -123,12 +149,15 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
         { cpus: o.cpus, logDir: dir });
       break;
     case 'veloflux':
-    case 'veloflux1': {
+    case 'veloflux1':
+    case 'baseline': {
       const admin = await freePort();
       const cfg = join(dir, 'config.yaml');
       const workers = kind === 'veloflux1' ? 1 : o.workers;
       writeFileSync(cfg, velofluxConfig(port, admin, { ...o, workers }));
-      proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), VELOFLUX_MAIN, '--config', cfg, '--workers', String(workers)],
+      const main = kind === 'baseline' ? baselineMain : VELOFLUX_MAIN;
+      if (main === undefined) throw new Error(`no baseline build (${baselineRev || 'buildBaseline not called'})`);
+      proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), main, '--config', cfg, '--workers', String(workers)],
         { cpus: o.cpus, logDir: dir, env: { ...process.env, MALLOC_ARENA_MAX: '2', VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
       ready = `http://127.0.0.1:${admin}/readyz`;
       break;

@@ -49,6 +49,9 @@ const dur = (v: unknown): number => (typeof v === 'string' ? parseDuration(v) ??
 
 /** The CEL rules of the CRD, by rule text, as JavaScript with the same meaning. */
 export const CEL: Record<string, (self: unknown) => boolean> = {
+  // Inline secrets the CRD declares only to refuse them (packages/kube/src/crd.ts INLINE_SECRET_FIELDS).
+  ...Object.fromEntries(['smtpUser', 'smtpPassword', 'username', 'password', 'url', 'webhookUrl', 'token', 'secret', 'hmacSecret']
+    .map((k) => [`!has(self.${k})`, (s: unknown) => !has(s, k)])),
   'has(self.address) != has(self.service)': (s) => has(s, 'address') !== has(s, 'service'),
   'self >= 1 && self <= 100': (s) => typeof s === 'number' && s >= 1 && s <= 100,
   "self.type == 'email' ? has(self.smtpServer) && has(self.recipients) : !has(self.smtpServer) && !has(self.recipients) && !has(self.credentialsSecretRef) && !has(self.smtpPort) && !has(self.from) && !has(self.tls)": (s) =>

@@ -58,7 +58,8 @@ export function buildKube(a: Answers, existing?: { pool?: Manifest; secrets: Man
   ];
   const secrets: Kube['secrets'][number][] = [];
   const secret = (name: string, stringData: Record<string, string>): void => {
-    secrets.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: a.namespace }, type: 'Opaque', stringData });
+    // The label lets the operator see it: it caches only Secrets labelled veloflux.io/secret=true.
+    secrets.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: a.namespace, labels: { 'veloflux.io/secret': 'true' } }, type: 'Opaque', stringData });
   };
   const channels: Obj[] = [{ type: 'log', level: a.logLevel }];
   if (a.email) {

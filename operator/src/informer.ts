@@ -27,6 +27,10 @@ export class Informer<T extends KubeObject> {
   readonly #opts: InformerOptions;
   readonly #log: Logger;
   readonly #store = new Map<string, T>();
+  /** Index by namespace: the event fan-out and every render read one namespace, never the whole cache. */
+  readonly #byNamespace = new Map<string, Map<string, T>>();
+  /** Secondary indexes, by name: index key -> store keys. */
+  readonly #indexers = new Map<string, { fn: (o: T) => string[]; index: Map<string, Set<string>> }>();
   readonly #listeners: ((c: Change<T>) => void)[] = [];
   #abort = new AbortController();
   #stopped = false;
@@ -35,6 +39,8 @@ export class Informer<T extends KubeObject> {
   /** Restarts after errors, for metrics and tests. */
   restarts = 0;
   #loop: Promise<void> | undefined;
+  /** Since when the informer has been failing without a successful list (undefined: healthy). */
+  failingSince: number | undefined;
 
   constructor(name: string, kube: Kube, opts: InformerOptions, log: Logger) {
     this.name = name;
@@ -48,8 +54,47 @@ export class Informer<T extends KubeObject> {
   get(namespace: string, name: string): T | undefined { return this.#store.get(`${namespace}/${name}`); }
 
   list(namespace?: string): T[] {
-    const all = [...this.#store.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    if (namespace === undefined) return [...this.#store.values()];
+    const ns = this.#byNamespace.get(namespace);
+    return ns ? [...ns.values()] : [];
+  }
+
+  get size(): number { return this.#store.size; }
+
+  /**
+   * Adds an index: `fn` gives the index keys of an object (e.g. "ns/service-name"); byIndex(name, key)
+   * returns the objects with that key. Add indexes before start().
+   */
+  addIndex(name: string, fn: (o: T) => string[]): void {
+    const index = new Map<string, Set<string>>();
+    for (const [k, o] of this.#store) for (const ik of fn(o)) (index.get(ik) ?? index.set(ik, new Set()).get(ik) as Set<string>).add(k);
+    this.#indexers.set(name, { fn, index });
+  }
+
+  byIndex(name: string, key: string): T[] {
+    const keys = this.#indexers.get(name)?.index.get(key);
+    if (!keys) return [];
+    const out: T[] = [];
+    for (const k of keys) { const o = this.#store.get(k); if (o) out.push(o); }
+    return out;
+  }
+
+  #unindex(k: string, o: T): void {
+    const ns = o.metadata.namespace ?? '';
+    const m = this.#byNamespace.get(ns);
+    m?.delete(k);
+    if (m?.size === 0) this.#byNamespace.delete(ns);
+    for (const { fn, index } of this.#indexers.values()) {
+      for (const ik of fn(o)) { const set = index.get(ik); set?.delete(k); if (set?.size === 0) index.delete(ik); }
+    }
+  }
+
+  #index(k: string, o: T): void {
+    const ns = o.metadata.namespace ?? '';
+    (this.#byNamespace.get(ns) ?? this.#byNamespace.set(ns, new Map()).get(ns) as Map<string, T>).set(k, o);
+    for (const { fn, index } of this.#indexers.values()) {
+      for (const ik of fn(o)) (index.get(ik) ?? index.set(ik, new Set()).get(ik) as Set<string>).add(k);
+    }
   }
 
   get synced(): boolean { return this.#synced; }
@@ -76,12 +121,14 @@ export class Informer<T extends KubeObject> {
   #apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void {
     const k = key(object);
     const old = this.#store.get(k);
+    if (old) this.#unindex(k, old);
     if (type === 'DELETED') {
       this.#store.delete(k);
       this.#emit({ type: 'deleted', object, old });
       return;
     }
     this.#store.set(k, object);
+    this.#index(k, object);
     this.#emit({ type: old ? 'updated' : 'added', object, old });
   }
 
@@ -105,6 +152,7 @@ export class Informer<T extends KubeObject> {
           for (const w of this.#syncWaiters.splice(0)) w();
         }
         failures = 0;
+        this.failingSince = undefined;
         let rv = list.metadata.resourceVersion ?? '';
         let gone = false;
         while (!this.#stopped && !gone) {
@@ -127,6 +175,7 @@ export class Informer<T extends KubeObject> {
         if (code === 410) { this.#log.info('resourceVersion too old (410): relisting'); continue; }
         failures++;
         this.restarts++;
+        this.failingSince ??= Date.now();
         // Full jitter: many informers failing together (apiserver restart) do not come back in lockstep.
         const delay = Math.round(Math.random() * Math.min(max, base * 2 ** (failures - 1))) + 50;
         this.#log.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'informer failed: restarting');

@@ -38,6 +38,8 @@ export class LeaderElector {
   readonly #o: Required<LeaseOptions>;
   readonly #log: Logger;
   #leading = false;
+  /** When this process last wrote the Lease as its holder (ms since epoch). */
+  #lastRenew = 0;
 
   constructor(kube: Kube, opts: LeaseOptions, log: Logger) {
     this.#kube = kube;
@@ -46,6 +48,9 @@ export class LeaderElector {
   }
 
   get leading(): boolean { return this.#leading; }
+
+  /** The leader renewed its Lease within renewDeadline of `now`. */
+  renewedWithinDeadline(now = Date.now()): boolean { return now - this.#lastRenew <= this.#o.renewDeadlineMs; }
 
   get #path(): string { return `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases/${this.#o.name}`; }
 
@@ -64,6 +69,7 @@ export class LeaderElector {
           metadata: { name: this.#o.name, namespace: this.#o.namespace },
           spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: micro(now), renewTime: micro(now), leaseTransitions: 0 },
         });
+        this.#lastRenew = Date.now();
         return true;
       } catch (e) {
         if (e instanceof KubeError && e.code === 409) return false;
@@ -86,6 +92,7 @@ export class LeaderElector {
     try {
       await this.#kube.update(this.#path, { ...lease, spec });
       if (takeover) this.#log.info({ previous: holder || null }, 'acquired leadership');
+      this.#lastRenew = Date.now();
       return true;
     } catch (e) {
       if (e instanceof KubeError && e.code === 409) return false; // someone else wrote first

@@ -11,16 +11,20 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Informer, sleep } from './informer.ts';
 import { Kube } from './kube.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector } from './leader.ts';
 import type { Logger } from './log.ts';
+import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
-import { podKey, poolKey, reconcilePod, reconcilePool } from './reconcile.ts';
+import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface ManagerOptions {
   readonly kubeConfig: KubeConfig;
@@ -40,6 +44,11 @@ export interface ManagerOptions {
   readonly podSelector?: string;
   readonly resyncMs?: number;
 }
+
+/** An informer failing (list or watch) for longer than this makes /healthz answer 503, in milliseconds. */
+const INFORMER_UNHEALTHY_MS = 120_000;
+/** Longest retry delay of a pod whose proxy answers 401 (token rotation), in milliseconds. */
+const UNAUTHORIZED_RETRY_MS = 2_000;
 
 export class Manager {
   readonly #o: ManagerOptions;
@@ -63,7 +72,8 @@ export class Manager {
     queueDepth: Gauge;
     informerRestarts: Gauge<'informer'>;
     proxies: Gauge;
-    poolProxies: Gauge<'namespace' | 'pool' | 'state'>;
+    poolProxies: Gauge<'pool_namespace' | 'pool' | 'state'>;
+    cachedSecrets: Gauge;
   };
 
   constructor(opts: ManagerOptions) {
@@ -81,7 +91,11 @@ export class Manager {
     }, this.#log);
 
     const r = this.#registry;
-    collectDefaultMetrics({ register: r, prefix: 'veloflux_operator_' });
+    // Standard process_* and nodejs_* metrics, minus the three gauges prom-client names *_total
+    // (active handles/requests/resources): `promtool check metrics` refuses a gauge with a counter's suffix.
+    collectDefaultMetrics({ register: r });
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
+    new Gauge({ name: 'veloflux_build_info', help: 'Always 1; the operator version in label version.', labelNames: ['version'], registers: [r] }).set({ version: VERSION }, 1);
     const informers: Informer<never>[] = [];
     this.#m = {
       reconciles: new Counter({ name: 'veloflux_operator_reconcile_total', help: 'Reconciles by kind (pod, pool) and result (success, error, requeue).', labelNames: ['kind', 'result'], registers: [r] }),
@@ -92,29 +106,35 @@ export class Manager {
       informerRestarts: new Gauge({ name: 'veloflux_operator_informer_restarts', help: 'Times an informer restarted after an error.', labelNames: ['informer'], registers: [r], collect: () => { for (const i of informers) this.#m.informerRestarts.set({ informer: i.name }, i.restarts); } }),
       proxies: new Gauge({ name: 'veloflux_operator_proxies', help: 'Proxy pods the operator follows.', registers: [r], collect: () => { this.#m.proxies.set(this.world.proxies.size); } }),
       // From the pools' status (written by the leader; every replica's cache sees it): an exact out-of-sync signal.
+      // The pool's namespace is `pool_namespace`, not `namespace`: Prometheus sets `namespace` to the operator's
+      // own (the scrape target's) and would rename ours to exported_namespace.
       poolProxies: new Gauge({
         name: 'veloflux_operator_pool_proxies', help: 'Proxy pods of a FailoverPool as its status reports them: selected (ready pods its proxySelector picks) and synced (running its current config).',
-        labelNames: ['namespace', 'pool', 'state'], registers: [r],
+        labelNames: ['pool_namespace', 'pool', 'state'], registers: [r],
         collect: () => {
           const g = this.#m.poolProxies;
           g.reset();
           for (const p of this.world.pools.list()) {
             const counts = p.status?.proxies;
             if (!counts) continue;
-            const labels = { namespace: p.metadata.namespace as string, pool: p.metadata.name };
+            const labels = { pool_namespace: p.metadata.namespace as string, pool: p.metadata.name };
             g.set({ ...labels, state: 'selected' }, counts.selected);
             g.set({ ...labels, state: 'synced' }, counts.synced);
           }
         },
       }),
+      cachedSecrets: new Gauge({ name: 'veloflux_operator_cached_secrets', help: 'Secrets in the operator\'s cache: only those labelled veloflux.io/secret=true ever enter it.', registers: [r], collect: () => { this.#m.cachedSecrets.set(this.world.secrets.size); } }),
     };
 
     const log = this.#log;
     const kube = this.#kube;
     const pools = new Informer<PoolObject>('failoverpools', kube, { path: '/apis/veloflux.io/v1alpha1/failoverpools' }, log);
     const pods = new Informer<PodObject>('pods', kube, { path: '/api/v1/pods', ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) }, log);
-    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets' }, log);
+    // Only Secrets labelled veloflux.io/secret=true ever enter the cache (the apiserver filters the list and
+    // watch): the admin token Secret and the notification Secrets carry the label (chart, setup, docs).
+    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets', labelSelector: `${SECRET_LABEL}=true` }, log);
     const slices = new Informer<SliceObject>('endpointslices', kube, { path: '/apis/discovery.k8s.io/v1/endpointslices' }, log);
+    slices.addIndex(SLICE_INDEX, sliceIndexKeys);
     this.#informers = [pools, pods, secrets, slices] as unknown as Informer<never>[];
     informers.push(...this.#informers);
 
@@ -133,8 +153,16 @@ export class Manager {
       queue.add(podKey(ns, c.object.metadata.name));
       poolsIn(ns);
     });
-    secrets.onChange((c) => podsIn(c.object.metadata.namespace as string));
-    slices.onChange((c) => podsIn(c.object.metadata.namespace as string));
+    secrets.onChange((c) => {
+      log.debug({ secret: `${c.object.metadata.namespace}/${c.object.metadata.name}`, change: c.type }, 'labelled Secret cached');
+      podsIn(c.object.metadata.namespace as string);
+    });
+    // Only a slice of a Service some FailoverPool in its namespace names can change a rendered config.
+    slices.onChange((c) => {
+      const ns = c.object.metadata.namespace as string;
+      const svc = c.object.metadata.labels?.['kubernetes.io/service-name'];
+      if (svc !== undefined && pools.list(ns).some((p) => p.spec.backends.some((b) => b.service?.name === svc))) podsIn(ns);
+    });
 
     this.world = {
       kube, log, pools, pods, secrets, slices,
@@ -185,9 +213,9 @@ export class Manager {
   async listen(): Promise<{ host: string; port: number }> {
     const [host, port] = splitAddress(this.#o.metricsAddress ?? ':8081');
     const server = createServer((req, res) => {
-      if (req.url === '/healthz') {
-        const ok = !this.#stopping;
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'stopping', leader: this.#elector.leading }));
+      if (req.url === '/healthz' || req.url === '/readyz') {
+        const h = req.url === '/healthz' ? this.health() : this.readiness();
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ...h, leader: this.#elector.leading }));
         return;
       }
       if (req.url === '/metrics') {
@@ -198,7 +226,7 @@ export class Manager {
         );
         return;
       }
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /metrics or /healthz"}');
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /metrics, /healthz or /readyz"}');
     });
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host || undefined, () => resolve()); });
     this.#server = server;
@@ -206,14 +234,43 @@ export class Manager {
     return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
   }
 
-  /** Waits for leadership, then runs until stop(). Resolves 'lost' if leadership is lost (the caller exits). */
+  /**
+   * Liveness: no informer has been failing for longer than INFORMER_UNHEALTHY_MS, and a leader has renewed its
+   * Lease within the renew deadline (a standby that cannot reach the Lease is still alive: it only waits).
+   */
+  health(): { ok: boolean; status: string; reasons: string[] } {
+    if (this.#stopping) return { ok: false, status: 'stopping', reasons: ['shutting down'] };
+    const now = Date.now();
+    const reasons: string[] = [];
+    for (const i of this.#informers) {
+      if (i.failingSince !== undefined && now - i.failingSince > INFORMER_UNHEALTHY_MS) reasons.push(`informer ${i.name} failing for ${Math.round((now - i.failingSince) / 1000)}s`);
+    }
+    if (this.#elector.leading && !this.#elector.renewedWithinDeadline(now)) reasons.push('leader Lease not renewed within the renew deadline');
+    return { ok: reasons.length === 0, status: reasons.length === 0 ? 'ok' : 'unhealthy', reasons };
+  }
+
+  /** Readiness: every informer cache has synced (on every replica: a standby keeps warm caches). */
+  readiness(): { ok: boolean; status: string; reasons: string[] } {
+    if (this.#stopping) return { ok: false, status: 'stopping', reasons: ['shutting down'] };
+    const reasons = this.#informers.filter((i) => !i.synced).map((i) => `informer ${i.name} not synced`);
+    return { ok: reasons.length === 0, status: reasons.length === 0 ? 'ready' : 'not ready', reasons };
+  }
+
+  /**
+   * Starts the informers at once (a standby keeps warm caches, so a takeover needs no full list), then waits
+   * for leadership and only then starts the workers: only the leader reconciles and writes. Runs until stop();
+   * resolves 'lost' if leadership is lost (the caller exits).
+   */
   async run(): Promise<'stopped' | 'lost'> {
     const signal = this.#stop.signal;
-    if (!(await this.#elector.acquire(signal))) return 'stopped';
-    this.#log.info('leading: starting informers and workers');
     for (const i of this.#informers) i.start();
-    await Promise.all(this.#informers.map((i) => i.waitSynced()));
-    this.#log.info({ pools: this.world.pools.list().length, pods: this.world.pods.list().length }, 'caches synced');
+    await Promise.race([Promise.all(this.#informers.map((i) => i.waitSynced())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    if (signal.aborted) return 'stopped';
+    this.#log.info({ pools: this.world.pools.size, pods: this.world.pods.size, secrets: this.world.secrets.size }, 'caches synced');
+    if (!(await this.#elector.acquire(signal))) return 'stopped';
+    this.#log.info('leading: starting workers');
+    // Everything the caches hold, once: keys queued by events while standing by are there already.
+    this.#enqueueAll();
     const n = this.#o.workers ?? 2;
     this.#workers = Array.from({ length: n }, () => this.#work());
     void this.#resync(signal);
@@ -221,13 +278,17 @@ export class Manager {
     return held;
   }
 
+  #enqueueAll(): void {
+    for (const p of this.world.pods.list()) this.#queue.add(podKey(p.metadata.namespace as string, p.metadata.name));
+    for (const p of this.world.pools.list()) this.#queue.add(poolKey(p.metadata.namespace as string, p.metadata.name));
+  }
+
   async #resync(signal: AbortSignal): Promise<void> {
     const every = this.#o.resyncMs ?? 60_000;
     while (!signal.aborted) {
       await sleep(every, signal);
       if (signal.aborted) return;
-      for (const p of this.world.pods.list()) this.#queue.add(podKey(p.metadata.namespace as string, p.metadata.name));
-      for (const p of this.world.pools.list()) this.#queue.add(poolKey(p.metadata.namespace as string, p.metadata.name));
+      this.#enqueueAll();
     }
   }
 
@@ -242,7 +303,9 @@ export class Manager {
         this.#m.reconciles.inc({ kind, result: 'success' });
         if (result.requeueAfterMs !== undefined) this.#queue.addAfter(key, result.requeueAfterMs);
       } catch (err) {
-        const delay = this.#queue.addRateLimited(key);
+        // A 401 is a token rotation under way (the proxy re-reads its token file within seconds): retry
+        // often enough that edits reach the proxies soon after, instead of backing off to 30 s.
+        const delay = this.#queue.addRateLimited(key, isUnauthorized(err) ? UNAUTHORIZED_RETRY_MS : undefined);
         this.#m.reconciles.inc({ kind, result: 'error' });
         if (kind === 'pod') this.#m.pushes.inc({ result: 'error' });
         // The first failures of a key are routine (a pod just became ready); log louder as they repeat.

@@ -1,7 +1,8 @@
 // One proxy pod: what the operator knows about it (address, token, the version it reports, its failover
 // status) and the push: `PUT /api/v1/config` only when the rendered version differs from the reported one.
 import type { Logger } from './log.ts';
-import { ProxyClient } from './proxies.ts';
+import { AdminApiError, ProxyClient } from './proxies.ts';
+import type { PushErrorReason } from './status.ts';
 import type { ProxyBase } from '@veloflux/kube/render';
 import type { ProxyStatus } from '@veloflux/kube/types';
 
@@ -27,8 +28,10 @@ export class PodState {
   reachable = false;
   /** The operator has tried to read this pod's config at least once (success or not). */
   checked = false;
-  /** Message of the last failed push, cleared by a successful one. */
+  /** Message of the last failed push (or config read), cleared by a successful one. */
   pushError: string | undefined;
+  /** Why it failed: Unauthorized when the proxy answered 401 to the operator's token. */
+  errorReason: PushErrorReason | undefined;
   #refreshing: Promise<void> | undefined;
   #again = false;
 
@@ -76,6 +79,7 @@ export async function pushIfChanged(state: PodState, render: (base: ProxyBase) =
     running = await state.client.config();
   } catch (err) {
     state.reachable = false;
+    recordFailure(state, err);
     throw err;
   } finally {
     state.checked = true;
@@ -86,16 +90,28 @@ export async function pushIfChanged(state: PodState, render: (base: ProxyBase) =
   const { text, version } = render(running.base);
   if (version === running.version) {
     state.pushError = undefined;
+    state.errorReason = undefined;
     return { outcome: 'unchanged', ms: performance.now() - t0, version };
   }
   try {
     const r = await state.client.push(text);
     state.version = r.version;
     state.pushError = undefined;
+    state.errorReason = undefined;
     if (r.version !== version) log.warn({ pod: state.key, rendered: version, reported: r.version }, 'proxy reports another version than rendered');
     return { outcome: 'pushed', ms: performance.now() - t0, version: r.version };
   } catch (err) {
-    state.pushError = (err as Error).message.slice(0, 300);
+    recordFailure(state, err);
     throw err;
   }
+}
+
+/** A 401 means the proxy and the operator hold different admin tokens (a rotation under way). */
+export const isUnauthorized = (err: unknown): boolean => err instanceof AdminApiError && err.status === 401;
+
+function recordFailure(state: PodState, err: unknown): void {
+  state.pushError = isUnauthorized(err)
+    ? `the proxy refuses the operator's admin token (401): ${(err as Error).message.slice(0, 200)}`
+    : (err as Error).message.slice(0, 300);
+  state.errorReason = isUnauthorized(err) ? 'Unauthorized' : 'PushFailed';
 }

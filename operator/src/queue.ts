@@ -75,11 +75,11 @@ export class WorkQueue {
     this.#timers.set(key, { at, timer });
   }
 
-  /** The delay addRateLimited would use now; each call counts one failure. */
-  addRateLimited(key: string): number {
+  /** Requeues `key` after its backoff (at most `capMs`, if given); each call counts one failure. Returns the delay. */
+  addRateLimited(key: string, capMs = this.#maxMs): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    const delay = Math.min(this.#maxMs, this.#baseMs * 2 ** failures);
+    const delay = Math.min(this.#maxMs, capMs, this.#baseMs * 2 ** failures);
     this.addAfter(key, delay);
     return delay;
   }

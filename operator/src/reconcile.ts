@@ -29,6 +29,14 @@ export const ANNOTATION_TOKEN_SECRET = 'veloflux.io/admin-token-secret';
 export const ANNOTATION_ADMIN_PORT = 'veloflux.io/admin-port';
 export const TOKEN_KEY = 'token';
 export const DEFAULT_ADMIN_PORT = 9000;
+/** The operator caches only Secrets with this label set to "true" (a label-selected informer). */
+export const SECRET_LABEL = 'veloflux.io/secret';
+/** EndpointSlice index: "<namespace>/<kubernetes.io/service-name>". */
+export const SLICE_INDEX = 'service';
+export const sliceIndexKeys = (s: SliceObject): string[] => {
+  const svc = s.metadata.labels?.['kubernetes.io/service-name'];
+  return svc === undefined ? [] : [`${s.metadata.namespace ?? ''}/${svc}`];
+};
 
 export interface World {
   readonly kube: Kube;
@@ -59,7 +67,16 @@ export const podKey = (ns: string, name: string): string => `pod/${ns}/${name}`;
 export const poolKey = (ns: string, name: string): string => `pool/${ns}/${name}`;
 
 export function isReady(pod: PodObject): boolean {
-  return !pod.metadata.deletionTimestamp && !!pod.status?.podIP && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return isAddressable(pod) && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/**
+ * A pod the operator pushes to: it has an IP and is not terminating, Ready or not (SPEC 6 warm-up: a proxy
+ * started with `bootstrap: true` becomes Ready only once it runs a pushed config, so waiting for Ready would
+ * wait forever). Status counts a proxy as selected and synced only while it is Ready.
+ */
+export function isAddressable(pod: PodObject): boolean {
+  return !pod.metadata.deletionTimestamp && !!pod.status?.podIP;
 }
 
 function adminPort(pod: PodObject): number {
@@ -69,21 +86,43 @@ function adminPort(pod: PodObject): number {
   return DEFAULT_ADMIN_PORT;
 }
 
-export function secretsOf(world: World, namespace: string): Secrets {
+/** Names of the Secrets `pools` reference (notification credentials, webhook URLs, HMAC secrets). */
+export function referencedSecrets(pools: readonly FailoverPool[]): Set<string> {
+  const names = new Set<string>();
+  for (const p of pools) {
+    for (const c of p.spec.notifications?.channels ?? []) {
+      for (const ref of [c.credentialsSecretRef, c.urlSecretRef, c.hmacSecretRef]) if (ref) names.add(ref.name);
+    }
+  }
+  return names;
+}
+
+/** Decoded data of exactly the Secrets `pools` reference, from the (label-selected) cache; no other is read. */
+export function secretsOf(world: World, namespace: string, pools: readonly FailoverPool[]): Secrets {
   const out = new Map<string, Record<string, string>>();
-  for (const s of world.secrets.list(namespace)) {
-    out.set(s.metadata.name, Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
+  for (const name of referencedSecrets(pools)) {
+    const s = world.secrets.get(namespace, name);
+    if (!s) continue;
+    out.set(name, Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
   }
   return out;
 }
 
+/** EndpointSlices of the Services `pools` name as backends, from the index (not a scan of the namespace). */
+function slicesOf(world: World, namespace: string, pools: readonly FailoverPool[]): SliceObject[] {
+  const services = new Set<string>();
+  for (const p of pools) for (const b of p.spec.backends) if (b.service) services.add(b.service.name);
+  return [...services].flatMap((svc) => world.slices.byIndex(SLICE_INDEX, `${namespace}/${svc}`));
+}
+
 function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
   const ns = pod.metadata.namespace as string;
+  const selecting = poolsSelecting(world, pod);
   return render({
     labels: pod.metadata.labels ?? {},
-    pools: world.pools.list(ns),
-    endpointSlices: world.slices.list(ns),
-    secrets: secretsOf(world, ns),
+    pools: selecting,
+    endpointSlices: slicesOf(world, ns, selecting),
+    secrets: secretsOf(world, ns, selecting),
     base,
     now: world.now(),
   });
@@ -113,7 +152,7 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   // Which pods are proxies: those a FailoverPool selects, those this operator has configured (so deleting
   // the last pool empties them), and with --pod-selector every pod the informer sees.
   const managed = selecting.length > 0 || existing !== undefined || world.allPodsAreProxies;
-  if (!pod || !isReady(pod) || !managed) {
+  if (!pod || !isAddressable(pod) || !managed) {
     world.podErrors.delete(key);
     if (existing) {
       existing.abort.abort();
@@ -125,9 +164,14 @@ export async function reconcilePod(world: World, ns: string, name: string): Prom
   const secretName = pod.metadata.annotations?.[ANNOTATION_TOKEN_SECRET] ?? world.tokenSecret;
   const data = world.secrets.get(ns, secretName)?.data?.[TOKEN_KEY];
   if (!data) {
-    const why = `admin token Secret "${secretName}" (key "${TOKEN_KEY}") not found in namespace ${ns}`;
+    // Terminal until the Secret appears: recorded in the pools' status (TokenSecretMissing) and not retried.
+    // A change to a labelled Secret of this namespace requeues the pod (manager.ts), which is when it can work.
+    const why = `admin token Secret "${secretName}" (key "${TOKEN_KEY}", label ${SECRET_LABEL}=true) not found in namespace ${ns}`;
+    if (world.podErrors.get(key) !== why) world.log.warn({ pod: key, secret: secretName }, 'admin token Secret missing: not retrying until it appears');
     world.podErrors.set(key, why);
-    throw new Error(why);
+    if (existing) { existing.abort.abort(); world.proxies.delete(key); }
+    for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));
+    return {};
   }
   world.podErrors.delete(key);
   const target = { uid: pod.metadata.uid ?? '', url: `http://${pod.status?.podIP}:${adminPort(pod)}`, token: Buffer.from(data, 'base64').toString('utf8').trim() };
@@ -169,13 +213,16 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     const rendered = state?.base ? renderFor(world, pod, state.base) : undefined;
     refused ??= rendered?.refused.get(name);
     const inConfig = rendered?.pools.includes(name) ?? false;
-    const synced = !!state && inConfig && state.version === rendered?.version;
+    // Synced only while the proxy answers: a dead process in a pod still Ready runs nothing.
+    const synced = !!state && state.reachable && inConfig && state.version === rendered?.version;
+    const podError = world.podErrors.get(`${ns}/${pod.metadata.name}`);
     return {
       pod: pod.metadata.name,
       synced,
       reachable: state?.reachable ?? false,
       pool: state?.status?.version === state?.version ? state?.status?.pools.find((p) => p.name === name) : undefined,
-      pushError: state?.pushError ?? world.podErrors.get(`${ns}/${pod.metadata.name}`),
+      pushError: podError ?? state?.pushError,
+      errorReason: podError !== undefined ? 'TokenSecretMissing' : state?.errorReason,
     };
   });
   const override = effectiveOverride(pool, now);
@@ -211,7 +258,11 @@ const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {
 async function recordEvent(world: World, pool: PoolObject, t: Transition, reports: readonly ProxyReport[]): Promise<void> {
   const ns = pool.metadata.namespace as string;
   const at = new Date(world.now()).toISOString();
-  const message = `${EVENT_TEXT[t.type](t)} (${reports.filter((r) => r.pool?.activeLevel === t.to).length}/${reports.length} proxies report level ${t.to})`;
+  // Counted among the proxies that report this pool for their current config; the others have not answered
+  // since their last push (their level is unknown, not different).
+  const reporting = reports.filter((r) => r.pool !== undefined);
+  const onLevel = reporting.filter((r) => r.pool?.activeLevel === t.to).length;
+  const message = `${EVENT_TEXT[t.type](t)} (${onLevel} of ${reporting.length} reporting ${reporting.length === 1 ? 'proxy' : 'proxies'} on level ${t.to}; ${reports.length} selected)`;
   world.log.warn({ pool: `${ns}/${pool.metadata.name}`, from: t.from, to: t.to, reason: t.type }, message);
   try {
     await world.kube.create(`/api/v1/namespaces/${ns}/events`, {

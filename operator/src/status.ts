@@ -8,12 +8,15 @@
 // Conditions (lastTransitionTime changes only when status does):
 //   Ready           True  Serving         accepted, and at least one selected proxy runs its current config
 //                   False Conflict | SecretMissing | InvalidConfig | NoProxies | Pending
-//   Synced          True  AllSynced       every selected ready proxy reports the config rendered for it
-//                   False Pending | PushFailed | NoProxies | <refusal reason>
+//   Synced          True  AllSynced       every selected ready proxy answered recently and reports the config rendered for it
+//                   False Pending | PushFailed | Unauthorized | TokenSecretMissing | NoProxies | <refusal reason>
+//                         (Unauthorized / TokenSecretMissing when every failing pod fails that way; the
+//                         message names each failing pod and its error)
 //   FailoverActive  True  Failover        serving from a level above 0
 //                   True  ManualOverride  spec.override.mode active
 //                   False Primary
-//   Degraded        True  ReplicasDisagree | BackendsDown | ProxiesUnreachable | PushFailed
+//   Degraded        True  ReplicasDisagree | Unauthorized | TokenSecretMissing | ProxiesUnreachable | PushFailed |
+//                         BackendsDown | NoProxies
 //                   False AsExpected
 import type { Refusal } from '@veloflux/kube/render';
 import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from '@veloflux/kube/types';
@@ -27,9 +30,13 @@ export interface ProxyReport {
   readonly reachable: boolean;
   /** This pool in the pod's failover status, when the pod runs it. */
   readonly pool: ProxyPoolStatus | undefined;
-  /** Last push failure, when the last push failed. */
+  /** Last push failure, when the last push (or the read before it) failed. */
   readonly pushError?: string | undefined;
+  /** Why it failed: the proxy refused the operator's token (401), the token Secret is missing, or anything else. */
+  readonly errorReason?: PushErrorReason | undefined;
 }
+
+export type PushErrorReason = 'Unauthorized' | 'TokenSecretMissing' | 'PushFailed';
 
 export interface StatusInput {
   readonly generation: number;
@@ -107,7 +114,11 @@ export function computeStatus(input: StatusInput): StatusResult {
   };
 
   const pushErrors = proxies.filter((p) => p.pushError !== undefined);
-  const unreachable = proxies.filter((p) => !p.reachable);
+  const errorText = pushErrors.map((p) => `${p.pod}: ${p.pushError}`).join('; ');
+  // One reason for the failing pods: the specific one when they all share it, else PushFailed.
+  const reasons = new Set(pushErrors.map((p) => p.errorReason ?? 'PushFailed'));
+  const errorReason = reasons.size === 1 ? [...reasons][0] as PushErrorReason : 'PushFailed';
+  const unreachable = proxies.filter((p) => !p.reachable && p.pushError === undefined);
   const syncedText = `${synced}/${selected} proxies run the current config`;
 
   if (refused) set('Ready', false, refused.reason, refused.message);
@@ -118,7 +129,7 @@ export function computeStatus(input: StatusInput): StatusResult {
   if (refused) set('Synced', false, refused.reason, refused.message);
   else if (selected === 0) set('Synced', false, 'NoProxies', 'proxySelector selects no ready proxy pod');
   else if (synced === selected) set('Synced', true, 'AllSynced', syncedText);
-  else if (pushErrors.length > 0) set('Synced', false, 'PushFailed', `${syncedText}; ${pushErrors.map((p) => `${p.pod}: ${p.pushError}`).join('; ')}`);
+  else if (pushErrors.length > 0) set('Synced', false, errorReason, `${syncedText}; ${errorText}`);
   else set('Synced', false, 'Pending', syncedText);
 
   const manual = input.override.mode === 'active';
@@ -128,12 +139,14 @@ export function computeStatus(input: StatusInput): StatusResult {
 
   const distinct = new Set(levels);
   const down = reports.flatMap((p) => (p.pool?.backends ?? []).filter((b) => b.health === 'down').map((b) => b.address));
-  if (distinct.size > 1) {
+  if (selected === 0) {
+    set('Degraded', true, 'NoProxies', 'proxySelector selects no ready proxy pod: nothing serves this pool');
+  } else if (distinct.size > 1) {
     set('Degraded', true, 'ReplicasDisagree', `proxies report different active levels: ${reports.map((p) => `${p.pod}=${p.pool?.activeLevel}`).sort().join(', ')}`);
+  } else if (pushErrors.length > 0) {
+    set('Degraded', true, errorReason, errorText);
   } else if (unreachable.length > 0) {
     set('Degraded', true, 'ProxiesUnreachable', `admin API unreachable on ${unreachable.map((p) => p.pod).sort().join(', ')}`);
-  } else if (pushErrors.length > 0) {
-    set('Degraded', true, 'PushFailed', pushErrors.map((p) => `${p.pod}: ${p.pushError}`).join('; '));
   } else if (down.length > 0) {
     set('Degraded', true, 'BackendsDown', `backends down: ${[...new Set(down)].sort().join(', ')}`);
   } else {

@@ -3,6 +3,7 @@
 // source for the CRDs and the operator's ClusterRole, values documented and checked by the schema, Dockerfiles.
 // The install/upgrade/uninstall cycle against the real apiserver is in install.test.ts.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -79,6 +80,10 @@ test('the proxy Deployment: bootstrap config, token file, probes on the admin po
   assert.equal(spec.automountServiceAccountToken, false, 'the proxy never talks to the apiserver');
   assert.equal(podLabels(proxy)['veloflux.io/proxy'], 'true');
   assert.equal(spec.volumes?.find((v) => v.name === 'admin-token')?.secret?.secretName, 'veloflux-admin-token');
+  // A token the chart changes rolls the pods: the annotation is the sha256 of the very token in the Secret.
+  const token = Buffer.from((one(objects, 'Secret') as KubeObject & { data: { token: string } }).data.token, 'base64');
+  const annotations = (proxy as unknown as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations;
+  assert.equal(annotations['checksum/admin-token'], createHash('sha256').update(token).digest('hex'));
 
   // The bootstrap config is one the proxy accepts: listeners and token file, no pools until the operator pushes.
   const cm = one(objects, 'ConfigMap', 'veloflux-proxy-bootstrap') as KubeObject & { data: Record<string, string> };
@@ -87,6 +92,7 @@ test('the proxy Deployment: bootstrap config, token file, probes on the admin po
   if (loaded.ok) {
     assert.deepEqual([loaded.config.listen.port, loaded.config.admin.listen.port, loaded.config.pools.length], [8080, 9000, 0]);
     assert.equal(loaded.config.admin.tokenFile, '/etc/veloflux/admin/token');
+    assert.equal(loaded.config.bootstrap, true, 'warm-up: not ready until the operator pushes a config');
   }
 
   const svc = one(objects, 'Service', 'veloflux-proxy') as KubeObject & { spec: { ports: { name: string; port: number; targetPort: string }[] } };
@@ -105,6 +111,8 @@ test('the operator Deployment: leader election in the release namespace, the tok
   assert.equal(arg(c, 'pod-selector'), 'veloflux.io/proxy=true');
   assert.equal(arg(c, 'metrics-address'), ':8081');
   assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' });
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' }, 'ready once the caches synced');
+  assert.equal(one(objects, 'Secret').metadata.labels?.['veloflux.io/secret'], 'true', 'the operator caches only labelled Secrets');
   const sa = (op as unknown as { spec: { template: { spec: { serviceAccountName: string } } } }).spec.template.spec.serviceAccountName;
   const binding = one(objects, 'ClusterRoleBinding') as KubeObject & { subjects: object[]; roleRef: { name: string } };
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: 'veloflux' }]);
@@ -153,6 +161,10 @@ test('ServiceMonitor and PrometheusRule render only when monitoring.coreos.com/v
   const alerts = rule.spec.groups.flatMap((g) => g.rules);
   assert.deepEqual(alerts.map((a) => a.alert), ['VelofluxFailoverActive', 'VelofluxFailoverFlapping', 'VelofluxProxyOutOfSync']);
   for (const a of alerts) assertKnownMetrics(a.expr, `alert ${a.alert}`);
+  // The pool's namespace is pool_namespace: Prometheus owns `namespace` (the scrape target's) on operator metrics.
+  const outOfSync = alerts.find((a) => a.alert === 'VelofluxProxyOutOfSync')?.expr ?? '';
+  assert.match(outOfSync, /max by \(pool_namespace, pool\) \(veloflux_operator_pool_proxies\{state="selected"\}\)/);
+  assert.doesNotMatch(outOfSync, /by \(namespace, pool\) \(veloflux_operator_pool_proxies/);
   assert.equal(find(await template(['--set', 'monitoring.serviceMonitor.enabled=false', ...MONITORING_API]), 'ServiceMonitor').length, 0);
 });
 

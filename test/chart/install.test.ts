@@ -130,7 +130,7 @@ async function runOperatorAsDeployed(t: { after: (fn: () => unknown) => void }, 
   try {
     await waitFor('the operator (chart arguments and RBAC) to lead and sync its caches', async () => {
       if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}`);
-      return logs.some((l) => l.includes('caches synced')) ? true : undefined;
+      return logs.some((l) => l.includes('leading: starting workers')) ? true : undefined;
     }, 30_000);
     const lease = JSON.parse((await api('GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`)).body) as { spec?: { holderIdentity?: string } };
     assert.ok(lease.spec?.holderIdentity, `Lease ${ns}/${leaseName} has a holder`);

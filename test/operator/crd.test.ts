@@ -1,11 +1,13 @@
 // The shipped CRD on the real apiserver: it installs, defaults apply, and the CEL rules refuse invalid
 // FailoverPools with their own messages.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Kube } from '@veloflux/operator/kube';
-import { adminKubeConfig, installCrds, withNamespace } from '../cluster/testenv.ts';
+import { adminKubeConfig, clusterFromEnv, installCrds, withNamespace, writeKubeconfig } from '../cluster/testenv.ts';
 
 const CRD = readFileSync(new URL('../../crds/failoverpool.yaml', import.meta.url), 'utf8');
 const G = { group: 'veloflux.io', version: 'v1alpha1', plural: 'failoverpools' };
@@ -48,7 +50,7 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
 
   // kubectl get fp: the printer columns.
   const table = await new Kube(adminKubeConfig()).request<{ columnDefinitions: { name: string }[] }>('GET', `/apis/veloflux.io/v1alpha1/namespaces/${namespace}/failoverpools`, undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
-  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Age']);
+  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Ready', 'Reason', 'Age']);
 
   const cases: [string, Record<string, unknown>, string][] = [
     ['no level 0', { backends: [{ address: 'a:80', failoverLevel: 1 }] }, 'at least one backend must be at failoverLevel 0'],
@@ -59,10 +61,43 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
     ['stepPercent', { stepPercent: 0 }, 'stepPercent must be from 1 to 100'],
     ['bad duration', { recoveryInterval: '10' }, 'spec.recoveryInterval'],
     ['override without reason', { override: { mode: 'active' } }, 'override.reason is required when mode is active or inactive'],
-    ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'urlSecretRef is required for type webhook'],
+    ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'url is not allowed inline'],
   ];
   for (const [what, spec, message] of cases) {
     const body = await refusal(objects, namespace, pool(`bad-${cases.findIndex((c) => c[0] === what)}`, spec));
     assert.ok(body.includes(message), `${what}: expected "${message}" in ${body}`);
   }
 });
+
+test('an inline secret is refused by the apiserver whatever the client validates (kubectl apply --validate=false)', async (t) => {
+  const namespace = await withNamespace(t);
+  await installCrds(CRD);
+  const kubeconfig = writeKubeconfig(clusterFromEnv().adminToken, 'kubectl');
+  const password = 'hunter2-inline-password';
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['smtpPassword', { type: 'email', smtpServer: 'smtp.example.com:587', recipients: ['ops@example.com'], smtpPassword: password }, 'credentialsSecretRef'],
+    ['url', { type: 'webhook', urlSecretRef: { name: 'hook' }, url: `https://hooks.example.com/${password}` }, 'urlSecretRef'],
+    ['secret', { type: 'webhook', urlSecretRef: { name: 'hook' }, secret: password }, 'hmacSecretRef'],
+  ];
+  for (const [field, channel, ref] of cases) {
+    const name = `inline-${field.toLowerCase()}`;
+    const manifest = JSON.stringify(pool(name, { notifications: { channels: [channel] } }));
+    const r = await kubectl(['--kubeconfig', kubeconfig, '-n', namespace, 'apply', '--validate=false', '-f', '-'], manifest);
+    assert.notEqual(r.code, 0, `${field}: kubectl apply --validate=false must fail; got ${r.stdout}`);
+    assert.match(r.stderr, new RegExp(`${field} is not allowed inline .*reference it with ${ref}`), r.stderr);
+    assert.ok(!r.stderr.includes(password), 'the refusal does not echo the secret');
+    const get = await kubectl(['--kubeconfig', kubeconfig, '-n', namespace, 'get', 'fp', name], '');
+    assert.notEqual(get.code, 0, `${field}: nothing was stored`);
+    assert.match(get.stderr, /NotFound|not found/);
+  }
+});
+
+function kubectl(args: string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('kubectl', args, { timeout: 30_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() } }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') { reject(err); return; }
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+    });
+    child.stdin?.end(stdin);
+  });
+}

@@ -48,20 +48,28 @@ export interface ProxyProc {
 }
 
 /**
- * Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool);
- * `extraYaml`: more top-level lines of the bootstrap config (e.g. a dataplane block).
+ * Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool).
+ * opts.extraYaml: more top-level lines of that config (e.g. a dataplane block).
  */
-export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, extraYaml: readonly string[] = []): Promise<ProxyProc> {
+export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean; tokenFile?: string; extraYaml?: readonly string[] } = {}): Promise<ProxyProc> {
   const dir = mkdtempSync(join(tmpdir(), 'vf-e2e-proxy-'));
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, [
+  // tokenFile: the token comes from that file (re-read when it changes), as in the chart; else from the env.
+  const adminLine = opts.tokenFile ? `admin: { listen: "${ip}:${adminPort}", token_file: "${opts.tokenFile}" }` : `admin: { listen: "${ip}:${adminPort}" }`;
+  // bootstrap: the chart's bootstrap config (no pools, bootstrap: true: not ready until the operator pushes).
+  writeFileSync(file, (opts.bootstrap ? [
+    'bootstrap: true',
     `listen: "${ip}:${dataPort}"`,
-    `admin: { listen: "${ip}:${adminPort}" }`,
+    adminLine,
+    '',
+  ] : [
+    `listen: "${ip}:${dataPort}"`,
+    adminLine,
     'pools: [{ name: "bootstrap", backends: [{ address: "' + placeholderBackend + '" }] }]',
     'routes: [{ host: "bootstrap.invalid", pool: "bootstrap" }]',
-    ...extraYaml,
+    ...(opts.extraYaml ?? []),
     '',
-  ].join('\n'));
+  ]).join('\n'));
   const logs: string[] = [];
   const proc: ProxyProc = {
     ip,
@@ -70,7 +78,8 @@ export async function startProxy(ip: string, dataPort: number, adminPort: number
     child: undefined as unknown as ChildProcess,
     logs,
     async restart() {
-      const child = spawn(process.execPath, [PROXY_MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VELOFLUX_ADMIN_TOKEN: TOKEN } });
+      const { VELOFLUX_ADMIN_TOKEN: _unused, ...env } = process.env;
+      const child = spawn(process.execPath, [PROXY_MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.tokenFile ? env : { ...env, VELOFLUX_ADMIN_TOKEN: TOKEN } });
       proc.child = child;
       child.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
       child.stderr.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));

@@ -2,6 +2,7 @@
 // token bound to the shipped ClusterRole (so RBAC is proven enough), three real proxy processes on 127.0.0.x
 // stand in for proxy Pods whose status the test sets, and real backends die and come back.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
 import type { FailoverPool } from '@veloflux/kube/types';
@@ -42,7 +43,7 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token' }, stringData: { token: TOKEN } });
+  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
 
   const primary = await TestBackend.start('primary');
   const backup = await TestBackend.start('backup');
@@ -69,7 +70,7 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
 
   await t.test('applying a FailoverPool pushes its config to every selected proxy', async () => {
     // Measured from a running operator (leading, caches synced), as a user's `kubectl apply` would meet it.
-    await until('the operator to lead with synced caches', () => (operator.logs.some((l) => l.includes('caches synced')) ? true : undefined));
+    await until('the operator to lead with synced caches', () => (operator.logs.some((l) => l.includes('leading: starting workers')) ? true : undefined));
     const t0 = performance.now();
     await kube.create(fpPath(ns), appPool(primary.address, backup.address));
     await until('every proxy to serve app.example.com from the primary', () => allServe('app.example.com', 'primary'), 20_000, 10);
@@ -84,9 +85,19 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     assert.equal(fp.status?.activeLevel, 0);
     // The same counts as metrics, for the chart's out-of-sync alert.
     for (const state of ['selected', 'synced']) {
-      await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
+      await until(`veloflux_operator_pool_proxies ${state} = 3`, async () => ((await operator.metric('veloflux_operator_pool_proxies', `pool_namespace="${ns}",pool="app",state="${state}"`)) === 3 ? true : undefined));
     }
     assert.equal(cond(fp, 'FailoverActive'), 'False Primary');
+    // A Secret without the label veloflux.io/secret=true never enters the operator: the apiserver filters it.
+    await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unlabelled' }, stringData: { password: 'not-for-the-operator' } });
+    await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'labelled', labels: { 'veloflux.io/secret': 'true' } }, stringData: { x: 'y' } });
+    await until('the labelled Secret cached', () => (operator.logs.some((l) => l.includes('labelled Secret cached') && l.includes(`${ns}/labelled`)) ? true : undefined));
+    assert.equal(await operator.metric('veloflux_operator_cached_secrets'), 2, 'the token Secret and the labelled one, not the unlabelled one');
+    assert.ok(!operator.logs.some((l) => l.includes('unlabelled')), 'the unlabelled Secret never reached the operator');
+    // promtool accepts the operator's /metrics.
+    const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+    const check = await promtool(text);
+    assert.equal(check.code, 0, check.text);
     for (const p of proxies) {
       const view = await adminGet<ProxyConfigView>(p, '/api/v1/config');
       assert.notEqual(view.version, bootstrapVersion);
@@ -207,6 +218,24 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     assert.deepEqual((await getPool('other')).status, otherBefore.status);
   });
 
+  await t.test('operator failover: a warm standby takes over after the leader is killed', async () => {
+    const standby = await startOperator(t, kubeconfig, ns);
+    // The standby lists and watches at once: its caches are warm before it leads.
+    await until('the standby to sync its caches while waiting for the Lease', () => (standby.logs.some((l) => l.includes('caches synced')) && standby.logs.some((l) => l.includes('waiting for leadership')) ? true : undefined));
+    assert.equal(await standby.metric('veloflux_operator_leader'), 0);
+    assert.equal(await standby.metric('veloflux_operator_cached_secrets'), 2, 'the standby caches the labelled Secrets too');
+    assert.equal((await fetch(`${standby.metricsUrl}/readyz`)).status, 200, 'a standby with synced caches is ready');
+    assert.equal(await standby.metric('veloflux_operator_reconcile_total', 'kind="pool",result="success"'), 0, 'a standby reconciles nothing');
+    const killedAt = performance.now();
+    operator.child.kill('SIGKILL'); // no release: the standby must wait out the Lease (4 s in these tests)
+    await until('the standby to reconcile after taking over', async () => ((await standby.metric('veloflux_operator_reconcile_total', 'kind="pool",result="success"')) > 0 ? true : undefined), 30_000);
+    const ms = performance.now() - killedAt;
+    process.stderr.write(`[e2e] leader SIGKILL -> first reconcile by the warm standby: ${ms.toFixed(0)} ms (lease duration 4 s)\n`);
+    t.diagnostic(`leader SIGKILL -> first reconcile by the warm standby: ${ms.toFixed(0)} ms`);
+    operator = standby;
+    await until('the new leader to report every pool Synced', async () => (cond(await getPool(), 'Synced') === 'True AllSynced' ? true : undefined));
+  });
+
   await t.test('a restarted proxy gets its config back; a pod that appears gets its config', async () => {
     const p1 = proxies[1] as ProxyProc;
     await p1.stop();
@@ -230,10 +259,37 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
       spec: { containers: [{ name: 'proxy', image: 'veloflux/proxy:test' }] },
     });
     await setPodReady(ns, 'proxy-notoken', '127.0.0.25', true);
-    const failing = await until('Synced PushFailed naming the Secret', async () => { const p = await getPool(); return cond(p, 'Synced') === 'False PushFailed' ? p : undefined; });
+    const failing = await until('Synced TokenSecretMissing naming the Secret', async () => { const p = await getPool(); return cond(p, 'Synced') === 'False TokenSecretMissing' ? p : undefined; });
+    assert.equal(cond(failing, 'Degraded'), 'True TokenSecretMissing');
     assert.match(failing.status?.conditions?.find((c) => c.type === 'Synced')?.message ?? '', /3\/4 proxies run the current config; proxy-notoken: admin token Secret "nope"/);
     await setPodReady(ns, 'proxy-notoken', '127.0.0.25', false);
     await until('Synced again without that pod', async () => (cond(await getPool(), 'Synced') === 'True AllSynced' ? true : undefined));
+  });
+
+  await t.test('warm-up: a bootstrap proxy is not ready, gets its config while not Ready, then serves with no 404', async () => {
+    const ip = '127.0.0.26';
+    const p5 = await startProxy(ip, dataPort, adminPort, backup.address, { bootstrap: true });
+    proxies.push(p5);
+    const readyz = async (): Promise<number> => (await fetch(`${p5.adminUrl}/readyz`, { signal: AbortSignal.timeout(5_000) })).status;
+    assert.equal(await readyz(), 503, 'a bootstrap config is not ready');
+    // The pod has an IP but is not Ready (its readiness probe is /readyz): the operator pushes anyway.
+    await kube.create(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'proxy-warm', labels: { app: 'proxy' } },
+      spec: { containers: [{ name: 'proxy', image: 'veloflux/proxy:test', ports: [{ name: 'admin', containerPort: adminPort }] }] },
+    });
+    await setPodReady(ns, 'proxy-warm', ip, false);
+    await until('the not-Ready bootstrap proxy to report ready after the push', async () => ((await readyz()) === 200 ? true : undefined), 20_000, 20);
+    // From the moment it reports ready, a routed host never answers 404.
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) statuses.push((await through(p5, 'app.example.com')).status);
+    assert.ok(!statuses.includes(404), `no 404 after ready: ${statuses.join(',')}`);
+    assert.ok(statuses.every((s) => s === 200), statuses.join(','));
+    // Not counted while not Ready; counted once the kubelet would mark it Ready.
+    assert.equal((await getPool()).status?.proxies?.selected, 3);
+    await setPodReady(ns, 'proxy-warm', ip, true);
+    await until('status 4/4 with the warm pod Ready', async () => ((await getPool()).status?.syncedProxies === '4/4' ? true : undefined));
+    await setPodReady(ns, 'proxy-warm', ip, false);
+    await until('status 3/3 again', async () => ((await getPool()).status?.syncedProxies === '3/3' ? true : undefined));
   });
 
   await t.test('deleting a FailoverPool removes it from the proxies', async () => {
@@ -255,3 +311,12 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
   assert.equal(await operator.stop(), 0);
   assert.ok(!operator.logs.some((l) => l.includes(TOKEN)), 'the admin token never appears in the operator log');
 });
+
+function promtool(text: string): Promise<{ code: number; text: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, text: `${stdout}${stderr}` });
+    });
+    child.stdin?.end(text);
+  });
+}

@@ -24,7 +24,7 @@ test('a proxy with a non-default dataplane.young_generation_mb and workers takes
   t.after(() => backend.kill());
 
   const ip = '127.0.0.31';
-  const proxy: ProxyProc = await startProxy(ip, await freePort(), await freePort(), backend.address, [`dataplane: { young_generation_mb: ${young}, workers: ${workers} }`]);
+  const proxy: ProxyProc = await startProxy(ip, await freePort(), await freePort(), backend.address, { extraYaml: [`dataplane: { young_generation_mb: ${young}, workers: ${workers} }`] });
   t.after(() => proxy.stop());
   await createProxyPod(ns, 'proxy-0', ip, Number(new URL(proxy.adminUrl).port));
   const before = await adminGet<View>(proxy, '/api/v1/config');

@@ -63,7 +63,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The proxy's bootstrap config: listeners and admin token only, no pools. The operator pushes the pools
      (PUT /api/v1/config) once a FailoverPool selects the pod; until then every request answers 404. */}}
 {{- define "veloflux.bootstrapConfig" -}}
-# Bootstrap config of a VeloFlux proxy managed by the operator: no pools until the operator pushes them.
+# Bootstrap config of a VeloFlux proxy managed by the operator: no pools until the operator pushes them, and
+# (bootstrap: true) /readyz 503 until then, so the pod enters its Service only with its config (SPEC 6 warm-up).
+bootstrap: true
 listen: ":{{ .Values.proxy.port }}"
 admin:
   listen: ":{{ .Values.proxy.adminPort }}"
@@ -92,4 +94,32 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* The admin token the chart creates: the live Secret's (lookup, kept across upgrades) else 48 random characters,
+     computed once per render and memoized so the Secret and the proxies' checksum annotation see the same value.
+     With adminToken.existingSecret: the live data of that Secret when helm can read it, else its name. */}}
+{{- define "veloflux.adminTokenValue" -}}
+{{- if not (hasKey .Values "__adminTokenValue") -}}
+{{- $name := include "veloflux.adminTokenSecret" . -}}
+{{- $token := "" -}}
+{{- if .Values.adminToken.existingSecret -}}
+{{- $current := lookup "v1" "Secret" .Release.Namespace $name -}}
+{{- $token = ternary (toJson $current.data) $name (and (not (empty $current)) (hasKey $current "data")) -}}
+{{- else -}}
+{{- $namespaces := list .Release.Namespace -}}
+{{- range .Values.sidecar.namespaces }}{{ if not (has . $namespaces) }}{{ $namespaces = append $namespaces . }}{{ end }}{{ end -}}
+{{- range $namespaces -}}
+{{- $current := lookup "v1" "Secret" . $name -}}
+{{- if and (not $token) $current $current.data $current.data.token -}}
+{{- $token = $current.data.token | b64dec -}}
+{{- end -}}
+{{- end -}}
+{{- if not $token -}}
+{{- $token = randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set .Values "__adminTokenValue" $token -}}
+{{- end -}}
+{{- get .Values "__adminTokenValue" -}}
 {{- end -}}

@@ -9,6 +9,8 @@ export const DEFAULTS = {
   /** admin.token_file is re-read on every change of its directory, and at least this often (ms) where such
    *  events do not arrive (network or overlay mounts). */
   adminTokenPollMs: 5000,
+  /** SPEC 6 warm-up: off outside Kubernetes; the chart's bootstrap config turns it on. */
+  bootstrap: false,
   backend: {
     weight: 100,
   },
@@ -61,6 +63,9 @@ export const DEFAULTS = {
     headerTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
     keepAliveTimeoutMs: 5000,
+    /** A client must send a whole request head within this long (nginx's client_header_timeout); a connection
+     *  that sends nothing at all is closed after it too. */
+    clientHeaderTimeoutMs: 60_000,
     maxAttempts: 3,
     retryBudgetPercent: 50,
     retryBudgetMinConcurrent: 16,

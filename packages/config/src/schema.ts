@@ -161,8 +161,9 @@ export const dataplaneSchema = s.object(
     workers: workersSchema,
     connect_timeout: dur('Time allowed to connect to a backend.', D.dataplane.connectTimeoutMs),
     header_timeout: dur('Time allowed for a backend to start answering (response headers) after the request is sent.', D.dataplane.headerTimeoutMs),
-    idle_timeout: dur('Longest silence while a request or response body is streaming.', D.dataplane.idleTimeoutMs),
+    idle_timeout: dur('Longest silence while a request or response body is streaming, and on an upgraded (WebSocket) connection in both directions.', D.dataplane.idleTimeoutMs),
     keepalive_timeout: dur('How long an idle client connection is kept open.', D.dataplane.keepAliveTimeoutMs),
+    client_header_timeout: dur('Time a client has to send a whole request head (request line and headers), counted from its connection or its previous request; a connection that sends nothing is closed after it too (nginx: client_header_timeout).', D.dataplane.clientHeaderTimeoutMs),
     max_attempts: s.int({ doc: 'Attempts per request, the first included (per-request rescue on other backends).', default: D.dataplane.maxAttempts, min: 1, max: 10 }),
     young_generation_mb: s.int({ doc: 'Memory of each worker\'s V8 young generation, in MB: smaller keeps worker memory low, larger spends less CPU on garbage collection under heavy load.', default: D.dataplane.youngGenerationMb, min: 3, max: 1024 }),
     retry_budget_percent: s.int({ doc: 'Retries onto the same level as the failed attempt may be at most this percent of the requests in flight (at least 16); a rescue onto another level is never limited.', default: D.dataplane.retryBudgetPercent, min: 0, max: 100 }),
@@ -181,6 +182,7 @@ export const configSchema = s.object(
       { doc: 'Admin API.' },
     ),
     region: s.optional(s.string({ doc: 'This proxy\'s region, for locality preference.', minLength: 1 })),
+    bootstrap: s.bool({ doc: 'Warm-up (Kubernetes): this is a bootstrap config, so /readyz answers 503 until the proxy runs a config pushed to it (PUT /api/v1/config), and a new pod never enters its Service answering 404. The operator\'s pushed configs do not set it.', default: D.bootstrap }),
     // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
     // when the last FailoverPool is deleted); every request then answers 404 (no route).
     pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),

@@ -25,6 +25,7 @@ export const DATAPLANE_YAML: { readonly [K in keyof DataplaneConfig]: readonly [
   headerTimeoutMs: ['header_timeout', true],
   idleTimeoutMs: ['idle_timeout', true],
   keepAliveTimeoutMs: ['keepalive_timeout', true],
+  clientHeaderTimeoutMs: ['client_header_timeout', true],
   maxAttempts: ['max_attempts', false],
   retryBudgetPercent: ['retry_budget_percent', false],
   youngGenerationMb: ['young_generation_mb', false],

@@ -62,6 +62,7 @@ export interface DataplaneConfig {
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly clientHeaderTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBudgetPercent: number;
   readonly youngGenerationMb: number;
@@ -71,6 +72,8 @@ export interface Config {
   readonly listen: ListenAddress;
   readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
   readonly region: string | undefined;
+  /** A bootstrap config: not ready until a pushed config (bootstrap false) runs. */
+  readonly bootstrap: boolean;
   readonly pools: readonly PoolConfig[];
   readonly routes: readonly RouteConfig[];
   readonly notification: { readonly enabled: boolean; readonly channels: readonly ChannelConfig[] };

@@ -188,6 +188,34 @@ function policy(): Record<string, Props> {
  */
 export const CHANNEL_FIELDS_NOT_IN_CRD = ['smtp_user', 'smtp_password', 'url', 'secret', 'ca_file'];
 
+/**
+ * Names a user may reach for when writing a secret inline, each with the Secret reference to use instead. They
+ * are declared in the schema only so that a CEL rule can refuse them: an undeclared field is pruned silently
+ * (kubectl apply --validate=false, or any client sending fieldValidation=Ignore), yet the value would still be
+ * stored in the kubectl.kubernetes.io/last-applied-configuration annotation. Declared, the apiserver refuses
+ * the whole object, whatever the client's validation mode, with a message naming the field to use.
+ */
+export const INLINE_SECRET_FIELDS: Readonly<Record<string, string>> = {
+  smtpUser: 'credentialsSecretRef', smtpPassword: 'credentialsSecretRef', username: 'credentialsSecretRef', password: 'credentialsSecretRef',
+  url: 'urlSecretRef', webhookUrl: 'urlSecretRef', token: 'urlSecretRef',
+  secret: 'hmacSecretRef', hmacSecret: 'hmacSecretRef',
+};
+
+function inlineSecretProps(): Record<string, Props> {
+  return Object.fromEntries(Object.entries(INLINE_SECRET_FIELDS).map(([name, ref]) => [name, {
+    type: 'string', maxLength: MAX_STRING,
+    description: `Not allowed: a secret is never stored in a FailoverPool. Put the value in a Secret labelled veloflux.io/secret: "true" and name it in ${ref}.`,
+  } satisfies Props]));
+}
+
+function inlineSecretRules(): { rule: string; message: string; fieldPath: string }[] {
+  return Object.entries(INLINE_SECRET_FIELDS).map(([name, ref]) => ({
+    rule: `!has(self.${name})`,
+    message: `${name} is not allowed inline (the FailoverPool and its last-applied annotation would store the secret): put it in a Secret labelled veloflux.io/secret: "true" and reference it with ${ref}`,
+    fieldPath: `.${name}`,
+  }));
+}
+
 /** Notification channels with Secret references where config.yaml has secrets inline. */
 function notifications(): Props {
   const variants = (channelSchema.describe().oneOf ?? []).map((v) => convert(v));
@@ -224,8 +252,10 @@ function notifications(): Props {
       format: { ...(webhook.properties?.format as Props), default: undefined, description: `webhook: ${(webhook.properties?.format as Props).description}` },
       urlSecretRef: secretKeyRef('webhook: the URL to POST to (an http:// or https:// URL; it often embeds a token)', 'url'),
       hmacSecretRef: secretKeyRef('webhook: shared secret for an HMAC-SHA256 signature header over the body. Default: no signature', 'secret'),
+      ...inlineSecretProps(),
     },
     'x-kubernetes-validations': [
+      ...inlineSecretRules(),
       { rule: "self.type == 'email' ? has(self.smtpServer) && has(self.recipients) : !has(self.smtpServer) && !has(self.recipients) && !has(self.credentialsSecretRef) && !has(self.smtpPort) && !has(self.from) && !has(self.tls)", message: 'smtpServer and recipients are required for type email, and email fields are allowed only there' },
       { rule: "self.type == 'webhook' ? has(self.urlSecretRef) : !has(self.urlSecretRef) && !has(self.hmacSecretRef) && !has(self.format)", message: 'urlSecretRef is required for type webhook, and webhook fields are allowed only there' },
       { rule: "self.type == 'log' || !has(self.level)", message: 'level is allowed only for type log' },
@@ -400,6 +430,8 @@ export function failoverPoolCrd(): Record<string, unknown> {
           { name: 'Active Level', type: 'integer', jsonPath: '.status.activeLevel', description: 'Failover level serving traffic.' },
           { name: 'Failover', type: 'string', jsonPath: '.status.conditions[?(@.type=="FailoverActive")].status', description: 'Whether failover is active.' },
           { name: 'Synced', type: 'string', jsonPath: '.status.syncedProxies', description: 'Proxies running the current config, synced/selected.' },
+          { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Accepted and served by at least one synced proxy.' },
+          { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why Ready is what it is (e.g. Serving, Conflict, SecretMissing, NoProxies).' },
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
         ],
         schema: { openAPIV3Schema: openApiSchema() },

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CHANNEL_FIELDS_NOT_IN_CRD, CRD_FILE, camel, crdYaml, openApiSchema } from '@veloflux/kube/crd';
+import { CHANNEL_FIELDS_NOT_IN_CRD, CRD_FILE, INLINE_SECRET_FIELDS, camel, crdYaml, openApiSchema } from '@veloflux/kube/crd';
 import { channelSchema } from '@veloflux/config/schema';
 import type { Props } from '@veloflux/kube/crd';
 
@@ -33,12 +33,19 @@ test('every field has a description; defaults are stated in it', () => {
   assert.equal(spec.properties?.recoveryInterval?.pattern, '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$');
 });
 
-test('no inline secret: SMTP credentials, webhook URL and HMAC secret are Secret references', () => {
+test('no inline secret: the tempting names are declared only to be refused by CEL, pointing to the *SecretRef field', () => {
   const names: string[] = [];
   walk(openApiSchema(), '', (_p, path) => names.push(path));
   const channel = names.filter((n) => n.startsWith('.spec.notifications.channels[].'));
+  const item = (openApiSchema().properties?.spec as Props).properties?.notifications?.properties?.channels?.items as Props;
+  const rules = item['x-kubernetes-validations'] ?? [];
   for (const forbidden of ['smtpUser', 'smtpPassword', 'password', 'url', 'secret', 'token']) {
-    assert.ok(!channel.some((n) => n.endsWith(`.${forbidden}`)), `${forbidden} must not be a field`);
+    const ref = INLINE_SECRET_FIELDS[forbidden];
+    assert.ok(ref && channel.includes(`.spec.notifications.channels[].${ref}.name`), `${forbidden}: points to an existing Secret reference`);
+    const rule = rules.find((r) => r.rule === `!has(self.${forbidden})`);
+    assert.ok(rule, `${forbidden}: a CEL rule refuses it`);
+    assert.match(rule.message, new RegExp(`^${forbidden} is not allowed inline .* ${ref}$`));
+    assert.match(item.properties?.[forbidden]?.description ?? '', /^Not allowed/);
   }
   assert.ok(channel.includes('.spec.notifications.channels[].credentialsSecretRef.name'));
   assert.ok(channel.includes('.spec.notifications.channels[].urlSecretRef.key'));

@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
+import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -41,9 +42,10 @@ export function unwatchClient(res: ServerResponse): void {
 }
 
 export interface ForwardHooks {
-  /** A backend failed in a way that says something about its health (refused, reset, timed out). */
+  /** A backend failed in a way that says something about its health (refused, reset, timed out, invalid HTTP). */
   passive(target: Target, error: string): void;
-  /** A request finished: status sent to the client (0 when the connection was cut), attempts made. */
+  /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
+   *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
 }
 
@@ -76,47 +78,12 @@ export function sendError(res: ServerResponse, e: ErrorDef, message: string, ext
   res.end(body);
 }
 
-interface Failure {
-  readonly error: ErrorDef;
-  /** Says something about the backend's health. */
-  readonly passive: boolean;
-}
-
-function classify(err: Error & { code?: string }): Failure {
-  const code = err.code ?? '';
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'ETIMEDOUT':
-      return { error: ERRORS.UPSTREAM_TIMEOUT, passive: true };
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EADDRNOTAVAIL':
-      return { error: ERRORS.UPSTREAM_CONNECT, passive: true };
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return { error: ERRORS.UPSTREAM_RESET, passive: true };
-    case 'UND_ERR_ABORTED':
-      return { error: ERRORS.UPSTREAM_RESET, passive: false };
-    case 'UND_ERR_INVALID_ARG':
-    case 'UND_ERR_NOT_SUPPORTED':
-    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
-      return { error: ERRORS.BAD_REQUEST, passive: false };
-    default:
-      return code.startsWith('HPE_') ? { error: ERRORS.UPSTREAM_PROTOCOL, passive: true } : { error: ERRORS.UPSTREAM_RESET, passive: true };
-  }
-}
-
 export interface RequestHead {
   /** Headers for the backend, name/value pairs flat: hop-by-hop removed, X-Forwarded-* set, Host kept. */
   readonly headers: string[];
   readonly host: string | undefined;
+  /** Host header lines seen (more than one is a 400, RFC 9112 3.2). */
+  readonly hostCount: number;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
 }
@@ -126,10 +93,11 @@ export interface RequestHead {
  * `rawHeaders` instead of `req.headers` spares node building the lower-cased header object on every request;
  * names are only lower-cased when their length is that of a header we look for.
  */
-export function readRequestHead(req: IncomingMessage, proto: string): RequestHead {
+export function readRequestHead(req: IncomingMessage, proto: string, authority?: string): RequestHead {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
+  let hostCount = 0;
   let contentLength: string | undefined;
   let chunked = false;
   let xff: string | undefined;
@@ -143,7 +111,13 @@ export function readRequestHead(req: IncomingMessage, proto: string): RequestHea
     // proxy-authenticate(18) proxy-authorization(19).
     if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || (n >= 14 && n <= 19)) {
       const lower = name.toLowerCase();
-      if (lower === 'host') { if (host !== undefined) continue; host = value; }
+      if (lower === 'host') {
+        hostCount++;
+        if (host !== undefined) continue;
+        host = value;
+        // Absolute-form: the target's authority is the Host the backend gets (RFC 9112 3.2.2).
+        if (authority !== undefined) { out.push(name, authority); continue; }
+      }
       else if (lower === 'content-length') contentLength = value;
       else if (lower === 'transfer-encoding') { chunked = true; continue; }
       else if (lower === 'x-forwarded-for') { xff = xff === undefined ? value : `${xff}, ${value}`; continue; }
@@ -163,17 +137,21 @@ export function readRequestHead(req: IncomingMessage, proto: string): RequestHea
     out.length = 0;
     out.push(...kept);
   }
+  if (authority !== undefined) {
+    if (host === undefined) out.push('host', authority);
+    host = authority;
+  }
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', xff ? `${xff}, ${client}` : client, 'x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
-  return { headers: out, host, contentLength, chunked };
+  return { headers: out, host, hostCount, contentLength, chunked };
 }
 
 /**
  * Response headers for the client, as the flat name/value list `writeHead` takes: hop-by-hop removed (node sets its
  * own framing and keep-alive).
  */
-function downstreamHeaders(headers: Record<string, string | string[] | undefined>): (string | string[])[] {
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): (string | string[])[] {
   const out: (string | string[])[] = [];
   const conn = headers.connection;
   const extra = typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close'
@@ -189,6 +167,7 @@ function downstreamHeaders(headers: Record<string, string | string[] | undefined
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
 
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage;
@@ -211,6 +190,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #stalled = false;
   #retrying = false;
   #finished = false;
+  /** The client left, or its request body failed: whatever fails from here on is not the backend's doing. */
+  #clientGone = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
     this.#req = req;
@@ -233,12 +214,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
     budget.inflight++;
     (res as TrackedResponse)[EXCHANGE] = this;
     res.on('close', Exchange.#onResponseClose);
-    // A streamed request body: the client must keep sending (a replayable body has arrived already).
+    // A streamed request body: the client must keep sending (a replayable body has arrived already). Its failure
+    // (reset, a malformed chunk, an abandoned upload) is the client's: note it before undici, which reads the same
+    // stream, reports it as an upstream error. Listeners added here run before undici's.
     if (body !== null && !this.#replayable) {
+      (req as TrackedRequest)[EXCHANGE] = this;
+      req.on('error', Exchange.#onRequestError);
+      req.on('aborted', Exchange.#onRequestError);
       watchClient(res, settings);
       req.once('end', () => { if (!this.#stalled) unwatchClient(res); });
     }
   }
+
+  /** Shared by every streamed request body: the client's upload failed. */
+  static #onRequestError = function (this: TrackedRequest): void {
+    const exchange = this[EXCHANGE];
+    if (exchange !== undefined) exchange.#clientGone = true;
+  };
 
   /** Shared by every response: 'close' before the exchange finished means the client went away. */
   static #onResponseClose = function (this: TrackedResponse): void {
@@ -259,15 +251,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #onClientClose(): void {
     if (this.#finished) return;
-    // The client went away before the response was complete: stop the upstream exchange too.
-    this.#controller?.abort(new Error('client closed the connection'));
-    this.#finish(0);
+    // The client went away before the response was complete: stop the upstream exchange too. Marked first, so
+    // the abort's own error (delivered synchronously) is taken for what it is.
+    this.#clientGone = true;
+    this.#finish(CLIENT_CLOSED);
+    this.#controller?.abort(new ClientGone());
   }
 
   onRequestStart(controller: Controller): void {
     this.#sent = true;
     this.#controller = controller;
-    if (this.#finished) controller.abort(new Error('client closed the connection'));
+    if (this.#finished) controller.abort(new ClientGone());
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
@@ -305,16 +299,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #fail(err: Error): void {
     if (this.#finished) return;
-    const failure = classify(err as Error & { code?: string });
-    if (failure.passive) this.#hooks.passive(this.#target, (err as { code?: string }).code ?? err.message);
+    const fault = faultOf(err as Error & { code?: string }, this.#clientGone);
     const res = this.#res;
+    if (fault.side === 'client') {
+      // Nobody is left to answer; nothing counts against the backend, nothing is retried.
+      res.destroy();
+      this.#finish(CLIENT_CLOSED);
+      return;
+    }
+    const passive = fault.side === 'backend';
+    if (passive) this.#hooks.passive(this.#target, (err as { code?: string }).code ?? err.message);
     if (res.headersSent) {
       // Part of the response is out: the only honest thing left is to cut the client connection.
       res.destroy();
       this.#finish(0);
       return;
     }
-    if (failure.passive && this.#attempts < this.#settings.maxAttempts && (!this.#sent || (this.#replayable && IDEMPOTENT.has(this.#req.method ?? '')))) {
+    if (passive && this.#attempts < this.#settings.maxAttempts && (!this.#sent || (this.#replayable && IDEMPOTENT.has(this.#req.method ?? '')))) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
       const next = this.#plan.next(this.#firstLevel, tried);
@@ -325,8 +326,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return;
       }
     }
-    sendError(res, failure.error, `${failure.error.summary} (pool "${this.#plan.name}", ${this.#attempts} attempt${this.#attempts === 1 ? '' : 's'})`);
-    this.#finish(failure.error.status);
+    sendError(res, fault.error, `${fault.error.summary} (pool "${this.#plan.name}", ${this.#attempts} attempt${this.#attempts === 1 ? '' : 's'})`);
+    this.#finish(fault.status);
   }
 
   #finish(status: number): void {

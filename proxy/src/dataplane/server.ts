@@ -1,18 +1,39 @@
 // The data-plane HTTP server: route, pick, forward (forward.ts), WebSocket upgrades, graceful close.
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';
-import { Budget, Exchange, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
+import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
+import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
-import type { Target } from './plan.ts';
+import type { PoolPlan, Target } from './plan.ts';
+import type { Dispatcher } from 'undici';
 
 const IDEMPOTENT_WITH_BODY = new Set(['PUT', 'DELETE', 'OPTIONS']);
+
+/** Marks a connection that has not finished its first request head yet (client_header_timeout, see below). */
+const AWAITING_FIRST = Symbol('veloflux.awaitingFirstRequest');
+type TrackedSocket = Socket & { [AWAITING_FIRST]?: boolean };
+
+/** `http://authority/path` (RFC 9112 3.2.2: absolute-form, which a server MUST accept). */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;
+
+/** An `Upgrade: h2c` is an HTTP/2 offer a backend may not take: SPEC 8 serves it as the HTTP/1.1 request it also is. */
+function wantsUpgrade(req: IncomingMessage): boolean {
+  const u = req.headers.upgrade;
+  return u !== undefined && u.trim().toLowerCase() !== 'h2c';
+}
+
+function rawResponse(status: number, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
 
 export interface DataPlaneHooks extends ForwardHooks {
   /** An upgrade (WebSocket) request was served or failed. */
@@ -42,14 +63,37 @@ export class DataPlane {
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
     // No `server.timeout`: the client idle timeout runs only while the client owes us something (watchClient).
-    this.server = createServer({ keepAliveTimeout: d.keepAliveTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000 }, this.#onRequest);
+    // Timeouts on the client side, nginx-like:
+    // - client_header_timeout: node's headersTimeout closes a connection whose request head is incomplete after
+    //   it (408), counted from its first byte; `requestTimeout: 0` keeps long uploads alive (the body has its own
+    //   idle timeout). A connection that sends no byte at all is not seen by node's check, so a socket timeout runs
+    //   from the connection until its first request head is in.
+    // - keepalive_timeout: node's keepAliveTimeout between requests.
+    // - idle_timeout: a request body or a response the client does not read (watchClient), and tunnels.
+    this.server = createServer({
+      keepAliveTimeout: d.keepAliveTimeoutMs,
+      headersTimeout: d.clientHeaderTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, d.clientHeaderTimeoutMs / 4)),
+      shouldUpgradeCallback: wantsUpgrade,
+    }, this.#onRequest);
+    this.#headerTimeoutMs = d.clientHeaderTimeoutMs;
+    this.server.on('connection', (socket: TrackedSocket) => {
+      socket[AWAITING_FIRST] = true;
+      socket.setTimeout(this.#headerTimeoutMs);
+    });
     this.server.on('upgrade', this.#onUpgrade);
     this.server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return; }
-      const body = errorBody(ERRORS.BAD_REQUEST, 'malformed HTTP request');
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      // RFC 9110 15.6.2: a method the server does not recognise is 501. Node's parser knows a fixed set of methods.
+      if (err.code === 'HPE_INVALID_METHOD') { socket.end(rawResponse(501, ERRORS.METHOD_NOT_SUPPORTED.code, 'request method not supported')); return; }
+      if (err.code === 'HPE_HEADER_OVERFLOW') { socket.end(rawResponse(431, ERRORS.HEADERS_TOO_LARGE.code, 'the request line and headers are too large (at most 16 KiB)')); return; }
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { socket.end(rawResponse(408, ERRORS.REQUEST_TIMEOUT.code, 'the request head did not arrive in time')); return; }
+      socket.end(rawResponse(400, ERRORS.BAD_REQUEST.code, 'malformed HTTP request'));
     });
   }
+
+  #headerTimeoutMs: number;
 
   get snapshot(): Snapshot {
     return this.#snapshot;
@@ -72,6 +116,9 @@ export class DataPlane {
       this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
+      this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
+      this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
+      this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
     }
     this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
   }
@@ -92,14 +139,29 @@ export class DataPlane {
   }
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const socket = req.socket as TrackedSocket;
+    if (socket[AWAITING_FIRST]) { socket[AWAITING_FIRST] = false; socket.setTimeout(0); }
     if (this.#closing) res.setHeader('connection', 'close');
     const snap = this.#snapshot;
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    let authority: string | undefined;
     if (url.charCodeAt(0) !== 47 /* "/" */) {
-      sendError(res, ERRORS.BAD_REQUEST, 'the request target must be a path starting with "/"');
+      const m = ABSOLUTE_FORM.exec(url);
+      if (m === null) {
+        sendError(res, ERRORS.BAD_REQUEST, 'the request target must be a path starting with "/" or an absolute http:// URL');
+        return;
+      }
+      // Absolute-form: the authority is the host, whatever Host says (RFC 9112 3.2.2); the backend gets origin-form.
+      authority = m[1] as string;
+      url = (m[2] as string) === '' ? '/' : (m[2] as string).startsWith('/') ? m[2] as string : `/${m[2] as string}`;
+      req.url = url;
+    }
+    const head = readRequestHead(req, 'http', authority);
+    if (head.hostCount > 1) {
+      // RFC 9112 3.2: more than one Host line is a 400 (which one would the backend and the router believe?).
+      sendError(res, ERRORS.BAD_REQUEST, 'the request has more than one Host header');
       return;
     }
-    const head = readRequestHead(req, 'http');
     const poolName = snap.router.match(head.host, url);
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     if (plan === undefined) {
@@ -136,67 +198,186 @@ export class DataPlane {
         clean.push('content-length', String(body.length));
         new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
       });
-      req.on('error', () => res.destroy());
+      // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
+      req.on('error', () => { res.destroy(); this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); });
       return;
     }
     new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks).start();
   };
 
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const snap = this.#snapshot;
-    const url = req.url ?? '/';
-    const reqHead = readRequestHead(req, 'http');
-    const poolName = snap.router.match(reqHead.host, url);
-    const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
-    const refuse = (status: number, text: string, code: string, message: string): void => {
-      const body = JSON.stringify({ error: { code, message } });
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    };
-    if (plan === undefined) { refuse(404, 'Not Found', ERRORS.NO_ROUTE.code, 'no route for this host and path'); return; }
-    const headers = reqHead.headers;
-    const protocol = String(req.headers.upgrade ?? 'websocket');
-    const tried = new Set<Target>();
-    let target = plan.first();
-    const firstLevel = target?.backend.level ?? 0;
-    const attempt = (): void => {
-      if (target === undefined) {
-        refuse(503, 'Service Unavailable', ERRORS.NO_HEALTHY_BACKEND.code, `no backend of pool "${plan.name}" accepted the upgrade`);
-        this.#hooks.upgraded?.(plan.name, undefined, false);
-        return;
-      }
-      const t = target;
-      t.dispatcher.upgrade({ path: url, method: req.method ?? 'GET', headers, protocol }).then(
-        ({ headers: upHeaders, socket: upstream }) => {
-          let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
-          for (const [k, v] of Object.entries(upHeaders)) {
-            if (v === undefined) continue;
-            for (const one of Array.isArray(v) ? v : [v]) head101 += `${k}: ${one}\r\n`;
-          }
-          socket.write(`${head101}\r\n`);
-          if (head.length > 0) upstream.write(head);
-          upstream.pipe(socket).pipe(upstream);
-          const end = (): void => { upstream.destroy(); socket.destroy(); };
-          upstream.on('error', end);
-          socket.on('error', end);
-          upstream.on('close', end);
-          socket.on('close', end);
-          this.#hooks.upgraded?.(plan.name, t, true);
-        },
-        (err: Error & { code?: string }) => {
-          this.#hooks.passive(t, err.code ?? err.message);
-          tried.add(t);
-          target = tried.size < this.#settings.maxAttempts ? plan.next(firstLevel, tried) : undefined;
-          if (target === undefined) {
-            refuse(502, 'Bad Gateway', ERRORS.UPSTREAM_CONNECT.code, `upgrade failed on pool "${plan.name}"`);
-            this.#hooks.upgraded?.(plan.name, t, false);
-            return;
-          }
-          attempt();
-        },
-      );
-    };
-    attempt();
+    // Error handling first, before anything is awaited: a client that resets while the backend thinks about its
+    // 101 must not take the worker down with an unhandled 'error'.
+    new Tunnel(req, socket as Socket, head, this.#snapshot, this.#settings, this.#hooks).start();
   };
+}
+
+/**
+ * One upgrade (WebSocket): route, ask a backend with undici's dispatch (rescue onto the next candidate while
+ * nothing was sent), then either splice the two sockets after a 101, or relay a non-101 answer to the client as a
+ * normal response and close. Faults are classified like every other exchange (fault.ts): a client that leaves
+ * before the 101 aborts the upstream attempt and counts against nobody.
+ */
+class Tunnel implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage;
+  readonly #socket: Socket;
+  readonly #head: Buffer;
+  readonly #settings: ForwardSettings;
+  readonly #hooks: DataPlaneHooks;
+  readonly #snap: Snapshot;
+  readonly #startedAt = performance.now();
+  #plan: PoolPlan | undefined;
+  #target: Target | undefined;
+  #firstLevel = 0;
+  #tried = new Set<Target>();
+  #attempts = 0;
+  #sent = false;
+  #clientGone = false;
+  #done = false;
+  #controller: Dispatcher.DispatchController | undefined;
+  #headers: string[] = [];
+  #protocol = 'websocket';
+
+  constructor(req: IncomingMessage, socket: Socket, head: Buffer, snap: Snapshot, settings: ForwardSettings, hooks: DataPlaneHooks) {
+    this.#req = req;
+    this.#socket = socket;
+    this.#head = head;
+    this.#snap = snap;
+    this.#settings = settings;
+    this.#hooks = hooks;
+    socket.on('error', () => this.#clientLeft());
+    socket.on('close', () => this.#clientLeft());
+    // The head is in: client_header_timeout no longer applies (the tunnel gets idle_timeout once it is up).
+    (socket as TrackedSocket)[AWAITING_FIRST] = false;
+    socket.setTimeout(0);
+  }
+
+  start(): void {
+    const req = this.#req;
+    const url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47) { this.#refuse(400, ERRORS.BAD_REQUEST.code, 'the request target must be a path starting with "/"', ''); return; }
+    const reqHead = readRequestHead(req, 'http');
+    if (reqHead.hostCount > 1) { this.#refuse(400, ERRORS.BAD_REQUEST.code, 'the request has more than one Host header', ''); return; }
+    const poolName = this.#snap.router.match(reqHead.host, url);
+    const plan = poolName === undefined ? undefined : this.#snap.pools.get(poolName);
+    if (plan === undefined) { this.#refuse(404, ERRORS.NO_ROUTE.code, 'no route for this host and path', ''); return; }
+    this.#plan = plan;
+    this.#headers = reqHead.headers;
+    this.#protocol = String(req.headers.upgrade ?? 'websocket');
+    this.#target = plan.first();
+    this.#firstLevel = this.#target?.backend.level ?? 0;
+    this.#attempt();
+  }
+
+  #attempt(): void {
+    const plan = this.#plan as PoolPlan;
+    const t = this.#target;
+    if (t === undefined) {
+      this.#refuse(503, ERRORS.NO_HEALTHY_BACKEND.code, `no backend of pool "${plan.name}" accepted the upgrade`, plan.name);
+      return;
+    }
+    this.#attempts++;
+    this.#sent = false;
+    this.#controller = undefined;
+    try {
+      t.dispatcher.dispatch({ path: this.#req.url ?? '/', method: (this.#req.method ?? 'GET') as Dispatcher.HttpMethod, headers: this.#headers, upgrade: this.#protocol, body: null }, this);
+    } catch (err) {
+      this.onResponseError(undefined, err as Error);
+    }
+  }
+
+  #clientLeft(): void {
+    if (this.#done) return;
+    this.#clientGone = true;
+    this.#finish(CLIENT_CLOSED);
+    this.#controller?.abort(new ClientGone());
+  }
+
+  #refuse(status: number, code: string, message: string, pool: string): void {
+    if (this.#socket.writable) this.#socket.end(rawResponse(status, code, message));
+    else this.#socket.destroy();
+    if (pool !== '') this.#finish(status);
+    else this.#done = true;
+  }
+
+  #finish(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    const plan = this.#plan;
+    if (plan === undefined) return;
+    this.#hooks.done(plan.name, this.#target, status, this.#attempts, this.#startedAt);
+    this.#hooks.upgraded?.(plan.name, this.#target, status === 101);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#sent = true;
+    this.#controller = controller;
+    if (this.#done) controller.abort(new ClientGone());
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, _status: number, headers: Record<string, string | string[] | undefined>, upstream: Duplex): void {
+    const client = this.#socket;
+    if (this.#done) { upstream.destroy(); return; }
+    let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
+    for (const [k, v] of Object.entries(headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) head101 += `${k}: ${one}\r\n`;
+    }
+    client.write(`${head101}\r\n`);
+    if (this.#head.length > 0) upstream.write(this.#head);
+    // From here the tunnel is the client's and the backend's: its ending is nobody's fault. Silence in both
+    // directions for idle_timeout closes it (activity either way refreshes the client socket's timer).
+    const end = (): void => { upstream.destroy(); client.destroy(); };
+    upstream.on('error', end);
+    upstream.on('close', end);
+    client.on('timeout', end);
+    client.setTimeout(this.#settings.idleTimeoutMs);
+    upstream.pipe(client).pipe(upstream);
+    this.#finish(101);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    // The backend answered without upgrading: relay that answer as a normal response, then close.
+    this.#controller = controller;
+    if (this.#done) return;
+    let text = `HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || ''}\r\n`;
+    const flat = downstreamHeaders(headers);
+    for (let i = 0; i < flat.length; i += 2) {
+      const v = flat[i + 1] as string | string[];
+      for (const one of Array.isArray(v) ? v : [v]) text += `${flat[i] as string}: ${one}\r\n`;
+    }
+    this.#socket.write(`${text}connection: close\r\n\r\n`);
+    this.#status = statusCode;
+  }
+
+  #status = 0;
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#done) this.#socket.write(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.#done) return;
+    this.#socket.end();
+    this.#finish(this.#status);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.#done) return;
+    const plan = this.#plan as PoolPlan;
+    const t = this.#target as Target;
+    const fault = faultOf(err as Error & { code?: string }, this.#clientGone);
+    if (fault.side === 'client') { this.#socket.destroy(); this.#finish(CLIENT_CLOSED); return; }
+    if (fault.side === 'backend') this.#hooks.passive(t, (err as { code?: string }).code ?? err.message);
+    if (this.#status !== 0) { this.#socket.destroy(); this.#finish(0); return; } // a relayed answer was cut
+    // An upgrade request has no body: a retry is safe while nothing was sent, or when the backend refused it.
+    if (fault.side === 'backend' && this.#attempts < this.#settings.maxAttempts) {
+      this.#tried.add(t);
+      const next = plan.next(this.#firstLevel, this.#tried);
+      if (next !== undefined) { this.#target = next; this.#attempt(); return; }
+    }
+    this.#refuse(fault.error.status, fault.error.code, `upgrade failed on pool "${plan.name}": ${fault.error.summary}`, plan.name);
+  }
 }
 
 function settingsOf(config: Config): ForwardSettings {

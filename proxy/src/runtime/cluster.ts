@@ -38,6 +38,10 @@ export function workerExecArgv(parent: readonly string[], youngGenerationMb: num
 
 /** How long the primary waits for a worker's metrics before scraping without them. */
 const METRICS_TIMEOUT_MS = 2000;
+/** A worker that died sooner than this after its start is restarted after a backoff: 100 ms, doubled each time, 30 s at most. */
+const WORKER_STABLE_MS = 10_000;
+const WORKER_MIN_BACKOFF_MS = 100;
+const WORKER_MAX_BACKOFF_MS = 30_000;
 
 export async function startCluster(config: Config, version: string, workers: number, opts: StartOptions): Promise<RunningProxy> {
   const log = opts.log;
@@ -75,6 +79,7 @@ export async function startCluster(config: Config, version: string, workers: num
   });
   const { controller } = control;
 
+  let restartDelayMs = 0;
   const fork = (): Promise<Address> =>
     new Promise((resolve, reject) => {
       // glibc gives each thread its own malloc arena (8 per core), which holds memory a proxy freed long ago;
@@ -90,12 +95,20 @@ export async function startCluster(config: Config, version: string, workers: num
         else if (m.type === 'failed') reject(new Error(m.message));
       });
       w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
+      const bornAt = Date.now();
       w.on('exit', (code, signal) => {
         live.delete(w);
         if (stopping) return;
-        log.error({ worker: w.id, code, signal }, 'data-plane worker exited; starting a new one');
         reject(new Error(`worker exited with ${code ?? signal}`));
-        void fork().catch((err: Error) => log.error({ err: err.message }, 'could not restart a data-plane worker'));
+        // Restart with exponential backoff, so a worker that dies at once (bad input it meets again, no memory)
+        // does not become a fork loop; a worker that stayed up a while resets the backoff.
+        restartDelayMs = Date.now() - bornAt >= WORKER_STABLE_MS ? 0 : Math.min(WORKER_MAX_BACKOFF_MS, Math.max(WORKER_MIN_BACKOFF_MS, restartDelayMs * 2));
+        log.error({ worker: w.id, pid: w.process.pid, code, signal, restartInMs: restartDelayMs }, `data-plane worker exited (${signal ? `signal ${signal}` : `code ${code}`}); starting a new one`);
+        const timer = setTimeout(() => {
+          if (stopping) return;
+          void fork().catch((err: Error) => log.error({ err: err.message }, 'could not restart a data-plane worker'));
+        }, restartDelayMs);
+        timer.unref();
       });
     });
 

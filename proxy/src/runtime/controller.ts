@@ -127,9 +127,12 @@ export class Controller extends EventEmitter<Events> {
     return this.#version;
   }
 
-  /** True once every backend has had its first probe. */
+  /**
+   * True once every backend has had its first probe and, when the proxy started from a `bootstrap: true`
+   * config, a config without it (pushed by the operator) has been applied (SPEC 6 warm-up).
+   */
   get ready(): boolean {
-    return this.#ready;
+    return this.#ready && !this.#config.bootstrap;
   }
 
   health(id: string): HealthState | undefined {
