@@ -19,7 +19,7 @@ test('a proxy with a non-default dataplane.young_generation_mb and workers takes
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token' }, stringData: { token: TOKEN } });
+  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
   const backend = await TestBackend.start('app');
   t.after(() => backend.kill());
 
