@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { configSchema, SECRET_PATHS } from '@veloflux/config/schema';
 import { YAML_LIMITS as L } from '@veloflux/config/load';
 import type { Described } from '@veloflux/config/dsl';
-import { ERRORS } from '../proxy/src/errors.ts';
+import { ERRORS } from '@veloflux/proxy/errors';
 
 function typeOf(d: Described): string {
   if (d.format === 'duration') return 'duration';

@@ -8,6 +8,8 @@
 // Deletions while disconnected are not lost: the relist diff reports every cached object the list no longer has.
 import type { Kube, KubeObject, ObjectList } from './kube.ts';
 import type { Logger } from './log.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 
 export interface InformerOptions {
   /** Collection path, e.g. /api/v1/pods or /apis/veloflux.io/v1alpha1/failoverpools. */
@@ -15,6 +17,8 @@ export interface InformerOptions {
   readonly labelSelector?: string;
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
+  /** Time source of failingSince (the manager's clock). */
+  readonly clock?: Clock;
 }
 
 export type Change<T> = { readonly type: 'added' | 'updated' | 'deleted'; readonly object: T; readonly old: T | undefined };
@@ -175,7 +179,7 @@ export class Informer<T extends KubeObject> {
         if (code === 410) { this.#log.info('resourceVersion too old (410): relisting'); continue; }
         failures++;
         this.restarts++;
-        this.failingSince ??= Date.now();
+        this.failingSince ??= (this.#opts.clock ?? systemClock).now();
         // Full jitter: many informers failing together (apiserver restart) do not come back in lockstep.
         const delay = Math.round(Math.random() * Math.min(max, base * 2 ** (failures - 1))) + 50;
         this.#log.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'informer failed: restarting');

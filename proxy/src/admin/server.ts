@@ -9,22 +9,18 @@ import { parseDuration } from '@veloflux/config/duration';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import type { Located } from '@veloflux/config/load';
-import type { Controller } from '../runtime/controller.ts';
-import { UnknownPoolError } from '../runtime/controller.ts';
-import type { ProxyEvent } from '../runtime/events.ts';
+import { DrillError, UnknownPoolError } from '../control/api.ts';
+import type { ControlApi, DrillOptions, ProxyEvent } from '../control/api.ts';
 import { OPENAPI } from './openapi.ts';
 
 export type ApplyResult =
   | { readonly ok: true; readonly version: string; readonly changed: boolean }
   | { readonly ok: false; readonly error: ErrorDef; readonly message: string; readonly issues?: readonly Located[] };
 
-export interface DrillOptions {
-  readonly mode: 'dry-run' | 'live';
-  readonly durationMs: number;
-}
+export type { DrillOptions } from '../control/api.ts';
 
 export interface AdminContext {
-  readonly controller: () => Controller;
+  readonly controller: () => ControlApi;
   /** The configured token, or undefined when none is. */
   readonly token: () => string | undefined;
   readonly applyConfig: (text: string) => Promise<ApplyResult>;
@@ -61,7 +57,7 @@ function send(reply: FastifyReply, def: ErrorDef, message: string, issues?: read
   return reply.code(def.status).send({ error: { code: def.code, message, ...(issues ? { issues } : {}) } });
 }
 
-function poolParam(req: FastifyRequest, controller: Controller, required: boolean): string | undefined {
+function poolParam(req: FastifyRequest, controller: ControlApi, required: boolean): string | undefined {
   const q = req.query as Record<string, unknown>;
   const pool = q.pool;
   const known = controller.config.pools.map((p) => `"${p.name}"`).join(', ');
@@ -105,6 +101,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof AdminError) return send(reply, err.def, err.message, err.issues);
     if (err instanceof UnknownPoolError) return send(reply, ERRORS.UNKNOWN_POOL, err.message);
+    if (err instanceof DrillError) return send(reply, err.def, err.message);
     if (err.statusCode === 413) return send(reply, ERRORS.BODY_TOO_LARGE, `the request body is larger than ${BODY_LIMIT / 1024 / 1024} MiB`);
     if (err.statusCode !== undefined && err.statusCode < 500) return send(reply, ERRORS.BAD_PARAMETER, err.message);
     ctx.onInternalError?.(err);

@@ -21,6 +21,9 @@
 // "Earlier" and "later" are level numbers: level 0 is the primary. Any failure of the returning level resets
 // its recovery timer (healthySince) and cancels a ramp back onto it. Manual mode (activate) puts the pool on its
 // first serving level above 0 at once, whatever the health of level 0; deactivate hands it back to these rules.
+import type { Share } from '../share.ts';
+
+export type { Share };
 import type { FailoverPolicy } from '@veloflux/config/types';
 
 export type Mode = 'auto' | 'manual';
@@ -56,17 +59,6 @@ export interface PoolState {
   /** When the current failover started (active > 0 or manual), else undefined. */
   readonly failoverSince: number | undefined;
   readonly failovers: number;
-}
-
-export interface Share {
-  readonly level: number;
-  readonly percent: number;
-  /**
-   * Send to this level's backends even though none is known to serve: the pool's routing has not changed yet
-   * (delayed strategy inside its delay, automatic failover disabled). Per-request rescue still saves requests
-   * that fail there.
-   */
-  readonly evenIfDown?: true;
 }
 
 export type FailoverEvent =

@@ -33,7 +33,7 @@
 //     reader saw opening is seen closing, and none closes that never opened.
 // Suppressed notices are counted; the next notice sent for the pool says how many were held back.
 import { DEFAULTS } from '@veloflux/config/defaults';
-import type { ProxyEvent } from '../runtime/events.ts';
+import type { ProxyEvent } from '../control/api.ts';
 
 export type NoticeKind = 'failover_activated' | 'level_changed' | 'failover_recovered' | 'backend_down' | 'backend_up' | 'drill';
 

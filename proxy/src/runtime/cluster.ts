@@ -9,6 +9,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '@veloflux/config/types';
 import type { RoutingState } from '../routing.ts';
 import { startControlSide } from './control.ts';
+import { systemClock } from '../control/clock.ts';
 import type { Address, MetricsJson } from './control.ts';
 import type { RunningProxy, StartOptions } from './proxy.ts';
 
@@ -95,14 +96,14 @@ export async function startCluster(config: Config, version: string, workers: num
         else if (m.type === 'failed') reject(new Error(m.message));
       });
       w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
-      const bornAt = Date.now();
+      const bornAt = systemClock.now();
       w.on('exit', (code, signal) => {
         live.delete(w);
         if (stopping) return;
         reject(new Error(`worker exited with ${code ?? signal}`));
         // Restart with exponential backoff, so a worker that dies at once (bad input it meets again, no memory)
         // does not become a fork loop; a worker that stayed up a while resets the backoff.
-        restartDelayMs = Date.now() - bornAt >= WORKER_STABLE_MS ? 0 : Math.min(WORKER_MAX_BACKOFF_MS, Math.max(WORKER_MIN_BACKOFF_MS, restartDelayMs * 2));
+        restartDelayMs = systemClock.now() - bornAt >= WORKER_STABLE_MS ? 0 : Math.min(WORKER_MAX_BACKOFF_MS, Math.max(WORKER_MIN_BACKOFF_MS, restartDelayMs * 2));
         log.error({ worker: w.id, pid: w.process.pid, code, signal, restartInMs: restartDelayMs }, `data-plane worker exited (${signal ? `signal ${signal}` : `code ${code}`}); starting a new one`);
         const timer = setTimeout(() => {
           if (stopping) return;

@@ -2,7 +2,7 @@
 // Secrets never reach a log line: config objects are not logged, only names, addresses and levels.
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import type { ProxyEvent } from './events.ts';
+import type { ProxyEvent } from '../control/events.ts';
 
 export type { Logger };
 

@@ -3,7 +3,8 @@
 import type { Config } from '@veloflux/config/types';
 import { createNotifier } from '../notify/index.ts';
 import type { DeliveryCounter, Notifier } from '../notify/index.ts';
-import type { Clock, Controller } from './controller.ts';
+import type { Clock } from '../control/clock.ts';
+import type { Controller } from '../control/controller.ts';
 import type { Logger } from './log.ts';
 
 export type { Notifier };

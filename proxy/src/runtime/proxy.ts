@@ -7,8 +7,8 @@ import { TrafficMetrics } from '../metrics/traffic.ts';
 import { startControlSide } from './control.ts';
 import type { Address } from './control.ts';
 import type { Notifier } from './notify-wiring.ts';
-import type { Controller } from './controller.ts';
-import type { Clock } from './controller.ts';
+import type { Controller } from '../control/controller.ts';
+import type { Clock } from '../control/clock.ts';
 import type { Logger } from './log.ts';
 
 export type { Address };

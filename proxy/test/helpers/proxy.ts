@@ -2,7 +2,7 @@
 // state events captured for assertions.
 import { Writable } from 'node:stream';
 import { loadConfigText, formatIssues } from '@veloflux/config/load';
-import type { ProxyEvent } from '../../src/runtime/events.ts';
+import type { ProxyEvent } from '../../src/control/events.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startProxy } from '../../src/runtime/proxy.ts';
 import type { RunningProxy, StartOptions } from '../../src/runtime/proxy.ts';

@@ -5,18 +5,16 @@
 import { EventEmitter } from 'node:events';
 import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
 import { activate, deactivate, evaluate, initialPoolState } from '../failover/engine.ts';
-import type { Decision, LevelHealth, PoolState, Share } from '../failover/engine.ts';
+import type { Decision, LevelHealth, PoolState } from '../failover/engine.ts';
+import type { Share } from '../share.ts';
 import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
 import type { ProbeResult } from '../health/prober.ts';
 import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { ProbeOutcome, ProxyEvent } from './events.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
 
 export interface ControllerOptions {
   readonly clock?: Clock;

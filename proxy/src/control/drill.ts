@@ -4,13 +4,27 @@
 // report the requests, errors and latency the pool saw meanwhile.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
-import type { DrillOptions } from '../admin/server.ts';
-import { AdminError } from '../admin/server.ts';
 import { formatDuration } from '@veloflux/config/duration';
 import { ERRORS } from '../errors.ts';
+import type { ErrorDef } from '../errors.ts';
 import type { Prober } from '../health/prober.ts';
+import type { Clock } from './clock.ts';
 import type { Controller } from './controller.ts';
 import { between, readTraffic } from './traffic-stats.ts';
+
+export interface DrillOptions {
+  readonly mode: 'dry-run' | 'live';
+  readonly durationMs: number;
+}
+
+/** A drill refused (unknown pool, one already running): a domain error the admin API answers with `def`. */
+export class DrillError extends Error {
+  readonly def: ErrorDef;
+  constructor(def: ErrorDef, message: string) {
+    super(message);
+    this.def = def;
+  }
+}
 
 export interface DrillNotifier {
   drill(pool: string, summary: string): Promise<readonly unknown[]>;
@@ -21,6 +35,7 @@ export interface DrillDeps {
   readonly prober: Prober;
   readonly traffic: () => Promise<MetricObjectWithValues<MetricValueWithName<string>>[]>;
   readonly notifier: () => DrillNotifier | undefined;
+  readonly clock: Clock;
 }
 
 export class Drills {
@@ -45,7 +60,7 @@ export class Drills {
     const c = this.#deps.controller();
     const pool = c.config.pools.find((p) => p.name === poolName);
     const status = c.status(poolName)[0];
-    if (!pool || !status) throw new AdminError(ERRORS.UNKNOWN_POOL, `unknown pool "${poolName}"`);
+    if (!pool || !status) throw new DrillError(ERRORS.UNKNOWN_POOL, `unknown pool "${poolName}"`);
     const next = pool.levels.find((l) => l > status.activeLevel);
     const checks = await Promise.all(pool.backends.filter((b) => b.level === next).map(async (b) => {
       const t0 = performance.now();
@@ -59,11 +74,11 @@ export class Drills {
         ? `level ${next} would take over: ${up.length} of ${checks.length} backend${checks.length === 1 ? '' : 's'} answer (slowest ${Math.max(...up.map((x) => x.latencyMs))} ms)`
         : `level ${next} could not take over: none of its ${checks.length} backend${checks.length === 1 ? '' : 's'} answers`;
     const notifications = await this.#notify(poolName, `TEST (dry run) of failover for pool ${poolName}: ${wouldHappen}`);
-    return { test: true, pool: poolName, mode: 'dry-run', activeLevel: status.activeLevel, failoverActive: status.failoverActive, nextLevel: next ?? null, nextLevelBackends: checks, wouldHappen, notifications, at: new Date().toISOString() };
+    return { test: true, pool: poolName, mode: 'dry-run', activeLevel: status.activeLevel, failoverActive: status.failoverActive, nextLevel: next ?? null, nextLevelBackends: checks, wouldHappen, notifications, at: new Date(this.#deps.clock.now()).toISOString() };
   }
 
   async #live(poolName: string, durationMs: number): Promise<unknown> {
-    if (this.#running.has(poolName)) throw new AdminError(ERRORS.DRILL_RUNNING, `a live drill is already running on pool "${poolName}"`);
+    if (this.#running.has(poolName)) throw new DrillError(ERRORS.DRILL_RUNNING, `a live drill is already running on pool "${poolName}"`);
     this.#running.add(poolName);
     try {
       const c = this.#deps.controller();
@@ -72,14 +87,14 @@ export class Drills {
       const notifications = await this.#notify(poolName, `TEST (live drill) of failover for pool ${poolName}: the pool moves to its backup level for ${formatDuration(durationMs)}`);
       const r0 = readTraffic(await this.#deps.traffic(), poolName);
       const moved = c.activate(poolName, `live drill for ${formatDuration(durationMs)}`);
-      const t0 = Date.now();
+      const t0 = this.#deps.clock.now();
       await sleep(durationMs, undefined, { signal: this.#abort.signal }).catch(() => {});
       const back = wasManual ? c.status(poolName)[0] : c.deactivate(poolName, 'live drill ended');
       const r1 = readTraffic(await this.#deps.traffic(), poolName);
       return {
-        test: true, pool: poolName, mode: 'live', durationMs: Date.now() - t0,
+        test: true, pool: poolName, mode: 'live', durationMs: this.#deps.clock.now() - t0,
         from: before?.activeLevel ?? 0, to: moved.activeLevel, after: back?.activeLevel ?? null,
-        ...between(r0, r1), notifications, at: new Date().toISOString(),
+        ...between(r0, r1), notifications, at: new Date(this.#deps.clock.now()).toISOString(),
       };
     } finally {
       this.#running.delete(poolName);
