@@ -48,6 +48,94 @@ export async function runSetup(argv: readonly string[], io: SetupIo): Promise<nu
   }
 }
 
+/** A file setup writes: its text, its mode, and what the terminal shows of it (secrets masked). */
+interface OutFile { readonly path: string; readonly text: string; readonly mode: number; readonly shown: string }
+
+/**
+ * What setup does for one target (a proxy config file, or Kubernetes manifests): read an existing output for
+ * editing, build and validate the result, and apply it. One object per target; `setup` runs the steps in order.
+ */
+interface TargetSetup {
+  /** The answers an existing output file holds; what setup does not ask about is kept for the merge. */
+  read(output: string, text: string, pool: string | undefined): Promise<Partial<Answers>>;
+  /** The files to write, validated with the same schemas as the proxy (and the CRD). */
+  build(answers: Answers, secrets: readonly string[]): Promise<OutFile[]>;
+  /** The command that puts the written files to use. */
+  next(answers: Answers, files: readonly OutFile[]): string;
+  readonly applyQuestion: string;
+  apply(answers: Answers, files: readonly OutFile[], values: Flags, ask: Ask | undefined): Promise<void>;
+}
+
+type Flags = Extract<ReturnType<typeof parseFlags>, { values: unknown }>['values'];
+
+function configTarget(io: SetupIo): TargetSetup {
+  let existing: Record<string, unknown> | undefined;
+  return {
+    async read(output, text, pool) {
+      const loaded = loadConfigText(text);
+      if (!loaded.ok) throw new Exit(1, `veloflux setup: ${output} exists but is not a valid config (fix or move it):\n${formatIssues(loaded.issues, output)}`);
+      existing = parseYamlText(text) as Record<string, unknown>;
+      return answersFromConfig(loaded.config, output, pool);
+    },
+    async build(answers, secrets) {
+      const doc = buildConfig(answers, existing);
+      const text = toYaml(doc, HEADER_CONFIG, configComments(doc));
+      const loaded = loadConfigText(text);
+      if (!loaded.ok) throw new Exit(1, `veloflux setup: the result does not validate (nothing written):\n${formatIssues(loaded.issues)}`);
+      const c = loaded.config;
+      io.out(`\nvalid: the proxy's schema accepts it (${c.pools.length} pool${c.pools.length === 1 ? '' : 's'}, ${c.pools.reduce((n, p) => n + p.backends.length, 0)} backends, ${c.routes.length} route${c.routes.length === 1 ? '' : 's'}; version ${loaded.version})`);
+      const hasSecret = secrets.length > 0 || /smtp_password|secret:/.test(text);
+      return [{ path: answers.output, text, mode: hasSecret ? 0o600 : 0o644, shown: toYaml(redact(doc), HEADER_CONFIG, configComments(doc)) }];
+    },
+    next: (answers) => `veloflux-proxy --config ${answers.output}   (admin API token: env VELOFLUX_ADMIN_TOKEN or admin.token_file)`,
+    applyQuestion: 'Apply it now to a running proxy (PUT /api/v1/config)?',
+    async apply(answers, files, values, ask) {
+      let url = typeof values['admin-url'] === 'string' ? values['admin-url'] : undefined;
+      if (!url && ask) url = await ask.input({ message: 'Admin API URL of the running proxy', default: 'http://127.0.0.1:9000', validate: (v) => (/^https?:\/\/\S+$/.test(v) ? true : 'must be an http:// or https:// URL') });
+      let token = typeof values['admin-token'] === 'string' ? values['admin-token'] : io.env['VELOFLUX_ADMIN_TOKEN'];
+      if (!token && ask) token = await ask.password({ message: 'Admin API token', validate: (v) => (v === '' ? 'is required' : true) });
+      const need = [!url && '--admin-url', !token && '--admin-token (or env VELOFLUX_ADMIN_TOKEN)'].filter(Boolean);
+      if (need.length > 0 || !url || !token) throw new Exit(2, `veloflux setup: wrote ${answers.output}; to apply it, missing: ${need.join(', ')}`);
+      const r = await applyConfig(url, token, files[0]?.text ?? '');
+      if (!r.ok) throw new Exit(1, `veloflux setup: wrote ${answers.output}, but the proxy refused it: ${r.message}`);
+      io.out(`applied to ${url}: version ${r.version}${r.changed === false ? ' (unchanged)' : ''}`);
+    },
+  };
+}
+
+function kubernetesTarget(io: SetupIo): TargetSetup {
+  let existing: ReturnType<typeof parseManifests> | undefined;
+  return {
+    async read(output, text) {
+      const secretsFile = secretsFileFor(output);
+      const secretsText = existsSync(secretsFile) ? await readFile(secretsFile, 'utf8') : '';
+      const manifests = parseManifests(`${text}\n---\n${secretsText}`);
+      if (!manifests.pool) throw new Exit(1, `veloflux setup: ${output} exists but holds no FailoverPool (fix or move it)`);
+      existing = manifests;
+      return answersFromManifests(manifests, output);
+    },
+    async build(answers) {
+      const kube = buildKube(answers, existing);
+      const problems = await io.validateKube(kube);
+      if (problems.length > 0) throw new Exit(1, `veloflux setup: the FailoverPool does not validate (nothing written):\n${problems.map((p) => `  ${p}`).join('\n')}`);
+      io.out(`\nvalid: the FailoverPool passes the CRD schema and its rules, and renders to a config the proxy accepts`);
+      const texts = kubeText(kube);
+      const files: OutFile[] = [{ path: answers.output, text: texts.pool, mode: 0o644, shown: texts.pool }];
+      if (texts.secrets) files.push({ path: secretsFileFor(answers.output), text: texts.secrets, mode: 0o600, shown: kubeText({ ...kube, secrets: kube.secrets.map((s) => redact(s) as typeof s) }).secrets ?? '' });
+      return files;
+    },
+    next: (_answers, files) => `kubectl apply ${files.slice().reverse().map((f) => `-f ${f.path}`).join(' ')}`,
+    applyQuestion: 'Apply it now with kubectl apply?',
+    async apply(_answers, files) {
+      const r = await applyKubernetes(files.slice().reverse().map((f) => f.text).join('---\n'));
+      if (!r.ok) throw new Exit(1, `veloflux setup: wrote ${files.map((f) => f.path).join(' and ')}, but kubectl apply failed: ${r.message}`);
+      io.out(r.message);
+    },
+  };
+}
+
+const TARGETS: Record<Target, (io: SetupIo) => TargetSetup> = { config: configTarget, kubernetes: kubernetesTarget };
+
 async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
   const parsed = parseFlags(argv);
   if ('error' in parsed) throw new Exit(2, `veloflux setup: ${parsed.error}\n\n${usage()}`);
@@ -58,26 +146,17 @@ async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
   const { given, errors } = givenFromFlags(values, io.env, (f) => readFileSync(f, 'utf8'));
   if (errors.length > 0) throw new Exit(2, `veloflux setup: ${errors.length} bad value${errors.length === 1 ? '' : 's'}:\n${errors.map((e) => `  ${e}`).join('\n')}`);
 
-  // What an existing output file holds, kept for the merge (editing keeps what setup does not ask about).
-  let existing: { config?: Record<string, unknown>; manifests?: ReturnType<typeof parseManifests> } = {};
+  // The target is known once its question is answered; an existing output file is read by that target.
+  const targets = new Map<Target, TargetSetup>();
+  const of = (target: Target): TargetSetup => {
+    let t = targets.get(target);
+    if (!t) { t = TARGETS[target](io); targets.set(target, t); }
+    return t;
+  };
   const defaultsFor = async (target: Target, output: string): Promise<Flat> => {
     const base = { ...defaultAnswers(target), output };
     if (!existsSync(output)) return flatten(base);
-    const text = await readFile(output, 'utf8');
-    let found: Partial<Answers>;
-    if (target === 'config') {
-      const loaded = loadConfigText(text);
-      if (!loaded.ok) throw new Exit(1, `veloflux setup: ${output} exists but is not a valid config (fix or move it):\n${formatIssues(loaded.issues, output)}`);
-      existing = { config: parseYamlText(text) as Record<string, unknown> };
-      found = answersFromConfig(loaded.config, output, given.pool);
-    } else {
-      const secretsFile = secretsFileFor(output);
-      const secretsText = existsSync(secretsFile) ? await readFile(secretsFile, 'utf8') : '';
-      const manifests = parseManifests(`${text}\n---\n${secretsText}`);
-      if (!manifests.pool) throw new Exit(1, `veloflux setup: ${output} exists but holds no FailoverPool (fix or move it)`);
-      existing = { manifests };
-      found = answersFromManifests(manifests, output);
-    }
+    const found = await of(target).read(output, await readFile(output, 'utf8'), typeof given.pool === 'string' ? given.pool : undefined);
     io.out(`editing existing ${output}`);
     return flatten({ ...base, ...found });
   };
@@ -87,28 +166,10 @@ async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
     throw new Exit(2, `veloflux setup: missing: ${collected.missing.join(', ')} (${ask ? '' : 'no terminal to ask: '}pass them as flags; veloflux setup --help lists every flag)`);
   }
   const answers = unflatten(collected.flat);
-  const secrets = secretsOf(answers);
+  const target = of(answers.target);
 
   // Build, validate with the same schemas as the proxy (and the CRD), show.
-  const files: { path: string; text: string; mode: number; shown: string }[] = [];
-  if (answers.target === 'config') {
-    const doc = buildConfig(answers, existing.config);
-    const text = toYaml(doc, HEADER_CONFIG, configComments(doc));
-    const loaded = loadConfigText(text);
-    if (!loaded.ok) throw new Exit(1, `veloflux setup: the result does not validate (nothing written):\n${formatIssues(loaded.issues)}`);
-    const c = loaded.config;
-    io.out(`\nvalid: the proxy's schema accepts it (${c.pools.length} pool${c.pools.length === 1 ? '' : 's'}, ${c.pools.reduce((n, p) => n + p.backends.length, 0)} backends, ${c.routes.length} route${c.routes.length === 1 ? '' : 's'}; version ${loaded.version})`);
-    const hasSecret = secrets.length > 0 || /smtp_password|secret:/.test(text);
-    files.push({ path: answers.output, text, mode: hasSecret ? 0o600 : 0o644, shown: toYaml(redact(doc), HEADER_CONFIG, configComments(doc)) });
-  } else {
-    const kube = buildKube(answers, existing.manifests);
-    const problems = await io.validateKube(kube);
-    if (problems.length > 0) throw new Exit(1, `veloflux setup: the FailoverPool does not validate (nothing written):\n${problems.map((p) => `  ${p}`).join('\n')}`);
-    io.out(`\nvalid: the FailoverPool passes the CRD schema and its rules, and renders to a config the proxy accepts`);
-    const texts = kubeText(kube);
-    files.push({ path: answers.output, text: texts.pool, mode: 0o644, shown: texts.pool });
-    if (texts.secrets) files.push({ path: secretsFileFor(answers.output), text: texts.secrets, mode: 0o600, shown: kubeText({ ...kube, secrets: kube.secrets.map((s) => redact(s) as typeof s) }).secrets ?? '' });
-  }
+  const files = await target.build(answers, secretsOf(answers));
   for (const f of files) io.out(`\n--- ${f.path}${f.mode === 0o600 ? ' (secrets masked here; file mode 0600)' : ''}\n${f.shown}`);
 
   if (ask && !(await ask.confirm({ message: `Write ${files.map((f) => f.path).join(' and ')}?`, default: true }))) {
@@ -120,29 +181,11 @@ async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
     await chmod(f.path, f.mode); // an existing file keeps its old mode otherwise
     io.out(`wrote ${f.path}`);
   }
-  const next = answers.target === 'config'
-    ? `veloflux-proxy --config ${answers.output}   (admin API token: env VELOFLUX_ADMIN_TOKEN or admin.token_file)`
-    : `kubectl apply ${files.slice().reverse().map((f) => `-f ${f.path}`).join(' ')}`;
 
   let apply = values['apply'] === true;
-  if (!apply && ask) apply = await ask.confirm({ message: answers.target === 'config' ? 'Apply it now to a running proxy (PUT /api/v1/config)?' : 'Apply it now with kubectl apply?', default: false });
-  if (!apply) { io.out(`next: ${next}`); return 0; }
-
-  if (answers.target === 'config') {
-    let url = typeof values['admin-url'] === 'string' ? values['admin-url'] : undefined;
-    if (!url && ask) url = await ask.input({ message: 'Admin API URL of the running proxy', default: 'http://127.0.0.1:9000', validate: (v) => (/^https?:\/\/\S+$/.test(v) ? true : 'must be an http:// or https:// URL') });
-    let token = typeof values['admin-token'] === 'string' ? values['admin-token'] : io.env['VELOFLUX_ADMIN_TOKEN'];
-    if (!token && ask) token = await ask.password({ message: 'Admin API token', validate: (v) => (v === '' ? 'is required' : true) });
-    const need = [!url && '--admin-url', !token && '--admin-token (or env VELOFLUX_ADMIN_TOKEN)'].filter(Boolean);
-    if (need.length > 0 || !url || !token) throw new Exit(2, `veloflux setup: wrote ${answers.output}; to apply it, missing: ${need.join(', ')}`);
-    const r = await applyConfig(url, token, files[0]?.text ?? '');
-    if (!r.ok) throw new Exit(1, `veloflux setup: wrote ${answers.output}, but the proxy refused it: ${r.message}`);
-    io.out(`applied to ${url}: version ${r.version}${r.changed === false ? ' (unchanged)' : ''}`);
-  } else {
-    const r = await applyKubernetes(files.slice().reverse().map((f) => f.text).join('---\n'));
-    if (!r.ok) throw new Exit(1, `veloflux setup: wrote ${files.map((f) => f.path).join(' and ')}, but kubectl apply failed: ${r.message}`);
-    io.out(r.message);
-  }
+  if (!apply && ask) apply = await ask.confirm({ message: target.applyQuestion, default: false });
+  if (!apply) { io.out(`next: ${target.next(answers, files)}`); return 0; }
+  await target.apply(answers, files, values, ask);
   return 0;
 }
 
