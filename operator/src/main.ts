@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { formatDuration, parseDuration } from '@veloflux/config/duration';
-import { createLogger } from './log.ts';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from './log.ts';
 import { Manager } from './manager.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const workers = a.workers === undefined ? D.workers : Number(a.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) die(2, `veloflux-operator: --workers must be a whole number from 1 to 64, got "${a.workers}"`);
 
-  const log = createLogger();
+  const log = createLogger(SERVICE);
   const leaseDurationMs = ms('lease-duration', a['lease-duration']);
   const renewDeadlineMs = ms('renew-deadline', a['renew-deadline']);
   const retryPeriodMs = ms('retry-period', a['retry-period']);

@@ -28,6 +28,7 @@ import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
+import { listen } from '@veloflux/service/listen';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -244,10 +245,9 @@ export class Manager {
       }
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /metrics, /healthz or /readyz"}');
     });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host || undefined, () => resolve()); });
+    const bound = await listen(server, host, port);
     this.#server = server;
-    const a = server.address();
-    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
+    return bound;
   }
 
   /**

@@ -6,14 +6,14 @@ import { Informer } from '@veloflux/operator/informer';
 import type { Change } from '@veloflux/operator/informer';
 import { Kube } from '@veloflux/operator/kube';
 import type { KubeObject } from '@veloflux/operator/kube';
-import { createLogger } from '@veloflux/operator/log';
+import { createLogger } from '@veloflux/service/log';
 import { kubeConfigFor, serviceAccountToken, withNamespace } from '../cluster/testenv.ts';
 import { admin, until } from './env.ts';
 
 test('an informer restarts on errors until RBAC allows it, then follows changes', async (t) => {
   const ns = await withNamespace(t, 'inf');
   const token = await serviceAccountToken(ns, 'watcher');
-  const log = createLogger({ level: 'silent' });
+  const log = createLogger('veloflux-operator', { level: 'silent' });
   const informer = new Informer<KubeObject & { data?: Record<string, string> }>('configmaps', new Kube(kubeConfigFor(token)), { path: `/api/v1/namespaces/${ns}/configmaps`, backoffBaseMs: 20, backoffMaxMs: 200 }, log);
   const changes: Change<KubeObject>[] = [];
   informer.onChange((c) => changes.push(c));

@@ -11,7 +11,7 @@
 // the logs sees the change once as a state line and, when notifications are configured to go to the log, once as
 // the incident line that email and chat receivers also get; the two lines carry different facts, not one twice.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
+import type { Logger } from '@veloflux/service/log';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { ChannelConfig, Config } from '@veloflux/config/types';
 import { systemClock } from '../control/api.ts';

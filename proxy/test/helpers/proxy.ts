@@ -3,7 +3,8 @@
 import { Writable } from 'node:stream';
 import { loadConfigText, formatIssues } from '@veloflux/config/load';
 import type { ProxyEvent } from '../../src/control/events.ts';
-import { createLogger } from '../../src/runtime/log.ts';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from '../../src/runtime/log.ts';
 import { startProxy } from '../../src/runtime/proxy.ts';
 import type { RunningProxy, StartOptions } from '../../src/runtime/proxy.ts';
 
@@ -31,7 +32,7 @@ export async function startTestProxy(yaml: string, opts: Partial<StartOptions> =
   if (!loaded.ok) throw new Error(`test config invalid:\n${formatIssues(loaded.issues)}`);
   const logs: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, cb) { logs.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
-  const log = createLogger({ level: 'debug', destination: sink });
+  const log = createLogger(SERVICE, { level: 'debug', destination: sink });
   const proxy = await startProxy(loaded.config, loaded.version, { log, ...opts });
   const events: ProxyEvent[] = [];
   proxy.controller.on('event', (e) => events.push(e));
