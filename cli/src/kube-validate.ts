@@ -12,26 +12,11 @@ import { loadConfigText } from '@veloflux/config/load';
 import { render } from '@veloflux/kube/render';
 import type { FailoverPool } from '@veloflux/kube/types';
 import type { Kube } from './kube.ts';
+import type { Props } from '@veloflux/kube/crd';
 
 type Obj = Record<string, unknown>;
-export interface OpenApi {
-  type?: string;
-  properties?: Record<string, OpenApi>;
-  additionalProperties?: OpenApi | boolean;
-  items?: OpenApi;
-  required?: string[];
-  enum?: unknown[];
-  pattern?: string;
-  maxLength?: number;
-  minimum?: number;
-  maximum?: number;
-  minItems?: number;
-  maxItems?: number;
-  default?: unknown;
-  'x-kubernetes-int-or-string'?: boolean;
-  'x-kubernetes-preserve-unknown-fields'?: boolean;
-  'x-kubernetes-validations'?: { rule: string; message?: string }[];
-}
+/** The CRD's schema type: the one JSON-Schema (apiextensions v1 JSONSchemaProps) definition, packages/kube/src/crd.ts. */
+export type OpenApi = Props;
 
 export const CRD_FILE = new URL('../../crds/failoverpool.yaml', import.meta.url);
 
@@ -122,7 +107,7 @@ export function checkSchema(schema: OpenApi, value: unknown, path = '', issues: 
       if (typeof value !== 'boolean') bad(`must be true or false, got ${JSON.stringify(value)}`);
       break;
   }
-  if (schema.enum && !schema.enum.includes(value)) bad(`must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${JSON.stringify(value)}`);
+  if (schema.enum && !(schema.enum as readonly unknown[]).includes(value)) bad(`must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${JSON.stringify(value)}`);
   for (const v of schema['x-kubernetes-validations'] ?? []) {
     const intent = CEL[v.rule];
     if (!intent) bad(`CEL rule not known to veloflux setup (add its meaning to kube-validate.ts): ${v.rule}`);

@@ -25,7 +25,8 @@ export const KIND = 'FailoverPool';
 export const CRD_FILE = fileURLToPath(new URL('../../../crds/failoverpool.yaml', import.meta.url));
 export const CHART_CRD_FILE = fileURLToPath(new URL('../../../charts/veloflux/crds/failoverpool.yaml', import.meta.url));
 
-/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names). */
+/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names); setup's local check reads the
+ *  shipped CRD with the same type (cli/src/kube-validate.ts). */
 export interface Props {
   type?: 'string' | 'integer' | 'boolean' | 'object' | 'array';
   description: string;
@@ -43,6 +44,7 @@ export interface Props {
   items?: Props;
   additionalProperties?: Props;
   'x-kubernetes-int-or-string'?: true;
+  'x-kubernetes-preserve-unknown-fields'?: true;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-validations'?: { rule: string; message: string; reason?: string; fieldPath?: string }[];
