@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const PURE = [
   /^packages\/config\/src\/(?!load\.ts)/,
-  /^packages\/kube\/src\/(render|types)\.ts$/,
+  /^packages\/kube\/src\/(render|rules|types)\.ts$/,
   /^proxy\/src\/health\/state\.ts$/,
   /^proxy\/src\/failover\//,
   /^proxy\/src\/balance\//,

@@ -2,17 +2,18 @@
 //  1. the CRD as shipped (crds/failoverpool.yaml): its defaults applied first (the apiserver defaults before it
 //     validates), then its openAPIV3Schema (types, required, enums, patterns, bounds, unknown fields) and the
 //     intent of its CEL rules (x-kubernetes-validations, matched by rule text: a rule this file does not know is
-//     reported, so a new rule in the CRD cannot pass unnoticed);
+//     reported, so a new rule in the CRD cannot pass unnoticed; the meanings come from packages/kube/src/rules.ts, the
+//     table that also writes the rules into the CRD);
 //  2. the operator's own render (packages/kube/src/render.ts) with the Secrets setup writes, whose result must pass the
 //     proxy's loader (loadConfigText): the same schema as the proxy.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { parseDuration } from '@veloflux/config/duration';
 import { loadConfigText } from '@veloflux/config/load';
 import { render } from '@veloflux/kube/render';
 import type { FailoverPool } from '@veloflux/kube/types';
 import type { Kube } from './kube.ts';
 import type { Props } from '@veloflux/kube/crd';
+import { CHECKS } from '@veloflux/kube/rules';
 
 type Obj = Record<string, unknown>;
 /** The CRD's schema type: the one JSON-Schema (apiextensions v1 JSONSchemaProps) definition, packages/kube/src/crd.ts. */
@@ -29,32 +30,10 @@ export function crdSchema(text: string): OpenApi {
 }
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const has = (o: unknown, k: string): boolean => isObj(o) && o[k] !== undefined;
-const dur = (v: unknown): number => (typeof v === 'string' ? parseDuration(v) ?? Number.NaN : Number.NaN);
 
 /** The CEL rules of the CRD, by rule text, as JavaScript with the same meaning. */
-export const CEL: Record<string, (self: unknown) => boolean> = {
-  // Inline secrets the CRD declares only to refuse them (packages/kube/src/crd.ts INLINE_SECRET_FIELDS).
-  ...Object.fromEntries(['smtpUser', 'smtpPassword', 'username', 'password', 'url', 'webhookUrl', 'token', 'secret', 'hmacSecret']
-    .map((k) => [`!has(self.${k})`, (s: unknown) => !has(s, k)])),
-  'has(self.address) != has(self.service)': (s) => has(s, 'address') !== has(s, 'service'),
-  'self >= 1 && self <= 100': (s) => typeof s === 'number' && s >= 1 && s <= 100,
-  "self.type == 'email' ? has(self.smtpServer) && has(self.recipients) : !has(self.smtpServer) && !has(self.recipients) && !has(self.credentialsSecretRef) && !has(self.smtpPort) && !has(self.from) && !has(self.tls)": (s) =>
-    (s as Obj)['type'] === 'email' ? has(s, 'smtpServer') && has(s, 'recipients') : !['smtpServer', 'recipients', 'credentialsSecretRef', 'smtpPort', 'from', 'tls'].some((k) => has(s, k)),
-  "self.type == 'webhook' ? has(self.urlSecretRef) : !has(self.urlSecretRef) && !has(self.hmacSecretRef) && !has(self.format)": (s) =>
-    (s as Obj)['type'] === 'webhook' ? has(s, 'urlSecretRef') : !['urlSecretRef', 'hmacSecretRef', 'format'].some((k) => has(s, k)),
-  "self.type == 'log' || !has(self.level)": (s) => (s as Obj)['type'] === 'log' || !has(s, 'level'),
-  "self.type != 'log' || !has(self.timeout)": (s) => (s as Obj)['type'] !== 'log' || !has(s, 'timeout'),
-  "self.mode == 'auto' || (has(self.reason) && size(self.reason) > 0)": (s) => (s as Obj)['mode'] === 'auto' || (typeof (s as Obj)['reason'] === 'string' && ((s as Obj)['reason'] as string).length > 0),
-  'self.backends.exists(b, !has(b.failoverLevel) || b.failoverLevel == 0)': (s) => ((s as Obj)['backends'] as Obj[]).some((b) => !has(b, 'failoverLevel') || b['failoverLevel'] === 0),
-  "self.backends.all(b, !has(b.healthCheck) || !has(b.healthCheck.timeout) || duration(b.healthCheck.timeout) < duration(has(b.healthCheck.interval) ? b.healthCheck.interval : (has(self.checkInterval) ? self.checkInterval : '5s')))": (s) =>
-    ((s as Obj)['backends'] as Obj[]).every((b) => {
-      const hc = b['healthCheck'];
-      if (!isObj(hc) || !has(hc, 'timeout')) return true;
-      const interval = has(hc, 'interval') ? hc['interval'] : has(s, 'checkInterval') ? (s as Obj)['checkInterval'] : '5s';
-      return dur(hc['timeout']) < dur(interval);
-    }),
-};
+/** The meaning of each CEL rule, by its text: from the same table that writes the rules into the CRD. */
+export const CEL: Readonly<Record<string, (self: unknown) => boolean>> = Object.fromEntries(CHECKS);
 
 /** A copy with the schema's defaults filled in where a field is absent (structural defaulting). */
 export function withDefaults(schema: OpenApi, value: unknown): unknown {

@@ -17,6 +17,7 @@ import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Described } from '@veloflux/config/dsl';
 import { formatDuration } from '@veloflux/config/duration';
 import { backendSchema, channelSchema, failoverSchema, healthCheckSchema, routeSchema } from '@veloflux/config/schema';
+import { INLINE_SECRET_FIELDS, INLINE_SECRET_RULES, RULES, validation } from './rules.ts';
 
 export const GROUP = 'veloflux.io';
 export const VERSION = 'v1alpha1';
@@ -137,7 +138,7 @@ function backends(): Props {
     items: {
       ...backend,
       required: [],
-      'x-kubernetes-validations': [{ rule: 'has(self.address) != has(self.service)', message: 'a backend has exactly one of address and service' }],
+      'x-kubernetes-validations': [validation(RULES.backendTarget)],
     },
   };
 }
@@ -177,7 +178,7 @@ function policy(): Record<string, Props> {
     delay: delay as Props,
     stepPercent: {
       ...(stepPercent as Props),
-      'x-kubernetes-validations': [{ rule: 'self >= 1 && self <= 100', message: 'stepPercent must be from 1 to 100' }],
+      'x-kubernetes-validations': [validation(RULES.stepPercent)],
     },
     stepInterval: stepInterval as Props,
   };
@@ -197,11 +198,7 @@ export const CHANNEL_FIELDS_NOT_IN_CRD = ['smtp_user', 'smtp_password', 'url', '
  * stored in the kubectl.kubernetes.io/last-applied-configuration annotation. Declared, the apiserver refuses
  * the whole object, whatever the client's validation mode, with a message naming the field to use.
  */
-export const INLINE_SECRET_FIELDS: Readonly<Record<string, string>> = {
-  smtpUser: 'credentialsSecretRef', smtpPassword: 'credentialsSecretRef', username: 'credentialsSecretRef', password: 'credentialsSecretRef',
-  url: 'urlSecretRef', webhookUrl: 'urlSecretRef', token: 'urlSecretRef',
-  secret: 'hmacSecretRef', hmacSecret: 'hmacSecretRef',
-};
+export { INLINE_SECRET_FIELDS } from './rules.ts';
 
 function inlineSecretProps(): Record<string, Props> {
   return Object.fromEntries(Object.entries(INLINE_SECRET_FIELDS).map(([name, ref]) => [name, {
@@ -210,13 +207,6 @@ function inlineSecretProps(): Record<string, Props> {
   } satisfies Props]));
 }
 
-function inlineSecretRules(): { rule: string; message: string; fieldPath: string }[] {
-  return Object.entries(INLINE_SECRET_FIELDS).map(([name, ref]) => ({
-    rule: `!has(self.${name})`,
-    message: `${name} is not allowed inline (the FailoverPool and its last-applied annotation would store the secret): put it in a Secret labelled veloflux.io/secret: "true" and reference it with ${ref}`,
-    fieldPath: `.${name}`,
-  }));
-}
 
 /** Notification channels with Secret references where config.yaml has secrets inline. */
 function notifications(): Props {
@@ -257,11 +247,8 @@ function notifications(): Props {
       ...inlineSecretProps(),
     },
     'x-kubernetes-validations': [
-      ...inlineSecretRules(),
-      { rule: "self.type == 'email' ? has(self.smtpServer) && has(self.recipients) : !has(self.smtpServer) && !has(self.recipients) && !has(self.credentialsSecretRef) && !has(self.smtpPort) && !has(self.from) && !has(self.tls)", message: 'smtpServer and recipients are required for type email, and email fields are allowed only there' },
-      { rule: "self.type == 'webhook' ? has(self.urlSecretRef) : !has(self.urlSecretRef) && !has(self.hmacSecretRef) && !has(self.format)", message: 'urlSecretRef is required for type webhook, and webhook fields are allowed only there' },
-      { rule: "self.type == 'log' || !has(self.level)", message: 'level is allowed only for type log' },
-      { rule: "self.type != 'log' || !has(self.timeout)", message: 'timeout is allowed only for types email and webhook' },
+      ...INLINE_SECRET_RULES.map(validation),
+      ...[RULES.emailFields, RULES.webhookFields, RULES.logLevel, RULES.logTimeout].map(validation),
     ],
   };
   // Drop `undefined` values left by the spreads above (yaml would print them as null).
@@ -362,12 +349,11 @@ function override(): Props {
       reason: { type: 'string', maxLength: 1024, description: 'Why; required for active and inactive. Shown in proxy status and events.' },
       expiresAt: TS('When the override ends by itself and the pool returns to auto (RFC 3339). Default: never.'),
     },
-    'x-kubernetes-validations': [{ rule: "self.mode == 'auto' || (has(self.reason) && size(self.reason) > 0)", message: 'override.reason is required when mode is active or inactive' }],
+    'x-kubernetes-validations': [validation(RULES.overrideReason)],
   };
 }
 
 export function openApiSchema(): Props {
-  const checkDefault = formatDuration(DEFAULTS.failover.checkIntervalMs);
   const hc = convert(healthCheckSchema.describe());
   if (!hc.properties?.timeout || !hc.properties.interval) throw new Error('health check schema lost timeout/interval');
   const spec: Props = {
@@ -383,12 +369,8 @@ export function openApiSchema(): Props {
       override: override(),
     },
     'x-kubernetes-validations': [
-      { rule: 'self.backends.exists(b, !has(b.failoverLevel) || b.failoverLevel == 0)', message: 'at least one backend must be at failoverLevel 0', fieldPath: '.backends' },
-      {
-        rule: `self.backends.all(b, !has(b.healthCheck) || !has(b.healthCheck.timeout) || duration(b.healthCheck.timeout) < duration(has(b.healthCheck.interval) ? b.healthCheck.interval : (has(self.checkInterval) ? self.checkInterval : '${checkDefault}')))`,
-        message: 'healthCheck.timeout must be less than its interval (healthCheck.interval, else spec.checkInterval)',
-        fieldPath: '.backends',
-      },
+      validation(RULES.levelZero),
+      validation(RULES.timeoutBelowInterval),
     ],
   };
   return {
