@@ -11,6 +11,7 @@ import type { RoutingState } from '../routing.ts';
 import { startControlSide } from './control.ts';
 import { systemClock } from '../control/clock.ts';
 import type { Address, MetricsJson } from './control.ts';
+import { run } from './proxy.ts';
 import type { RunningProxy, StartOptions } from './proxy.ts';
 
 // Workers get the resolved config as data (not YAML): they need no config parser, so they load less.
@@ -115,31 +116,18 @@ export async function startCluster(config: Config, version: string, workers: num
 
   controller.on('routing', (routing) => broadcast({ type: 'routing', routing }));
 
-  let admin: Address;
-  let data: Address;
-  try {
-    admin = await control.listen();
-    const addresses = await Promise.all(Array.from({ length: workers }, fork));
-    data = addresses[0] as Address;
-  } catch (err) {
-    stopping = true;
-    for (const w of live) w.kill();
-    await control.close();
-    throw err;
-  }
-  controller.start();
-  return {
-    data,
-    admin,
-    controller,
-    notifier: control.notifier,
-    async stop(graceMs) {
+  return run(control, {
+    listen: async () => (await Promise.all(Array.from({ length: workers }, fork)))[0] as Address,
+    abort: async () => {
+      stopping = true;
+      for (const w of live) w.kill();
+    },
+    stop: async (graceMs) => {
       stopping = true;
       await Promise.all([...live].map((w) => new Promise<void>((resolve) => {
         w.once('exit', () => resolve());
-        w.send({ type: 'shutdown', graceMs: graceMs ?? 30_000 } satisfies ToWorker);
+        w.send({ type: 'shutdown', graceMs } satisfies ToWorker);
       })));
-      await control.close();
     },
-  };
+  });
 }
