@@ -15,11 +15,27 @@ export interface InformerOptions {
   /** Collection path, e.g. /api/v1/pods or /apis/veloflux.io/v1alpha1/failoverpools. */
   readonly path: string;
   readonly labelSelector?: string;
+  /** List/watch these namespaces, one loop each (namespaced RBAC), instead of the whole cluster. */
+  readonly namespaces?: readonly string[];
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
   /** Time source of failingSince (the manager's clock). */
   readonly clock?: Clock;
 }
+
+/** What one list/watch loop covers: a namespace (or the cluster) and a label selector. */
+export interface Scope { readonly namespace?: string; readonly labelSelector?: string }
+
+/** The collection path of `path` (e.g. /api/v1/pods) in one namespace (/api/v1/namespaces/NS/pods). */
+export function scopedPath(path: string, namespace: string | undefined): string {
+  if (namespace === undefined) return path;
+  const i = path.lastIndexOf('/');
+  return `${path.slice(0, i)}/namespaces/${encodeURIComponent(namespace)}${path.slice(i)}`;
+}
+
+const scopeKey = (s: Scope): string => `${s.namespace ?? '*'}|${s.labelSelector ?? ''}`;
+
+interface Loop { readonly scope: Scope; readonly abort: AbortController; synced: boolean; failingSince: number | undefined; run?: Promise<void> }
 
 export type Change<T> = { readonly type: 'added' | 'updated' | 'deleted'; readonly object: T; readonly old: T | undefined };
 
@@ -36,21 +52,57 @@ export class Informer<T extends KubeObject> {
   /** Secondary indexes, by name: index key -> store keys. */
   readonly #indexers = new Map<string, { fn: (o: T) => string[]; index: Map<string, Set<string>> }>();
   readonly #listeners: ((c: Change<T>) => void)[] = [];
-  #abort = new AbortController();
+  readonly #loops = new Map<string, Loop>();
+  #started = false;
   #stopped = false;
-  #synced = false;
   #syncWaiters: (() => void)[] = [];
   /** Restarts after errors, for metrics and tests. */
   restarts = 0;
-  #loop: Promise<void> | undefined;
-  /** Since when the informer has been failing without a successful list (undefined: healthy). */
-  failingSince: number | undefined;
 
   constructor(name: string, kube: Kube, opts: InformerOptions, log: Logger) {
     this.name = name;
     this.#kube = kube;
     this.#opts = opts;
     this.#log = log.child({ informer: name });
+    const scopes = opts.namespaces
+      ? opts.namespaces.map((namespace) => ({ namespace, ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}) }))
+      : [opts.labelSelector ? { labelSelector: opts.labelSelector } : {}];
+    this.setScopes(scopes);
+  }
+
+  /**
+   * Replaces what the informer lists and watches (at most one scope per namespace): loops of scopes no longer
+   * wanted stop and their objects leave the cache (deletions emitted); new scopes start (once started).
+   */
+  setScopes(scopes: readonly Scope[]): void {
+    const wanted = new Map(scopes.map((sc) => [scopeKey(sc), sc]));
+    for (const [k, loop] of this.#loops) {
+      if (wanted.has(k)) continue;
+      loop.abort.abort();
+      this.#loops.delete(k);
+      for (const [sk, o] of this.#store) if (this.#covers(loop.scope, o) && !this.#coveredByAny(o)) this.#apply('DELETED', o, sk);
+    }
+    for (const [k, scope] of wanted) {
+      if (this.#loops.has(k)) continue;
+      const loop: Loop = { scope, abort: new AbortController(), synced: false, failingSince: undefined };
+      this.#loops.set(k, loop);
+      if (this.#started && !this.#stopped) loop.run = this.#run(loop);
+    }
+    this.#checkSynced();
+  }
+
+  #covers(scope: Scope, o: T): boolean { return scope.namespace === undefined || scope.namespace === o.metadata.namespace; }
+  #coveredByAny(o: T): boolean { for (const l of this.#loops.values()) if (this.#covers(l.scope, o)) return true; return false; }
+
+  #checkSynced(): void {
+    if (this.synced) for (const w of this.#syncWaiters.splice(0)) w();
+  }
+
+  /** Since when a loop has been failing without a successful list (undefined: healthy). */
+  get failingSince(): number | undefined {
+    let since: number | undefined;
+    for (const l of this.#loops.values()) if (l.failingSince !== undefined) since = Math.min(since ?? Infinity, l.failingSince);
+    return since;
   }
 
   onChange(fn: (c: Change<T>) => void): void { this.#listeners.push(fn); }
@@ -101,19 +153,28 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  get synced(): boolean { return this.#synced; }
-
-  /** Resolves after the first successful list. */
-  waitSynced(): Promise<void> {
-    return this.#synced ? Promise.resolve() : new Promise((resolve) => this.#syncWaiters.push(resolve));
+  /** Every loop has listed at least once (no loop at all: nothing to wait for). */
+  get synced(): boolean {
+    for (const l of this.#loops.values()) if (!l.synced) return false;
+    return true;
   }
 
-  start(): void { this.#loop ??= this.#run(); }
+  /** Resolves once every loop has listed at least once. */
+  waitSynced(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const l of this.#loops.values()) l.run ??= this.#run(l);
+  }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#abort.abort();
-    await this.#loop;
+    const loops = [...this.#loops.values()];
+    for (const l of loops) l.abort.abort();
+    await Promise.all(loops.map((l) => l.run));
   }
 
   #emit(c: Change<T>): void {
@@ -122,8 +183,7 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  #apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void {
-    const k = key(object);
+  #apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T, k = key(object)): void {
     const old = this.#store.get(k);
     if (old) this.#unindex(k, old);
     if (type === 'DELETED') {
@@ -136,54 +196,57 @@ export class Informer<T extends KubeObject> {
     this.#emit({ type: old ? 'updated' : 'added', object, old });
   }
 
-  async #run(): Promise<void> {
+  async #run(loop: Loop): Promise<void> {
     let failures = 0;
     const base = this.#opts.backoffBaseMs ?? 500;
     const max = this.#opts.backoffMaxMs ?? 30_000;
-    while (!this.#stopped) {
+    const { scope, abort } = loop;
+    const path = scopedPath(this.#opts.path, scope.namespace);
+    const selector = scope.labelSelector;
+    const gone = (): boolean => this.#stopped || abort.signal.aborted;
+    while (!gone()) {
       try {
-        const query = this.#opts.labelSelector ? `?labelSelector=${encodeURIComponent(this.#opts.labelSelector)}` : '';
-        const list = await this.#kube.get<ObjectList<T>>(`${this.#opts.path}${query}`);
+        const query = selector ? `?labelSelector=${encodeURIComponent(selector)}` : '';
+        const list = await this.#kube.get<ObjectList<T>>(`${path}${query}`);
+        if (gone()) break;
         const seen = new Set<string>();
         for (const item of list.items) {
           seen.add(key(item));
           const old = this.#store.get(key(item));
           if (old?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#apply('MODIFIED', item);
         }
-        for (const [k, old] of this.#store) if (!seen.has(k)) this.#apply('DELETED', old);
-        if (!this.#synced) {
-          this.#synced = true;
-          for (const w of this.#syncWaiters.splice(0)) w();
-        }
+        for (const [k, old] of this.#store) if (!seen.has(k) && this.#covers(scope, old)) this.#apply('DELETED', old, k);
+        if (!loop.synced) { loop.synced = true; this.#checkSynced(); }
         failures = 0;
-        this.failingSince = undefined;
+        loop.failingSince = undefined;
         let rv = list.metadata.resourceVersion ?? '';
-        let gone = false;
-        while (!this.#stopped && !gone) {
+        let expired = false;
+        while (!gone() && !expired) {
           const query: Record<string, string> = { resourceVersion: rv, timeoutSeconds: String(240 + Math.floor(Math.random() * 120)) };
-          if (this.#opts.labelSelector) query.labelSelector = this.#opts.labelSelector;
-          await this.#kube.watch<T>(this.#opts.path, query, (e) => {
+          if (selector) query.labelSelector = selector;
+          await this.#kube.watch<T>(path, query, (e) => {
+            if (gone()) return;
             if (e.type === 'ERROR') {
-              if (e.object.code === 410) gone = true;
+              if (e.object.code === 410) expired = true;
               else throw new Error(`watch error ${e.object.code}: ${e.object.message}`);
               return;
             }
             rv = e.object.metadata.resourceVersion ?? rv;
             if (e.type !== 'BOOKMARK') this.#apply(e.type, e.object);
-          }, this.#abort.signal);
+          }, abort.signal);
         }
-        if (gone) this.#log.info('watch expired (410 Gone): relisting');
+        if (expired) this.#log.info({ namespace: scope.namespace }, 'watch expired (410 Gone): relisting');
       } catch (err) {
-        if (this.#stopped) break;
+        if (gone()) break;
         const code = (err as { code?: number }).code;
         if (code === 410) { this.#log.info('resourceVersion too old (410): relisting'); continue; }
         failures++;
         this.restarts++;
-        this.failingSince ??= (this.#opts.clock ?? systemClock).now();
+        loop.failingSince ??= (this.#opts.clock ?? systemClock).now();
         // Full jitter: many informers failing together (apiserver restart) do not come back in lockstep.
         const delay = Math.round(Math.random() * Math.min(max, base * 2 ** (failures - 1))) + 50;
-        this.#log.warn({ err: (err as Error).message, retryInMs: delay, failures }, 'informer failed: restarting');
-        await sleep(delay, this.#abort.signal);
+        this.#log.warn({ namespace: scope.namespace, err: (err as Error).message, retryInMs: delay, failures }, 'informer failed: restarting');
+        await sleep(delay, abort.signal);
       }
     }
   }

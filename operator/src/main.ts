@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { formatDuration, parseDuration } from '@veloflux/config/duration';
 import { createLogger } from '@veloflux/service/log';
 import { SERVICE } from './log.ts';
-import { Manager } from './manager.ts';
+import { Manager, parseNamespaces } from './manager.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 const USAGE = `usage: veloflux-operator [options]
@@ -20,7 +20,8 @@ const USAGE = `usage: veloflux-operator [options]
                             unless the pod names one in annotation veloflux.io/admin-token-secret
                             (default ${D.tokenSecret})
   --pod-selector SELECTOR   label selector for the pod informer (default: every pod)
-  --resync D                periodic re-check of every pod and pool (default ${formatDuration(D.resyncMs)})`;
+  --resync D                periodic re-check of every pod and pool (default ${formatDuration(D.resyncMs)})
+  --watch-namespaces A,B    watch only these namespaces (a Role in each suffices); default: the whole cluster`;
 
 function die(code: number, message: string): never {
   process.stderr.write(`${message}\n`);
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
         kubeconfig: { type: 'string' }, namespace: { type: 'string' }, 'lease-name': { type: 'string' },
         'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
         'metrics-address': { type: 'string' }, workers: { type: 'string' }, 'token-secret': { type: 'string' },
-        'pod-selector': { type: 'string' }, resync: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'pod-selector': { type: 'string' }, resync: { type: 'string' }, 'watch-namespaces': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (err) {
@@ -55,6 +56,9 @@ async function main(): Promise<void> {
   else kc.loadFromCluster();
   const workers = a.workers === undefined ? D.workers : Number(a.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) die(2, `veloflux-operator: --workers must be a whole number from 1 to 64, got "${a.workers}"`);
+
+  const watchNamespaces = parseNamespaces(a['watch-namespaces']);
+  if (typeof watchNamespaces === 'string') die(2, `veloflux-operator: --watch-namespaces ${watchNamespaces}`);
 
   const log = createLogger(SERVICE);
   const leaseDurationMs = ms('lease-duration', a['lease-duration']);
@@ -74,6 +78,7 @@ async function main(): Promise<void> {
     ...(a['metrics-address'] ? { metricsAddress: a['metrics-address'] } : {}),
     ...(a['token-secret'] ? { tokenSecret: a['token-secret'] } : {}),
     ...(a['pod-selector'] ? { podSelector: a['pod-selector'] } : {}),
+    ...(watchNamespaces ? { watchNamespaces } : {}),
   });
   const address = await manager.listen();
   log.info({ metrics: `${address.host}:${address.port}`, server: kc.getCurrentCluster()?.server }, 'veloflux operator started');

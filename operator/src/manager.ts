@@ -23,7 +23,7 @@ import type { Logger } from './log.ts';
 import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
-import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys } from './reconcile.ts';
+import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
@@ -51,6 +51,8 @@ export interface ManagerOptions {
   readonly resyncMs?: number;
   /** The wall clock unless a test passes another. */
   readonly clock?: Clock;
+  /** Watch only these namespaces (namespaced RBAC: a Role in each); default: the whole cluster. */
+  readonly watchNamespaces?: readonly string[];
 }
 
 /** An informer failing (list or watch) for longer than this makes /healthz answer 503, in milliseconds. */
@@ -140,16 +142,19 @@ export class Manager {
 
     const log = this.#log;
     const kube = this.#kube;
-    // What the manager watches: one informer per row (path and server-side filter), and which keys a change
-    // enqueues. Level-based: the queue carries keys, never the change itself.
-    const watch = <T extends KubeObject>(name: string, path: string, labelSelector?: string): Informer<T> =>
-      new Informer<T>(name, kube, { path, ...(labelSelector ? { labelSelector } : {}), clock: this.#clock }, log);
-    const pools = watch<PoolObject>('failoverpools', '/apis/veloflux.io/v1alpha1/failoverpools');
-    const pods = watch<PodObject>('pods', '/api/v1/pods', opts.podSelector);
+    // What the manager watches: one informer per row (path, namespaces and server-side filter), and which keys a
+    // change enqueues. Level-based: the queue carries keys, never the change itself.
+    const nss = opts.watchNamespaces?.length ? { namespaces: opts.watchNamespaces } : {};
+    const watch = <T extends KubeObject>(name: string, path: string, scope: { labelSelector?: string; namespaces?: readonly string[] }): Informer<T> =>
+      new Informer<T>(name, kube, { path, ...scope, clock: this.#clock }, log);
+    const pools = watch<PoolObject>('failoverpools', '/apis/veloflux.io/v1alpha1/failoverpools', nss);
+    const pods = watch<PodObject>('pods', '/api/v1/pods', { ...nss, ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) });
     // Only Secrets labelled veloflux.io/secret=true ever enter the cache (the apiserver filters the list and
     // watch): the admin token Secret and the notification Secrets carry the label (chart, setup, docs).
-    const secrets = watch<SecretObject>('secrets', '/api/v1/secrets', `${SECRET_LABEL}=true`);
-    const slices = watch<SliceObject>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices');
+    const secrets = watch<SecretObject>('secrets', '/api/v1/secrets', { labelSelector: `${SECRET_LABEL}=true`, ...nss });
+    // Only the slices of Services a FailoverPool names: one label-selected watch per namespace with such pools,
+    // re-scoped whenever the pools change (ADR 0002).
+    const slices = watch<SliceObject>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', { namespaces: [] });
     slices.addIndex(SLICE_INDEX, sliceIndexKeys);
 
     const queue = this.#queue;
@@ -161,8 +166,9 @@ export class Manager {
       return informer as unknown as Informer<never>;
     };
     this.#informers = [
-      // A pool: its own key; a spec change (not our status writes) also every pod of its namespace.
+      // A pool: the slices' scopes, its own key; a spec change (not our status writes) also every pod of its namespace.
       on(pools, (c) => {
+        slices.setScopes(sliceScopes(pools.list()));
         queue.add(poolKey(nsOf(c.object), c.object.metadata.name));
         if (!(c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation)) podsIn(nsOf(c.object));
       }),
@@ -351,6 +357,21 @@ export class Manager {
     })();
     return this.#stopping;
   }
+}
+
+/**
+ * --watch-namespaces: a comma-separated list of namespace names (DNS labels, no duplicates); undefined or empty
+ * means the whole cluster. Returns the names, or an error message (naming what is allowed, not echoing input).
+ */
+export function parseNamespaces(value: string | undefined): string[] | undefined | string {
+  if (value === undefined || value.trim() === '') return undefined;
+  const names = value.split(',').map((n) => n.trim());
+  if (names.length > 256) return 'must list at most 256 namespaces';
+  for (const [i, n] of names.entries()) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)) return `entry ${i + 1} must be a namespace name (lowercase letters, digits and "-", at most 63 characters)`;
+    if (names.indexOf(n) !== i) return `lists namespace "${n}" twice`;
+  }
+  return names;
 }
 
 function splitAddress(address: string): [string, number] {

@@ -4,7 +4,7 @@
 //
 //   pod/<ns>/<name>   render that pod's config from every FailoverPool selecting it; push when it differs
 //   pool/<ns>/<name>  gather what the selected proxies report; write status; record failover Events
-import type { Informer } from './informer.ts';
+import type { Informer, Scope } from './informer.ts';
 import { KubeError } from './kube.ts';
 import type { Kube, KubeObject } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -109,6 +109,25 @@ export function secretsOf(world: World, namespace: string, pools: readonly Failo
   return out;
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * What the EndpointSlice informer watches: per namespace, the slices of exactly the Services its FailoverPools
+ * name as backends (label kubernetes.io/service-name in (...)); a namespace without such a pool is not watched.
+ */
+export function sliceScopes(pools: readonly PoolObject[]): Scope[] {
+  const byNs = new Map<string, Set<string>>();
+  for (const p of pools) {
+    const ns = p.metadata.namespace as string;
+    for (const b of p.spec.backends ?? []) {
+      const svc = b.service?.name;
+      if (typeof svc !== 'string' || !DNS_LABEL.test(svc)) continue;
+      (byNs.get(ns) ?? byNs.set(ns, new Set()).get(ns) as Set<string>).add(svc);
+    }
+  }
+  return [...byNs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([namespace, svcs]) => ({ namespace, labelSelector: `kubernetes.io/service-name in (${[...svcs].sort().join(',')})` }));
+}
+
 /** EndpointSlices of the Services `pools` name as backends, from the index (not a scan of the namespace). */
 function slicesOf(world: World, namespace: string, pools: readonly FailoverPool[]): SliceObject[] {
   const services = new Set<string>();
@@ -146,6 +165,8 @@ function nextExpiry(pools: readonly FailoverPool[], now: number): number | undef
 
 export async function reconcilePod(world: World, ns: string, name: string): Promise<Result> {
   const key = `${ns}/${name}`;
+  // A newly referenced Service's slices are being listed: render once they are in (its adds enqueue us anyway).
+  if (!world.slices.synced) return { requeueAfterMs: 200 };
   const pod = world.pods.get(ns, name);
   const selecting = pod ? poolsSelecting(world, pod) : [];
   for (const p of selecting) world.enqueue(poolKey(ns, p.metadata.name));

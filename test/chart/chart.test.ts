@@ -310,3 +310,37 @@ test('.dockerignore keeps node_modules and .git out of the build context', () =>
   for (const p of ['**/node_modules', '.git']) assert.ok(lines.includes(p), p);
   assert.ok(statSync(join(ROOT, 'package-lock.json')).isFile());
 });
+
+test('operator.watchNamespaces: a Role and RoleBinding per watched namespace with the operator\'s rules, no ClusterRole, the flag', async () => {
+  const objects = await template(['--set', 'operator.watchNamespaces={shop,billing}'], 'veloflux', 'ops');
+  assert.deepEqual(find(objects, 'ClusterRole'), [], 'no ClusterRole in namespaced mode');
+  assert.deepEqual(find(objects, 'ClusterRoleBinding'), [], 'no ClusterRoleBinding in namespaced mode');
+  const source = parse(readRepoFile('charts/veloflux/rbac/operator-clusterrole.yaml')) as { rules: unknown[] };
+  for (const ns of ['shop', 'billing']) {
+    const role = find(objects, 'Role', 'veloflux-operator').find((r) => r.metadata.namespace === ns);
+    assert.ok(role, `a Role in ${ns}`);
+    assert.deepEqual((role as unknown as { rules: unknown[] }).rules, source.rules, `Role in ${ns}: the operator's rules, as they are`);
+    const binding = find(objects, 'RoleBinding', 'veloflux-operator').find((r) => r.metadata.namespace === ns) as unknown as { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] } | undefined;
+    assert.ok(binding, `a RoleBinding in ${ns}`);
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'veloflux-operator' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'veloflux-operator', namespace: 'ops' }]);
+  }
+  // Every Role is in a watched namespace or is the leader-election Role in the release namespace.
+  const where = find(objects, 'Role').map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort();
+  assert.deepEqual(where, ['billing/veloflux-operator', 'ops/veloflux-operator-leader-election', 'shop/veloflux-operator']);
+  const op = podSpec(one(objects, 'Deployment', 'veloflux-operator')).containers.find((c) => c.name === 'operator') as Container;
+  assert.equal(arg(op, 'watch-namespaces'), 'shop,billing');
+
+  // The default stays cluster-wide: a ClusterRole, no --watch-namespaces.
+  const cluster = await template();
+  assert.equal(find(cluster, 'ClusterRole').length, 1);
+  const op0 = podSpec(one(cluster, 'Deployment', 'veloflux-operator')).containers.find((c) => c.name === 'operator') as Container;
+  assert.equal(arg(op0, 'watch-namespaces'), undefined);
+
+  // The schema refuses what is not a namespace name, and duplicates.
+  for (const bad of ['operator.watchNamespaces={Shop}', 'operator.watchNamespaces={shop,shop}', 'operator.watchNamespaces={a_b}']) {
+    const r = await helmRun(['template', 'veloflux', CHART, '--set', bad]);
+    assert.notEqual(r.code, 0, `${bad} refused`);
+    assert.match(r.stderr, /watchNamespaces/, `${bad}: the message names the value`);
+  }
+});

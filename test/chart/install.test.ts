@@ -16,6 +16,10 @@ import { test } from 'node:test';
 import { clusterFromEnv, installCrds, serviceAccountToken, waitFor, withNamespace, writeKubeconfig } from '../cluster/testenv.ts';
 import { CHART, MONITORING_API, ROOT, find, helm, one, parseObjects, readRepoFile, template } from './helm.ts';
 import type { KubeObject } from './helm.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { TestBackend } from '../../proxy/test/helpers/backend.ts';
+import { createProxyPod, freePort, startProxy, through, until } from '../operator/env.ts';
 import { CLUSTER_KINDS, NAMESPACED_KINDS, allowed, api, dryRunApply, exists, listNames, readSecretToken, servedGroups } from './kube.ts';
 
 const kubeconfig = (): string => writeKubeconfig(clusterFromEnv().adminToken, 'helm');
@@ -91,6 +95,59 @@ test('helm install, upgrade when the Prometheus Operator CRDs appear, uninstall 
   assert.equal((await api('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/failoverpools.veloflux.io')).status, 200, 'the CRD stays');
 });
 
+test('namespaced mode: helm install renders Roles only (no ClusterRole), the operator drives a proxy there under that RBAC', { timeout: 180_000 }, async (t) => {
+  const ns = await withNamespace(t, 'nsmode');
+  const shop = await withNamespace(t, 'shop');
+  const other = await withNamespace(t, 'other');
+  const release = `vf-${randomBytes(3).toString('hex')}`;
+  const fullname = `${release}-veloflux`;
+  const kc = kubeconfig();
+  await helm(['install', release, CHART, '--namespace', ns, '--set', `operator.watchNamespaces[0]=${shop}`, '--set', `sidecar.namespaces[0]=${shop}`], kc);
+  t.after(() => helm(['uninstall', release, '--namespace', ns], kc).catch(() => undefined));
+  const installed = parseObjects(await helm(['get', 'manifest', release, '--namespace', ns], kc));
+
+  // The RBAC as the apiserver stores it: no cluster-scoped role or binding of this release, and none binds the SA.
+  const sa = `${fullname}-operator`;
+  const selector = `app.kubernetes.io/instance=${release}`;
+  assert.deepEqual(await listNames('ClusterRole', selector), [], 'no ClusterRole in namespaced mode');
+  assert.deepEqual(await listNames('ClusterRoleBinding', selector), [], 'no ClusterRoleBinding in namespaced mode');
+  const bindings = JSON.parse((await api('GET', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings')).body) as { items: { metadata: { name: string }; subjects?: { kind: string; name: string; namespace?: string }[] }[] };
+  assert.deepEqual(bindings.items.filter((b) => b.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns)).map((b) => b.metadata.name), [], 'no ClusterRoleBinding names the operator');
+  assert.deepEqual(await listNames('Role', selector, shop), [`${fullname}-operator`]);
+  assert.deepEqual(await listNames('RoleBinding', selector, shop), [`${fullname}-operator`]);
+  const role = JSON.parse((await api('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${shop}/roles/${fullname}-operator`)).body) as { rules: { resources: string[] }[] };
+  assert.ok(role.rules.some((r) => r.resources.includes('secrets')) && role.rules.some((r) => r.resources.includes('pods')), 'the Role in the watched namespace grants pods and secrets');
+  for (const [verb, group, resource, sub] of [['watch', 'veloflux.io', 'failoverpools', ''], ['patch', 'veloflux.io', 'failoverpools', 'status'],
+    ['list', '', 'pods', ''], ['watch', '', 'secrets', ''], ['list', 'discovery.k8s.io', 'endpointslices', ''], ['create', '', 'events', '']] as const) {
+    assert.ok(await allowed(ns, sa, verb, group, resource, sub, shop), `operator may ${verb} ${resource}${sub ? `/${sub}` : ''} in the watched namespace`);
+    assert.ok(!(await allowed(ns, sa, verb, group, resource, sub, other)), `operator may not ${verb} ${resource}${sub ? `/${sub}` : ''} in an unwatched namespace`);
+    assert.ok(!(await allowed(ns, sa, verb, group, resource, sub, '')), `operator may not ${verb} ${resource}${sub ? `/${sub}` : ''} cluster-wide`);
+  }
+  assert.ok(await allowed(ns, sa, 'update', 'coordination.k8s.io', 'leases'), 'the Lease stays in the release namespace');
+
+  // A proxy "pod" in the watched namespace (a real proxy on loopback, the chart's token), a FailoverPool there.
+  const token = await readSecretToken(shop, `${fullname}-admin-token`);
+  const tokenFile = join(mkdtempSync(join(tmpdir(), 'vf-nsmode-')), 'token');
+  writeFileSync(tokenFile, token);
+  const backend = await TestBackend.start('shop-backend');
+  t.after(() => backend.kill());
+  const [dataPort, adminPort] = [await freePort(), await freePort()];
+  const proxy = await startProxy('127.0.0.61', dataPort, adminPort, backend.address, { tokenFile });
+  t.after(() => proxy.stop());
+  await createProxyPod(shop, 'gateway-0', '127.0.0.61', adminPort, { 'veloflux.io/proxy': 'true' });
+  await api('POST', `/apis/veloflux.io/v1alpha1/namespaces/${shop}/failoverpools`, {
+    apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', metadata: { name: 'shop' },
+    spec: { proxySelector: { matchLabels: { 'veloflux.io/proxy': 'true' } }, routes: [{ hosts: ['shop.example.com'] }], backends: [{ address: backend.address }] },
+  }).then((r) => assert.equal(r.status, 201, r.body));
+
+  await runOperatorAsDeployed(t, ns, sa, one(installed, 'Deployment', `${fullname}-operator`), async () => {
+    await until('the proxy in the watched namespace to serve shop.example.com', async () => {
+      const r = await through(proxy, 'shop.example.com').catch(() => undefined);
+      return r?.status === 200 && r.body === 'shop-backend' ? true : undefined;
+    }, 30_000, 100);
+  });
+});
+
 test('every option on: the apiserver accepts each rendered object (server-side dry run, strict fields)', async (t) => {
   const ns = await withNamespace(t, 'allon');
   const shop = await withNamespace(t, 'shop');
@@ -115,7 +172,7 @@ test('the examples (gateway FailoverPool, sidecar) are accepted by the apiserver
  * loopback port) and a token of the chart's ServiceAccount; waits until it leads (the Lease names it) and its
  * informers have synced, which needs every list/watch the ClusterRole grants; then stops it with SIGTERM.
  */
-async function runOperatorAsDeployed(t: { after: (fn: () => unknown) => void }, ns: string, sa: string, deployment: KubeObject): Promise<void> {
+async function runOperatorAsDeployed(t: { after: (fn: () => unknown) => void }, ns: string, sa: string, deployment: KubeObject, whileLeading?: () => Promise<void>): Promise<void> {
   const container = (deployment as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0];
   const args = (container?.args ?? []).map((a) => (a.startsWith('--metrics-address=') ? '--metrics-address=127.0.0.1:0' : a));
   const leaseName = args.find((a) => a.startsWith('--lease-name='))?.slice('--lease-name='.length) ?? '';
@@ -134,6 +191,7 @@ async function runOperatorAsDeployed(t: { after: (fn: () => unknown) => void }, 
     }, 30_000);
     const lease = JSON.parse((await api('GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${leaseName}`)).body) as { spec?: { holderIdentity?: string } };
     assert.ok(lease.spec?.holderIdentity, `Lease ${ns}/${leaseName} has a holder`);
+    await whileLeading?.();
     assert.ok(!logs.some((l) => /forbidden|403/i.test(l)), `no RBAC refusal in the operator log:\n${logs.join('\n')}`);
   } catch (err) {
     throw new Error(`${(err as Error).message}\noperator log:\n${logs.slice(-30).join('\n')}`);
