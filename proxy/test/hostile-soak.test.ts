@@ -13,23 +13,13 @@ import { TestBackend } from './helpers/backend.ts';
 import { runLoad } from './helpers/load.ts';
 import { startProxyProcess } from './helpers/process.ts';
 import type { ProxyProcess } from './helpers/process.ts';
+import { rng } from './helpers/rng.ts';
 
 /** How long the hostile traffic runs (issue #13: a minute). */
 const SOAK_MS = 60_000;
 const FUZZ_CASES = 400;
 const FUZZ_MS = 20_000;
 const SEED = 0x13_2026;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The data-plane worker processes of a proxy process (its children). */
 function workers(pid: number): number[] {
