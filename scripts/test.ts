@@ -9,7 +9,7 @@ import { globSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 
 const named = process.argv.slice(2);
-const files = named.length > 0 ? named : ['proxy/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'test/**/*.test.ts'];
+const files = named.length > 0 ? named : ['packages/*/test/**/*.test.ts', 'proxy/test/**/*.test.ts', 'operator/test/**/*.test.ts', 'cli/test/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'];
 
 // Expand the patterns the way the runner will, to see whether any file needs the control plane.
 const resolved = files.flatMap((f) => globSync(f, { exclude: (p) => p.includes('node_modules') }));

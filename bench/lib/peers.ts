@@ -17,7 +17,7 @@ export const VELOFLUX_MAIN = join(REPO, 'proxy/dist/main.js');
 
 /** Builds proxy/dist from proxy/src (npm run build), so the bench measures the current sources. */
 export function buildVeloflux(): void {
-  execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'proxy/tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(REPO, 'scripts/build.ts')], { stdio: 'inherit' });
 }
 
 /** Where `--baseline REV` built that commit's proxy (see buildBaseline), once it has. */

@@ -8,6 +8,8 @@
 // Deletions while disconnected are not lost: the relist diff reports every cached object the list no longer has.
 import type { Kube, KubeObject, ObjectList } from './kube.ts';
 import type { Logger } from './log.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 
 export interface InformerOptions {
   /** Collection path, e.g. /api/v1/pods or /apis/veloflux.io/v1alpha1/failoverpools. */
@@ -17,6 +19,8 @@ export interface InformerOptions {
   readonly namespaces?: readonly string[];
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
+  /** Time source of failingSince (the manager's clock). */
+  readonly clock?: Clock;
 }
 
 /** What one list/watch loop covers: a namespace (or the cluster) and a label selector. */
@@ -238,7 +242,7 @@ export class Informer<T extends KubeObject> {
         if (code === 410) { this.#log.info('resourceVersion too old (410): relisting'); continue; }
         failures++;
         this.restarts++;
-        loop.failingSince ??= Date.now();
+        loop.failingSince ??= (this.#opts.clock ?? systemClock).now();
         // Full jitter: many informers failing together (apiserver restart) do not come back in lockstep.
         const delay = Math.round(Math.random() * Math.min(max, base * 2 ** (failures - 1))) + 50;
         this.#log.warn({ namespace: scope.namespace, err: (err as Error).message, retryInMs: delay, failures }, 'informer failed: restarting');

@@ -13,6 +13,9 @@ import { KubeError } from './kube.ts';
 import type { Kube } from './kube.ts';
 import { sleep } from './informer.ts';
 import type { Logger } from './log.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 export interface LeaseOptions {
   readonly namespace: string;
@@ -21,6 +24,7 @@ export interface LeaseOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
+  readonly clock?: Clock;
 }
 
 interface Lease {
@@ -35,7 +39,8 @@ const micro = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{
 
 export class LeaderElector {
   readonly #kube: Kube;
-  readonly #o: Required<LeaseOptions>;
+  readonly #o: Required<Omit<LeaseOptions, 'clock'>>;
+  readonly #clock: Clock;
   readonly #log: Logger;
   #leading = false;
   /** When this process last wrote the Lease as its holder (ms since epoch). */
@@ -43,19 +48,21 @@ export class LeaderElector {
 
   constructor(kube: Kube, opts: LeaseOptions, log: Logger) {
     this.#kube = kube;
-    this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    const { clock, ...o } = opts;
+    this.#o = { leaseDurationMs: D.leaseDurationMs, renewDeadlineMs: D.renewDeadlineMs, retryPeriodMs: D.retryPeriodMs, ...o };
+    this.#clock = clock ?? systemClock;
     this.#log = log.child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
   }
 
   get leading(): boolean { return this.#leading; }
 
   /** The leader renewed its Lease within renewDeadline of `now`. */
-  renewedWithinDeadline(now = Date.now()): boolean { return now - this.#lastRenew <= this.#o.renewDeadlineMs; }
+  renewedWithinDeadline(now = this.#clock.now()): boolean { return now - this.#lastRenew <= this.#o.renewDeadlineMs; }
 
   get #path(): string { return `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases/${this.#o.name}`; }
 
   /** One round: true when we hold the lease afterwards. */
-  async tryAcquireOrRenew(now = Date.now()): Promise<boolean> {
+  async tryAcquireOrRenew(now = this.#clock.now()): Promise<boolean> {
     const { identity, leaseDurationMs } = this.#o;
     const seconds = Math.ceil(leaseDurationMs / 1000);
     let lease: Lease;
@@ -69,7 +76,7 @@ export class LeaderElector {
           metadata: { name: this.#o.name, namespace: this.#o.namespace },
           spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: micro(now), renewTime: micro(now), leaseTransitions: 0 },
         });
-        this.#lastRenew = Date.now();
+        this.#lastRenew = this.#clock.now();
         return true;
       } catch (e) {
         if (e instanceof KubeError && e.code === 409) return false;
@@ -92,7 +99,7 @@ export class LeaderElector {
     try {
       await this.#kube.update(this.#path, { ...lease, spec });
       if (takeover) this.#log.info({ previous: holder || null }, 'acquired leadership');
-      this.#lastRenew = Date.now();
+      this.#lastRenew = this.#clock.now();
       return true;
     } catch (e) {
       if (e instanceof KubeError && e.code === 409) return false; // someone else wrote first
@@ -117,19 +124,19 @@ export class LeaderElector {
 
   /** Renews every retryPeriod; resolves when renewal failed for renewDeadline (leadership lost) or `signal` aborts. */
   async hold(signal: AbortSignal): Promise<'lost' | 'stopped'> {
-    let lastRenew = Date.now();
+    let lastRenew = this.#clock.now();
     while (!signal.aborted) {
       await sleep(this.#o.retryPeriodMs, signal);
       if (signal.aborted) break;
       try {
-        if (await this.tryAcquireOrRenew()) { lastRenew = Date.now(); continue; }
+        if (await this.tryAcquireOrRenew()) { lastRenew = this.#clock.now(); continue; }
         this.#log.error('another process took the lease');
         this.#leading = false;
         return 'lost';
       } catch (err) {
         this.#log.warn({ err: (err as Error).message }, 'lease renewal failed');
       }
-      if (Date.now() - lastRenew > this.#o.renewDeadlineMs) {
+      if (this.#clock.now() - lastRenew > this.#o.renewDeadlineMs) {
         this.#leading = false;
         this.#log.error({ renewDeadlineMs: this.#o.renewDeadlineMs }, 'could not renew the lease in time: leadership lost');
         return 'lost';
@@ -145,7 +152,7 @@ export class LeaderElector {
     try {
       const lease = await this.#kube.get<Lease>(this.#path);
       if (lease.spec.holderIdentity !== this.#o.identity) return;
-      await this.#kube.update(this.#path, { ...lease, spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: micro(Date.now()) } });
+      await this.#kube.update(this.#path, { ...lease, spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: micro(this.#clock.now()) } });
       this.#log.info('released leadership');
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'could not release the lease');

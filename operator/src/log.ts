@@ -1,9 +1,6 @@
-// Logging: pino, object first and message second. Tokens, Secret data and rendered configs never reach a line.
-import { pino } from 'pino';
-import type { Logger } from 'pino';
+// Logging: @veloflux/service/log (pino, object first and message second). Tokens, Secret data and rendered
+// configs never reach a line.
+export type { Logger } from '@veloflux/service/log';
 
-export type { Logger };
-
-export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
-  return pino({ level: opts.level ?? process.env.VELOFLUX_LOG_LEVEL ?? 'info', base: { service: 'veloflux-operator' } }, opts.destination ?? process.stdout);
-}
+/** The operator's `service` on every log line. */
+export const SERVICE = 'veloflux-operator';

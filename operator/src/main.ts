@@ -2,23 +2,25 @@
 //   veloflux-operator [--kubeconfig FILE] [--namespace NS] [--metrics-address HOST:PORT] ...
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseDuration } from '../../proxy/src/config/duration.ts';
-import { createLogger } from './log.ts';
+import { formatDuration, parseDuration } from '@veloflux/config/duration';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from './log.ts';
 import { Manager, parseNamespaces } from './manager.ts';
+import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 const USAGE = `usage: veloflux-operator [options]
 
   --kubeconfig FILE         credentials (default: $KUBECONFIG, else the in-cluster service account)
   --namespace NS            namespace of the leader-election Lease (default: $POD_NAMESPACE, else "default")
-  --lease-name NAME         Lease name (default veloflux-operator)
-  --lease-duration D        e.g. 15s (default); --renew-deadline 10s, --retry-period 2s
-  --metrics-address A       /metrics and /healthz listener (default :8081)
-  --workers N               concurrent reconciles (default 2; never two on one key)
+  --lease-name NAME         Lease name (default ${D.leaseName})
+  --lease-duration D        default ${formatDuration(D.leaseDurationMs)}; --renew-deadline ${formatDuration(D.renewDeadlineMs)}, --retry-period ${formatDuration(D.retryPeriodMs)}
+  --metrics-address A       /metrics and /healthz listener (default ${D.metricsAddress})
+  --workers N               concurrent reconciles (default ${D.workers}; never two on one key)
   --token-secret NAME       Secret (in each proxy pod's namespace, key "token") with the proxies' admin token,
                             unless the pod names one in annotation veloflux.io/admin-token-secret
-                            (default veloflux-admin-token)
+                            (default ${D.tokenSecret})
   --pod-selector SELECTOR   label selector for the pod informer (default: every pod)
-  --resync D                periodic re-check of every pod and pool (default 60s)
+  --resync D                periodic re-check of every pod and pool (default ${formatDuration(D.resyncMs)})
   --watch-namespaces A,B    watch only these namespaces (a Role in each suffices); default: the whole cluster`;
 
 function die(code: number, message: string): never {
@@ -52,13 +54,13 @@ async function main(): Promise<void> {
   const file = a.kubeconfig ?? process.env.KUBECONFIG;
   if (file) kc.loadFromFile(file);
   else kc.loadFromCluster();
-  const workers = a.workers === undefined ? 2 : Number(a.workers);
+  const workers = a.workers === undefined ? D.workers : Number(a.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) die(2, `veloflux-operator: --workers must be a whole number from 1 to 64, got "${a.workers}"`);
 
   const watchNamespaces = parseNamespaces(a['watch-namespaces']);
   if (typeof watchNamespaces === 'string') die(2, `veloflux-operator: --watch-namespaces ${watchNamespaces}`);
 
-  const log = createLogger();
+  const log = createLogger(SERVICE);
   const leaseDurationMs = ms('lease-duration', a['lease-duration']);
   const renewDeadlineMs = ms('renew-deadline', a['renew-deadline']);
   const retryPeriodMs = ms('retry-period', a['retry-period']);

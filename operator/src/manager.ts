@@ -14,7 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Informer, sleep } from './informer.ts';
+import type { Change } from './informer.ts';
 import { Kube } from './kube.ts';
+import type { KubeObject } from './kube.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector } from './leader.ts';
 import type { Logger } from './log.ts';
@@ -23,6 +25,10 @@ import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
 import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { OPERATOR_DEFAULTS as D } from './defaults.ts';
+import { listen } from '@veloflux/service/listen';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -43,6 +49,8 @@ export interface ManagerOptions {
   /** Label selector narrowing the pod informer (e.g. "app.kubernetes.io/name=veloflux-proxy"). */
   readonly podSelector?: string;
   readonly resyncMs?: number;
+  /** The wall clock unless a test passes another. */
+  readonly clock?: Clock;
   /** Watch only these namespaces (namespaced RBAC: a Role in each); default: the whole cluster. */
   readonly watchNamespaces?: readonly string[];
 }
@@ -56,7 +64,8 @@ export class Manager {
   readonly #o: ManagerOptions;
   readonly #log: Logger;
   readonly #kube: Kube;
-  readonly #queue = new WorkQueue({ baseMs: 100, maxMs: 30_000 });
+  readonly #clock: Clock;
+  readonly #queue: WorkQueue;
   readonly #stop = new AbortController();
   readonly #registry = new Registry();
   readonly #elector: LeaderElector;
@@ -79,17 +88,20 @@ export class Manager {
   };
 
   constructor(opts: ManagerOptions) {
+    this.#clock = opts.clock ?? systemClock;
+    this.#queue = new WorkQueue({ baseMs: D.queueBaseMs, maxMs: D.queueMaxMs, clock: this.#clock });
     this.#o = opts;
     this.#log = opts.log;
     this.#kube = new Kube(opts.kubeConfig);
     const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.#elector = new LeaderElector(this.#kube, {
       namespace: opts.namespace,
-      name: opts.leaseName ?? 'veloflux-operator',
+      name: opts.leaseName ?? D.leaseName,
       identity,
       ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
       ...(opts.renewDeadlineMs ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
       ...(opts.retryPeriodMs ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+      clock: this.#clock,
     }, this.#log);
 
     const r = this.#registry;
@@ -130,51 +142,56 @@ export class Manager {
 
     const log = this.#log;
     const kube = this.#kube;
+    // What the manager watches: one informer per row (path, namespaces and server-side filter), and which keys a
+    // change enqueues. Level-based: the queue carries keys, never the change itself.
     const nss = opts.watchNamespaces?.length ? { namespaces: opts.watchNamespaces } : {};
-    const pools = new Informer<PoolObject>('failoverpools', kube, { path: '/apis/veloflux.io/v1alpha1/failoverpools', ...nss }, log);
-    const pods = new Informer<PodObject>('pods', kube, { path: '/api/v1/pods', ...nss, ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) }, log);
+    const watch = <T extends KubeObject>(name: string, path: string, scope: { labelSelector?: string; namespaces?: readonly string[] }): Informer<T> =>
+      new Informer<T>(name, kube, { path, ...scope, clock: this.#clock }, log);
+    const pools = watch<PoolObject>('failoverpools', '/apis/veloflux.io/v1alpha1/failoverpools', nss);
+    const pods = watch<PodObject>('pods', '/api/v1/pods', { ...nss, ...(opts.podSelector ? { labelSelector: opts.podSelector } : {}) });
     // Only Secrets labelled veloflux.io/secret=true ever enter the cache (the apiserver filters the list and
     // watch): the admin token Secret and the notification Secrets carry the label (chart, setup, docs).
-    const secrets = new Informer<SecretObject>('secrets', kube, { path: '/api/v1/secrets', labelSelector: `${SECRET_LABEL}=true`, ...nss }, log);
+    const secrets = watch<SecretObject>('secrets', '/api/v1/secrets', { labelSelector: `${SECRET_LABEL}=true`, ...nss });
     // Only the slices of Services a FailoverPool names: one label-selected watch per namespace with such pools,
     // re-scoped whenever the pools change (ADR 0002).
-    const slices = new Informer<SliceObject>('endpointslices', kube, { path: '/apis/discovery.k8s.io/v1/endpointslices', namespaces: [] }, log);
+    const slices = watch<SliceObject>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', { namespaces: [] });
     slices.addIndex(SLICE_INDEX, sliceIndexKeys);
-    this.#informers = [pools, pods, secrets, slices] as unknown as Informer<never>[];
-    informers.push(...this.#informers);
 
     const queue = this.#queue;
     const podsIn = (ns: string): void => { for (const p of pods.list(ns)) queue.add(podKey(ns, p.metadata.name)); };
     const poolsIn = (ns: string): void => { for (const p of pools.list(ns)) queue.add(poolKey(ns, p.metadata.name)); };
-    pools.onChange((c) => {
-      const ns = c.object.metadata.namespace as string;
-      slices.setScopes(sliceScopes(pools.list()));
-      // Status-only updates (our own writes) change nothing a pod renders.
-      if (c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation) { queue.add(poolKey(ns, c.object.metadata.name)); return; }
-      queue.add(poolKey(ns, c.object.metadata.name));
-      podsIn(ns);
-    });
-    pods.onChange((c) => {
-      const ns = c.object.metadata.namespace as string;
-      queue.add(podKey(ns, c.object.metadata.name));
-      poolsIn(ns);
-    });
-    secrets.onChange((c) => {
-      log.debug({ secret: `${c.object.metadata.namespace}/${c.object.metadata.name}`, change: c.type }, 'labelled Secret cached');
-      podsIn(c.object.metadata.namespace as string);
-    });
-    // Only a slice of a Service some FailoverPool in its namespace names can change a rendered config.
-    slices.onChange((c) => {
-      const ns = c.object.metadata.namespace as string;
-      const svc = c.object.metadata.labels?.['kubernetes.io/service-name'];
-      if (svc !== undefined && pools.list(ns).some((p) => p.spec.backends.some((b) => b.service?.name === svc))) podsIn(ns);
-    });
+    const nsOf = (o: KubeObject): string => o.metadata.namespace as string;
+    const on = <T extends KubeObject>(informer: Informer<T>, enqueue: (c: Change<T>) => void): Informer<never> => {
+      informer.onChange(enqueue);
+      return informer as unknown as Informer<never>;
+    };
+    this.#informers = [
+      // A pool: the slices' scopes, its own key; a spec change (not our status writes) also every pod of its namespace.
+      on(pools, (c) => {
+        slices.setScopes(sliceScopes(pools.list()));
+        queue.add(poolKey(nsOf(c.object), c.object.metadata.name));
+        if (!(c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation)) podsIn(nsOf(c.object));
+      }),
+      // A pod: its own key, and the pools of its namespace (their status counts it).
+      on(pods, (c) => { queue.add(podKey(nsOf(c.object), c.object.metadata.name)); poolsIn(nsOf(c.object)); }),
+      // A labelled Secret: the pods of its namespace (tokens, notification secrets).
+      on(secrets, (c) => {
+        log.debug({ secret: `${nsOf(c.object)}/${c.object.metadata.name}`, change: c.type }, 'labelled Secret cached');
+        podsIn(nsOf(c.object));
+      }),
+      // A slice: the pods of its namespace, only when some FailoverPool there names its Service.
+      on(slices, (c) => {
+        const svc = c.object.metadata.labels?.['kubernetes.io/service-name'];
+        if (svc !== undefined && pools.list(nsOf(c.object)).some((p) => p.spec.backends.some((b) => b.service?.name === svc))) podsIn(nsOf(c.object));
+      }),
+    ];
+    informers.push(...this.#informers);
 
     this.world = {
       kube, log, pools, pods, secrets, slices,
       proxies: new Map(),
       podErrors: new Map(),
-      tokenSecret: opts.tokenSecret ?? 'veloflux-admin-token',
+      tokenSecret: opts.tokenSecret ?? D.tokenSecret,
       allPodsAreProxies: opts.podSelector !== undefined,
       enqueue: (k) => queue.add(k),
       enqueueAfter: (k, ms) => queue.addAfter(k, ms),
@@ -186,7 +203,7 @@ export class Manager {
           log.info({ pod, ms: Math.round(ms) }, 'config pushed');
         }
       },
-      now: () => Date.now(),
+      now: () => this.#clock.now(),
     };
   }
 
@@ -217,7 +234,7 @@ export class Manager {
 
   /** Serves /metrics and /healthz; resolves with the bound address. */
   async listen(): Promise<{ host: string; port: number }> {
-    const [host, port] = splitAddress(this.#o.metricsAddress ?? ':8081');
+    const [host, port] = splitAddress(this.#o.metricsAddress ?? D.metricsAddress);
     const server = createServer((req, res) => {
       if (req.url === '/healthz' || req.url === '/readyz') {
         const h = req.url === '/healthz' ? this.health() : this.readiness();
@@ -234,10 +251,9 @@ export class Manager {
       }
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found; try /metrics, /healthz or /readyz"}');
     });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host || undefined, () => resolve()); });
+    const bound = await listen(server, host, port);
     this.#server = server;
-    const a = server.address();
-    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port };
+    return bound;
   }
 
   /**
@@ -246,7 +262,7 @@ export class Manager {
    */
   health(): { ok: boolean; status: string; reasons: string[] } {
     if (this.#stopping) return { ok: false, status: 'stopping', reasons: ['shutting down'] };
-    const now = Date.now();
+    const now = this.#clock.now();
     const reasons: string[] = [];
     for (const i of this.#informers) {
       if (i.failingSince !== undefined && now - i.failingSince > INFORMER_UNHEALTHY_MS) reasons.push(`informer ${i.name} failing for ${Math.round((now - i.failingSince) / 1000)}s`);
@@ -277,7 +293,7 @@ export class Manager {
     this.#log.info('leading: starting workers');
     // Everything the caches hold, once: keys queued by events while standing by are there already.
     this.#enqueueAll();
-    const n = this.#o.workers ?? 2;
+    const n = this.#o.workers ?? D.workers;
     this.#workers = Array.from({ length: n }, () => this.#work());
     void this.#resync(signal);
     const held = await this.#elector.hold(signal);
@@ -290,7 +306,7 @@ export class Manager {
   }
 
   async #resync(signal: AbortSignal): Promise<void> {
-    const every = this.#o.resyncMs ?? 60_000;
+    const every = this.#o.resyncMs ?? D.resyncMs;
     while (!signal.aborted) {
       await sleep(every, signal);
       if (signal.aborted) return;
@@ -325,7 +341,7 @@ export class Manager {
   }
 
   /** Graceful: no new work, finish what is in hand (at most graceMs), close streams, release the Lease. */
-  stop(graceMs = 10_000): Promise<void> {
+  stop(graceMs: number = D.stopGraceMs): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info('stopping');
       this.#stop.abort();

@@ -1,10 +1,11 @@
 // Talking to one proxy pod's admin API (SPEC 3): read its config and failover status, push a config, and
 // follow its server-sent events with reconnects.
-import { formatDuration } from '../../proxy/src/config/duration.ts';
+import type { PodOwned } from '@veloflux/config/restart';
+import { DATAPLANE_YAML, podOwnedYaml } from '@veloflux/config/serialize';
 import { Agent, fetch } from 'undici';
 import type { Logger } from './log.ts';
-import type { ProxyBase } from './render.ts';
-import type { ProxyStatus } from './types.ts';
+import type { ProxyBase } from '@veloflux/kube/render';
+import type { ProxyStatus } from '@veloflux/kube/types';
 import { sleep } from './informer.ts';
 
 /** An admin API error: HTTP status, the proxy's error code (VF_ERR_...) and message. */
@@ -21,43 +22,24 @@ export class AdminApiError extends Error {
 /** Connections to proxies are short-lived and many; keep-alive helps the periodic reads. */
 const agent = new Agent({ keepAliveTimeout: 10_000, connectTimeout: 3_000 });
 
-/** The running config as GET /api/v1/config shows it (resolved, secrets redacted): the fields we read. */
-interface ConfigView {
-  listen: { host: string; port: number };
-  admin: { listen: { host: string; port: number }; tokenFile?: string | null };
-  region?: string | null;
-  dataplane?: Record<string, number | string>;
-}
-
-const listenText = (l: { host: string; port: number }): string => (l.host === '' ? `:${l.port}` : l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`);
-
-const DATAPLANE: Record<string, [string, boolean]> = {
-  workers: ['workers', false],
-  connectTimeoutMs: ['connect_timeout', true],
-  headerTimeoutMs: ['header_timeout', true],
-  idleTimeoutMs: ['idle_timeout', true],
-  keepAliveTimeoutMs: ['keepalive_timeout', true],
-  clientHeaderTimeoutMs: ['client_header_timeout', true],
-  maxAttempts: ['max_attempts', false],
-  retryBudgetPercent: ['retry_budget_percent', false],
-};
-
 /**
- * The pod-owned keys of a running proxy, back in config.yaml form, so the rendered config keeps them
- * exactly and hashes like the proxy's own (listen, admin and dataplane.workers need a restart to change).
+ * The pod-owned keys of a running proxy (listen, admin, region, dataplane), back in config.yaml form, so the
+ * rendered config keeps them exactly: every restart-only field (RESTART_ONLY, packages/config/src/restart.ts)
+ * is among them, so a push never asks for a restart. `view` is GET /api/v1/config's `config` (the resolved
+ * config as JSON); its shape is checked before it is used.
  */
-export function baseFromView(view: ConfigView): ProxyBase {
-  const dataplane: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(view.dataplane ?? {})) {
-    const m = DATAPLANE[k];
-    if (m) dataplane[m[0]] = m[1] && typeof v === 'number' ? formatDuration(v) : v;
+export function baseFromView(view: unknown): ProxyBase {
+  const at = (path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), view);
+  const bad = (path: string, want: string): never => { throw new Error(`the proxy's GET /api/v1/config: config.${path} is not ${want}`); };
+  for (const p of ['listen', 'admin.listen']) {
+    if (typeof at(`${p}.host`) !== 'string' || !Number.isInteger(at(`${p}.port`))) bad(p, 'a listen address { host, port }');
   }
-  return {
-    listen: listenText(view.listen),
-    admin: { listen: listenText(view.admin.listen), ...(view.admin.tokenFile ? { token_file: view.admin.tokenFile } : {}) },
-    ...(view.region ? { region: view.region } : {}),
-    ...(Object.keys(dataplane).length ? { dataplane } : {}),
-  };
+  for (const p of ['admin.tokenFile', 'region']) if (at(p) !== undefined && at(p) !== null && typeof at(p) !== 'string') bad(p, 'a string');
+  for (const k of Object.keys(DATAPLANE_YAML)) {
+    const v = at(`dataplane.${k}`);
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0) && !(k === 'workers' && v === 'auto')) bad(`dataplane.${k}`, 'a number');
+  }
+  return podOwnedYaml(view as PodOwned) as ProxyBase;
 }
 
 export class ProxyClient {
@@ -88,7 +70,7 @@ export class ProxyClient {
   }
 
   async config(): Promise<{ version: string; base: ProxyBase }> {
-    const r = await this.#call<{ version: string; config: ConfigView }>('GET', '/api/v1/config');
+    const r = await this.#call<{ version: string; config: unknown }>('GET', '/api/v1/config');
     return { version: r.version, base: baseFromView(r.config) };
   }
 

@@ -3,8 +3,8 @@
 import type { Logger } from './log.ts';
 import { AdminApiError, ProxyClient } from './proxies.ts';
 import type { PushErrorReason } from './status.ts';
-import type { ProxyBase } from './render.ts';
-import type { ProxyStatus } from './types.ts';
+import type { ProxyBase } from '@veloflux/kube/render';
+import type { ProxyStatus } from '@veloflux/kube/types';
 
 export interface PodTarget {
   readonly uid: string;

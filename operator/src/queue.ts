@@ -6,9 +6,13 @@
 //   - addRateLimited() requeues with a per-key exponential backoff (baseMs * 2^failures, capped at maxMs);
 //     forget() resets it after a success;
 //   - addAfter() for work due later (override expiry, periodic resync).
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+
 export interface QueueOptions {
   readonly baseMs?: number;
   readonly maxMs?: number;
+  readonly clock?: Clock;
 }
 
 export class WorkQueue {
@@ -20,11 +24,13 @@ export class WorkQueue {
   readonly #waiters: ((key: string | undefined) => void)[] = [];
   readonly #baseMs: number;
   readonly #maxMs: number;
+  readonly #clock: Clock;
   #shutdown = false;
 
   constructor(opts: QueueOptions = {}) {
     this.#baseMs = opts.baseMs ?? 50;
     this.#maxMs = opts.maxMs ?? 60_000;
+    this.#clock = opts.clock ?? systemClock;
   }
 
   get length(): number { return this.#queue.length; }
@@ -66,7 +72,7 @@ export class WorkQueue {
   addAfter(key: string, ms: number): void {
     if (this.#shutdown) return;
     if (ms <= 0) return this.add(key);
-    const at = Date.now() + ms;
+    const at = this.#clock.now() + ms;
     const pending = this.#timers.get(key);
     if (pending && pending.at <= at) return; // an earlier wake-up already covers it
     if (pending) clearTimeout(pending.timer);

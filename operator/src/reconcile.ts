@@ -10,11 +10,12 @@ import type { Kube, KubeObject } from './kube.ts';
 import type { Logger } from './log.ts';
 import { pushIfChanged, PodState } from './push.ts';
 import type { PushOutcome } from './push.ts';
-import { effectiveOverride, render, selects } from './render.ts';
-import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from './render.ts';
+import { effectiveOverride, render, selects } from '@veloflux/kube/render';
+import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from '@veloflux/kube/render';
 import { computeStatus } from './status.ts';
 import type { ProxyReport, Transition } from './status.ts';
-import type { FailoverPool, FailoverPoolStatus } from './types.ts';
+import type { FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
+import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 export interface PodObject extends KubeObject {
   metadata: KubeObject['metadata'] & { deletionTimestamp?: string };
@@ -28,7 +29,7 @@ export type PoolObject = KubeObject & FailoverPool;
 export const ANNOTATION_TOKEN_SECRET = 'veloflux.io/admin-token-secret';
 export const ANNOTATION_ADMIN_PORT = 'veloflux.io/admin-port';
 export const TOKEN_KEY = 'token';
-export const DEFAULT_ADMIN_PORT = 9000;
+export const DEFAULT_ADMIN_PORT: number = D.adminPort;
 /** The operator caches only Secrets with this label set to "true" (a label-selected informer). */
 export const SECRET_LABEL = 'veloflux.io/secret';
 /** EndpointSlice index: "<namespace>/<kubernetes.io/service-name>". */

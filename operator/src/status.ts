@@ -18,8 +18,8 @@
 //   Degraded        True  ReplicasDisagree | Unauthorized | TokenSecretMissing | ProxiesUnreachable | PushFailed |
 //                         BackendsDown | NoProxies
 //                   False AsExpected
-import type { Refusal } from './render.ts';
-import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from './types.ts';
+import type { Refusal } from '@veloflux/kube/render';
+import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from '@veloflux/kube/types';
 
 export interface ProxyReport {
   /** Pod name. */

@@ -5,11 +5,12 @@ import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Informer } from '../../operator/src/informer.ts';
-import type { Change } from '../../operator/src/informer.ts';
-import { Kube } from '../../operator/src/kube.ts';
-import type { KubeObject } from '../../operator/src/kube.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { Informer } from '../src/informer.ts';
+import type { Change } from '../src/informer.ts';
+import { Kube } from '../src/kube.ts';
+import type { KubeObject } from '../src/kube.ts';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from '../src/log.ts';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
 
@@ -44,7 +45,7 @@ test('410 Gone: the informer relists, and reports what changed while it was not 
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
   });
-  const informer = new Informer<KubeObject>('pods', new Kube(kc), { path: '/api/v1/pods' }, createLogger({ level: 'silent' }));
+  const informer = new Informer<KubeObject>('pods', new Kube(kc), { path: '/api/v1/pods' }, createLogger(SERVICE, { level: 'silent' }));
   const changes: string[] = [];
   informer.onChange((c: Change<KubeObject>) => changes.push(`${c.type} ${c.object.metadata.name}@${c.object.metadata.resourceVersion}`));
   informer.start();

@@ -1,7 +1,7 @@
 // The work queue: dedup, one worker per key, dirty re-adds, per-key backoff.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WorkQueue } from '../../operator/src/queue.ts';
+import { WorkQueue } from '../src/queue.ts';
 
 test('a waiting key is queued once; a key in process is not handed out twice, and comes back after done()', async () => {
   const q = new WorkQueue();

@@ -1,9 +1,9 @@
 // computeStatus(): proxy reports -> FailoverPool status and transitions, as tables with a manual clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { computeStatus, setCondition } from '../../operator/src/status.ts';
-import type { ProxyReport, StatusInput } from '../../operator/src/status.ts';
-import type { FailoverPoolStatus } from '../../operator/src/types.ts';
+import { computeStatus, setCondition } from '../src/status.ts';
+import type { ProxyReport, StatusInput } from '../src/status.ts';
+import type { FailoverPoolStatus } from '@veloflux/kube/types';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const auto = { mode: 'auto' as const, expired: false };

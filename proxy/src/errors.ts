@@ -1,5 +1,6 @@
 // The proxy's error table: one code per thing that can go wrong for a client or an operator.
 // docs/errors.md lists every code (a test checks it); messages name what was wrong and what is allowed.
+import { RESTART_ONLY_PATHS } from '@veloflux/config/restart';
 
 export interface ErrorDef {
   readonly code: string;
@@ -21,7 +22,7 @@ export const ERRORS = {
   BAD_REQUEST: def('VF_ERR_BAD_REQUEST', 400, 'The request cannot be forwarded as sent: malformed HTTP, more than one Host header, an invalid header or target.'),
   METHOD_NOT_SUPPORTED: def('VF_ERR_METHOD_NOT_SUPPORTED', 501, 'The request method is not one the proxy\'s HTTP parser knows (node\'s llhttp accepts the registered methods only); the connection is closed.'),
   CONFIG_INVALID: def('VF_ERR_CONFIG_INVALID', 400, 'The config has problems; each is listed with its path (the running config keeps serving).'),
-  CONFIG_RESTART_REQUIRED: def('VF_ERR_CONFIG_RESTART_REQUIRED', 409, 'The new config changes something only a restart can change (listen, admin.listen, admin.token_file, dataplane.workers, dataplane.young_generation_mb); nothing was applied.'),
+  CONFIG_RESTART_REQUIRED: def('VF_ERR_CONFIG_RESTART_REQUIRED', 409, `The new config changes something only a restart can change (${RESTART_ONLY_PATHS.join(', ')}); nothing was applied.`),
   UNAUTHORIZED: def('VF_ERR_UNAUTHORIZED', 401, 'The admin API needs `Authorization: Bearer <token>` with the configured token.'),
   ADMIN_TOKEN_UNSET: def('VF_ERR_ADMIN_TOKEN_UNSET', 401, 'No admin token is configured (env VELOFLUX_ADMIN_TOKEN or admin.token_file), so the admin API refuses every call.'),
   UNKNOWN_POOL: def('VF_ERR_UNKNOWN_POOL', 404, 'No pool has that name; the message lists the pools.'),

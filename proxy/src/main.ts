@@ -2,9 +2,10 @@
 //   veloflux-proxy --config config.yaml [--workers N|auto] [--check]
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { formatIssues, loadConfigFile } from './config/load.ts';
+import { formatIssues, loadConfigFile } from '@veloflux/config/load';
 import { startCluster } from './runtime/cluster.ts';
-import { createLogger } from './runtime/log.ts';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from './runtime/log.ts';
 import { DEFAULT_GRACE_MS } from './runtime/proxy.ts';
 import type { RunningProxy } from './runtime/proxy.ts';
 
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
 
   const want = workersFlag ?? config.dataplane.workers;
   const workers = want === 'auto' ? availableParallelism() : want;
-  const log = createLogger();
+  const log = createLogger(SERVICE);
   let proxy: RunningProxy;
   try {
     // The data plane always runs in worker processes (one is the default): they carry only what forwarding needs

@@ -9,8 +9,9 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { loadConfigText } from '../src/config/load.ts';
-import { createLogger } from '../src/runtime/log.ts';
+import { loadConfigText } from '@veloflux/config/load';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from '../src/runtime/log.ts';
 import { TokenSource } from '../src/runtime/token.ts';
 import { startTestProxy } from './helpers/proxy.ts';
 import type { TestProxy } from './helpers/proxy.ts';
@@ -130,7 +131,7 @@ test('where directory events do not arrive, the poll still follows a rotation', 
   const vol = await SecretVolume.create({ token: 'poll-one-7a7a' });
   t.after(() => rm(vol.dir, { recursive: true, force: true }));
   const lines: string[] = [];
-  const log = createLogger({ level: 'debug', destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
+  const log = createLogger(SERVICE, { level: 'debug', destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
   const loaded = loadConfigText(`admin: { listen: "127.0.0.1:0", token_file: "${vol.file}" }\n`);
   assert.ok(loaded.ok);
   const source = new TokenSource(loaded.config, { log, env: {}, watch: false, pollMs: 100 });
@@ -146,7 +147,7 @@ test('where directory events do not arrive, the poll still follows a rotation', 
 test('env VELOFLUX_ADMIN_TOKEN wins over the file and is not replaced by a rotation', async (t) => {
   const vol = await SecretVolume.create({ token: 'file-token-9c9c' });
   t.after(() => rm(vol.dir, { recursive: true, force: true }));
-  const log = createLogger({ level: 'silent' });
+  const log = createLogger(SERVICE, { level: 'silent' });
   const loaded = loadConfigText(`admin: { listen: "127.0.0.1:0", token_file: "${vol.file}" }\n`);
   assert.ok(loaded.ok);
   const source = new TokenSource(loaded.config, { log, env: { VELOFLUX_ADMIN_TOKEN: 'env-token-1d1d' }, pollMs: 50 });

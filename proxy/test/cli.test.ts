@@ -138,15 +138,16 @@ test('the production build (npm run build: JavaScript, no type stripping at run 
   const { join } = await import('node:path');
   const { fileURLToPath } = await import('node:url');
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  // Exactly what `npm run build` writes (proxy/dist, git-ignored), so the build resolves its packages as deployed.
+  // Exactly what `npm run build` writes (proxy/dist, git-ignored, with the workspace packages it imports compiled into
+  // proxy/dist/node_modules), run with type stripping off: the image loads no TypeScript.
   const out = join(root, 'proxy/dist');
   await rm(out, { recursive: true, force: true });
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'proxy/tsconfig.build.json')], { stdio: 'pipe' });
+  execFileSync(process.execPath, [join(root, 'scripts/build.ts')], { stdio: 'pipe' });
   const [b] = await startBackends('built') as [TestBackend];
   t.after(() => b.kill());
   const file = await writeConfig(`listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\npools:\n  - name: a\n    backends: [{ address: "${b.address}" }]\nroutes: [{ pool: a }]\n`);
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [join(out, 'main.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--no-experimental-strip-types', join(out, 'main.js'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

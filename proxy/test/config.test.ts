@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { formatDuration, parseDuration } from '../src/config/duration.ts';
-import { loadConfigText, parseYaml } from '../src/config/load.ts';
-import { backendSchema, configSchema, poolSchema } from '../src/config/schema.ts';
+import { formatDuration, parseDuration } from '@veloflux/config/duration';
+import { loadConfigText, parseYaml } from '@veloflux/config/load';
+import { backendSchema, configSchema, poolSchema } from '@veloflux/config/schema';
 
 const seed = readFileSync(new URL('../../docs/seed/FAILOVER.pt-BR.md', import.meta.url), 'utf8');
 const yamlBlocks = [...seed.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);

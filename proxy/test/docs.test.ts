@@ -34,8 +34,8 @@ test('docs/admin-api.md lists every endpoint of the OpenAPI document', async () 
 test('docs/metrics.md lists every metric the proxy exposes', async () => {
   const { TrafficMetrics } = await import('../src/metrics/traffic.ts');
   const { ControlMetrics } = await import('../src/metrics/control.ts');
-  const { Controller } = await import('../src/runtime/controller.ts');
-  const { loadConfigText } = await import('../src/config/load.ts');
+  const { Controller } = await import('../src/control/controller.ts');
+  const { loadConfigText } = await import('@veloflux/config/load');
   const loaded = loadConfigText('pools:\n  - name: a\n    backends: [{ address: "127.0.0.1:9" }]\nroutes: [{ pool: a }]\n');
   assert.ok(loaded.ok);
   const controller = new Controller(loaded.config, loaded.version, { probe: async () => ({ ok: true }) });

@@ -5,27 +5,16 @@
 // timeline so it can be replayed as a table test.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FailoverPolicy, Strategy } from '../src/config/types.ts';
+import type { FailoverPolicy, Strategy } from '@veloflux/config/types';
 import { activate, deactivate, evaluate, GRACEFUL_FAILING_BELOW, initialPoolState } from '../src/failover/engine.ts';
 import type { Decision, LevelHealth, PoolState } from '../src/failover/engine.ts';
+import { rng } from './helpers/rng.ts';
 
 const SEED = 0x5eed_2026;
 const TIMELINES = 3000;
 const CHANGES_PER_TIMELINE = 25;
 /** Wake-ups the engine may ask for between two health changes before the test calls it a busy loop. */
 const MAX_WAKES_BETWEEN_CHANGES = 200;
-
-/** mulberry32: small, fast, and the same sequence everywhere for a given seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)] as T;

@@ -2,7 +2,7 @@
 // action) go in; the active level, the shares and the events come out. A manual clock: `now` is just a number.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FailoverPolicy } from '../src/config/types.ts';
+import type { FailoverPolicy } from '@veloflux/config/types';
 import { activate, deactivate, evaluate, initialPoolState } from '../src/failover/engine.ts';
 import type { Decision, PoolState } from '../src/failover/engine.ts';
 

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { formatIssues, loadConfigText } from '../src/config/load.ts';
-import type { ChannelConfig } from '../src/config/types.ts';
+import { formatIssues, loadConfigText } from '@veloflux/config/load';
+import type { ChannelConfig } from '@veloflux/config/types';
 import { createNotifier } from '../src/notify/index.ts';
 import type { Notifier } from '../src/notify/index.ts';
-import type { ProxyEvent } from '../src/runtime/events.ts';
+import type { ProxyEvent } from '../src/control/events.ts';
 import { Counts, captureLog, makeCert, startReceiver, startSmtp } from './helpers/notify.ts';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);

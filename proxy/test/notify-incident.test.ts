@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IncidentTracker } from '../src/notify/incident.ts';
 import type { TrackerLimits, Verdict } from '../src/notify/incident.ts';
-import type { ProxyEvent } from '../src/runtime/events.ts';
+import type { ProxyEvent } from '../src/control/events.ts';
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5);
 const LIMITS: TrackerLimits = { dedupeWindowMs: 60_000, rateBurst: 4, rateRefillMs: 10_000, rateReserve: 1 };

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { loadConfigText } from '../../proxy/src/config/load.ts';
+import { loadConfigText } from '@veloflux/config/load';
 import { CHART, MONITORING_API, ROOT, find, helm, helmRun, one, readRepoFile, template } from './helm.ts';
 import type { KubeObject } from './helm.ts';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { Kube } from '../../operator/src/kube.ts';
+import { Kube } from '@veloflux/operator/kube';
 import { adminKubeConfig, clusterFromEnv, installCrds, withNamespace, writeKubeconfig } from '../cluster/testenv.ts';
 
 const CRD = readFileSync(new URL('../../crds/failoverpool.yaml', import.meta.url), 'utf8');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { Kube, KubeError } from '../../operator/src/kube.ts';
+import { Kube, KubeError } from '@veloflux/operator/kube';
 import { adminKubeConfig, serviceAccountToken, waitFor, writeKubeconfig } from '../cluster/testenv.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,8 +47,11 @@ export interface ProxyProc {
   stop(): Promise<void>;
 }
 
-/** Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool). */
-export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean; tokenFile?: string } = {}): Promise<ProxyProc> {
+/**
+ * Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool).
+ * opts.extraYaml: more top-level lines of that config (e.g. a dataplane block).
+ */
+export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean; tokenFile?: string; extraYaml?: readonly string[] } = {}): Promise<ProxyProc> {
   const dir = mkdtempSync(join(tmpdir(), 'vf-e2e-proxy-'));
   const file = join(dir, 'config.yaml');
   // tokenFile: the token comes from that file (re-read when it changes), as in the chart; else from the env.
@@ -64,6 +67,7 @@ export async function startProxy(ip: string, dataPort: number, adminPort: number
     adminLine,
     'pools: [{ name: "bootstrap", backends: [{ address: "' + placeholderBackend + '" }] }]',
     'routes: [{ host: "bootstrap.invalid", pool: "bootstrap" }]',
+    ...(opts.extraYaml ?? []),
     '',
   ]).join('\n'));
   const logs: string[] = [];

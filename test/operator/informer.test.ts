@@ -2,18 +2,18 @@
 // soon as access is granted, and reports adds, updates and deletes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Informer } from '../../operator/src/informer.ts';
-import type { Change } from '../../operator/src/informer.ts';
-import { Kube } from '../../operator/src/kube.ts';
-import type { KubeObject } from '../../operator/src/kube.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { Informer } from '@veloflux/operator/informer';
+import type { Change } from '@veloflux/operator/informer';
+import { Kube } from '@veloflux/operator/kube';
+import type { KubeObject } from '@veloflux/operator/kube';
+import { createLogger } from '@veloflux/service/log';
 import { kubeConfigFor, serviceAccountToken, withNamespace } from '../cluster/testenv.ts';
 import { admin, until } from './env.ts';
 
 test('an informer restarts on errors until RBAC allows it, then follows changes', async (t) => {
   const ns = await withNamespace(t, 'inf');
   const token = await serviceAccountToken(ns, 'watcher');
-  const log = createLogger({ level: 'silent' });
+  const log = createLogger('veloflux-operator', { level: 'silent' });
   const informer = new Informer<KubeObject & { data?: Record<string, string> }>('configmaps', new Kube(kubeConfigFor(token)), { path: `/api/v1/namespaces/${ns}/configmaps`, backoffBaseMs: 20, backoffMaxMs: 200 }, log);
   const changes: Change<KubeObject>[] = [];
   informer.onChange((c) => changes.push(c));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
-import type { FailoverPool } from '../../operator/src/types.ts';
+import type { FailoverPool } from '@veloflux/kube/types';
 import { installCrds, withNamespace } from '../cluster/testenv.ts';
 import {
   admin, adminGet, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, setPodReady, startOperator, startProxy, through, TOKEN, until,

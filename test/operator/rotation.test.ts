@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
-import type { FailoverPool } from '../../operator/src/types.ts';
+import type { FailoverPool } from '@veloflux/kube/types';
 import { installCrds, withNamespace } from '../cluster/testenv.ts';
 import { admin, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, startOperator, startProxy, through, until } from './env.ts';
 import type { ProxyProc } from './env.ts';

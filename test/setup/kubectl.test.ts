@@ -11,7 +11,7 @@ import { clusterFromEnv, installCrds, withNamespace, writeKubeconfig } from '../
 import { ADMIN_USER, ensureBinaries } from '../cluster/controlplane.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(root, 'proxy/bin/veloflux.js');
+const BIN = join(root, 'cli/bin/veloflux.js');
 const CRD = readFileSync(join(root, 'crds/failoverpool.yaml'), 'utf8');
 // kubectl is built with the control plane (test/cluster/build.sh), so the test does not depend on the machine's.
 const BIN_DIR = ensureBinaries();
@@ -64,7 +64,7 @@ test('the shipped CRD: the apiserver and setup\'s validator agree on valid and i
   const ns = await withNamespace(t, 'setupmail');
   await installCrds(CRD);
   const kubeconfig = writeKubeconfig(clusterFromEnv().adminToken, ADMIN_USER);
-  const { validateKubeWith, crdSchema } = await import('../../proxy/src/setup/kube-validate.ts');
+  const { validateKubeWith, crdSchema } = await import('@veloflux/cli/kube-validate');
   const { parse } = await import('yaml');
   const manifest = (name: string, channel: string): string => `apiVersion: veloflux.io/v1alpha1
 kind: FailoverPool

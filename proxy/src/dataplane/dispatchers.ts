@@ -1,7 +1,7 @@
 // One keep-alive connection pool per backend origin, shared by every snapshot of this process and kept across
 // config and health changes; pools of backends that left the config are closed (in-flight requests finish).
 import { Pool } from 'undici';
-import type { DataplaneConfig } from '../config/types.ts';
+import type { DataplaneConfig } from '@veloflux/config/types';
 
 export class Dispatchers {
   readonly #pools = new Map<string, Pool>();

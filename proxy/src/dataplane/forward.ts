@@ -8,7 +8,7 @@
 // which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { DEFAULTS } from '../config/defaults.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';

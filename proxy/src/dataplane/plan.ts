@@ -2,7 +2,7 @@
 // in which order to rescue a failed one. Rebuilt only when the config or the routing state changes.
 import { preferRegion } from '../balance/locality.ts';
 import { SmoothPicker } from '../balance/swrr.ts';
-import type { BackendConfig, Config, PoolConfig } from '../config/types.ts';
+import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
 import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { Dispatchers } from './dispatchers.ts';
 import { Router } from './router.ts';

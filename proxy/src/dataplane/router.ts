@@ -1,7 +1,7 @@
 // Host + path -> pool. Pure. Host match order: exact host, then the longest "*.suffix", then routes without a
 // host; inside the first host group that has a matching prefix, the longest path prefix wins. Prefixes are
 // plain string prefixes (as in nginx and Envoy): "/api" also matches "/apix".
-import type { RouteConfig } from '../config/types.ts';
+import type { RouteConfig } from '@veloflux/config/types';
 
 interface Entry {
   readonly prefix: string;

@@ -3,8 +3,8 @@ import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { Config } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { Config } from '@veloflux/config/types';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';
@@ -14,6 +14,7 @@ import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
+import { listen } from '@veloflux/service/listen';
 
 const IDEMPOTENT_WITH_BODY = new Set(['PUT', 'DELETE', 'OPTIONS']);
 
@@ -100,14 +101,7 @@ export class DataPlane {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: host === '' ? undefined : host, port }, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host, port });
-      });
-    });
+    return listen(this.server, host, port);
   }
 
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */

@@ -21,7 +21,10 @@
 // "Earlier" and "later" are level numbers: level 0 is the primary. Any failure of the returning level resets
 // its recovery timer (healthySince) and cancels a ramp back onto it. Manual mode (activate) puts the pool on its
 // first serving level above 0 at once, whatever the health of level 0; deactivate hands it back to these rules.
-import type { FailoverPolicy } from '../config/types.ts';
+import type { Share } from '../share.ts';
+
+export type { Share };
+import type { FailoverPolicy } from '@veloflux/config/types';
 
 export type Mode = 'auto' | 'manual';
 
@@ -56,17 +59,6 @@ export interface PoolState {
   /** When the current failover started (active > 0 or manual), else undefined. */
   readonly failoverSince: number | undefined;
   readonly failovers: number;
-}
-
-export interface Share {
-  readonly level: number;
-  readonly percent: number;
-  /**
-   * Send to this level's backends even though none is known to serve: the pool's routing has not changed yet
-   * (delayed strategy inside its delay, automatic failover disabled). Per-request rescue still saves requests
-   * that fail there.
-   */
-  readonly evenIfDown?: true;
 }
 
 export type FailoverEvent =
@@ -105,8 +97,26 @@ export function deactivate(state: PoolState, input: Input): Decision {
   return evaluate({ ...state, mode: 'auto' }, input);
 }
 
-export function evaluate(prev: PoolState, input: Input): Decision {
-  const { levels, policy, now, pool } = input;
+/**
+ * One evaluation in progress: what the levels' health says (fixed for the evaluation) and the state, events and
+ * wake-up times produced so far. The steps below each read and extend it; `evaluate` decides which run.
+ */
+interface Evaluation {
+  readonly input: Input;
+  /** Levels with at least one serving backend. */
+  readonly serves: ReadonlySet<number>;
+  /** Levels that are not failing (under the pool's strategy). */
+  readonly healthy: ReadonlySet<number>;
+  readonly healthySince: ReadonlyMap<number, number>;
+  /** Every level of the pool, ascending. */
+  readonly known: readonly number[];
+  state: PoolState;
+  readonly events: FailoverEvent[];
+  readonly timers: number[];
+}
+
+function observeLevels(prev: PoolState, input: Input): Evaluation {
+  const { levels, policy, now } = input;
   const serves = new Set(levels.filter((l) => l.serving > 0).map((l) => l.level));
   const failing = (l: LevelHealth): boolean =>
     policy.strategy === 'graceful' ? l.servingWeight < l.totalWeight * GRACEFUL_FAILING_BELOW || l.serving === 0 : l.serving === 0;
@@ -114,108 +124,130 @@ export function evaluate(prev: PoolState, input: Input): Decision {
   const healthySince = new Map<number, number>();
   for (const level of healthy) healthySince.set(level, prev.healthySince.get(level) ?? now);
   const known = levels.map((l) => l.level).sort((a, b) => a - b);
-  // Where traffic should be: the first level that is not failing, else the first that serves at all.
-  const best = known.find((l) => healthy.has(l)) ?? known.find((l) => serves.has(l));
+  return { input, serves, healthy, healthySince, known, state: { ...prev, healthySince }, events: [], timers: [] };
+}
 
-  let state: PoolState = { ...prev, healthySince };
-  const events: FailoverEvent[] = [];
-  const timers: number[] = [];
-
-  const moveTo = (to: number, reason: string, ramp: Ramp | undefined): void => {
-    const from = state.active;
-    if (to === from) return;
-    const wasActive = state.failoverSince !== undefined;
-    const nowActive = to > 0 || state.mode === 'manual';
-    if (!wasActive && nowActive) {
-      events.push({ type: 'failover_activated', pool, from, to, reason, at: now });
-      state = { ...state, failoverSince: now, failovers: state.failovers + 1 };
-    } else if (wasActive && !nowActive) {
-      events.push({ type: 'failover_recovered', pool, from, to, durationMs: now - (state.failoverSince as number), reason, at: now });
-      state = { ...state, failoverSince: undefined };
-    } else {
-      events.push({ type: 'level_changed', pool, from, to, reason, at: now });
-    }
-    state = { ...state, active: to, ramp, failingSince: undefined };
-  };
-
-  const rampFrom = (from: number): Ramp | undefined =>
-    policy.stepPercent >= 100 ? undefined : { from, percent: policy.stepPercent, nextStepAt: now + policy.stepIntervalMs };
-  const why = (level: number): string =>
-    serves.has(level) ? `level ${level} has less than half of its capacity` : `level ${level} has no healthy backend`;
-
-  if (state.mode === 'manual') {
-    // Manual: the first serving level above 0, else the first level above 0 (regardless of health).
-    const target = known.find((l) => l > 0 && serves.has(l)) ?? known.find((l) => l > 0) ?? state.active;
-    if (state.failoverSince === undefined) {
-      events.push({ type: 'failover_activated', pool, from: state.active, to: target, reason: 'manual activation', at: now });
-      state = { ...state, failoverSince: now, failovers: state.failovers + 1, active: target, ramp: undefined, failingSince: undefined };
-    } else if (target !== state.active) {
-      moveTo(target, serves.has(state.active) ? 'manual activation' : `level ${state.active} has no healthy backend`, undefined);
-    }
-    // Manual means all of it: a ramp in progress ends with the whole pool on the manual level.
-    state = { ...state, ramp: undefined };
-  } else if (best === undefined) {
-    // Nothing can serve: keep the declared level; the data plane answers 503 until something recovers.
-    state = { ...state, ramp: undefined };
-  } else if (!healthy.has(state.active) && best !== state.active) {
-    const reason = why(state.active);
-    if (best < state.active) {
-      moveTo(best, `${reason}; level ${best} is healthy`, undefined);
-    } else if (!policy.enabled) {
-      // No automatic failover: the pool stays declared on its level (per-request rescue still applies).
-    } else if (policy.strategy === 'delayed') {
-      const since = state.failingSince ?? now;
-      if (now - since >= policy.delayMs) moveTo(best, `${reason} for ${policy.delayMs}ms`, undefined);
-      else { state = { ...state, failingSince: since }; timers.push(since + policy.delayMs); }
-    } else if (policy.strategy === 'graceful') {
-      moveTo(best, reason, rampFrom(state.active));
-    } else {
-      moveTo(best, reason, undefined);
-    }
+function moveTo(e: Evaluation, to: number, reason: string, ramp: Ramp | undefined): void {
+  const { pool, now } = e.input;
+  const from = e.state.active;
+  if (to === from) return;
+  const wasActive = e.state.failoverSince !== undefined;
+  const nowActive = to > 0 || e.state.mode === 'manual';
+  if (!wasActive && nowActive) {
+    e.events.push({ type: 'failover_activated', pool, from, to, reason, at: now });
+    e.state = { ...e.state, failoverSince: now, failovers: e.state.failovers + 1 };
+  } else if (wasActive && !nowActive) {
+    e.events.push({ type: 'failover_recovered', pool, from, to, durationMs: now - (e.state.failoverSince as number), reason, at: now });
+    e.state = { ...e.state, failoverSince: undefined };
   } else {
-    // The active level carries its traffic. Failback: the first earlier level healthy for recovery_interval.
-    state = { ...state, failingSince: undefined };
-    const first = known.find((l) => serves.has(l));
-    if (!policy.enabled && first !== undefined && first < state.active) {
-      // Automatic failover off (failover.enabled: false, override inactive): traffic returns at once.
-      moveTo(first, 'automatic failover is off', undefined);
-    } else if (policy.enabled) {
-      const back = known.find((l) => l < state.active && healthy.has(l) && now - (healthySince.get(l) as number) >= policy.recoveryIntervalMs);
-      if (back !== undefined) {
-        moveTo(back, `level ${back} healthy for ${policy.recoveryIntervalMs}ms`, policy.strategy === 'immediate' ? undefined : rampFrom(state.active));
-      }
+    e.events.push({ type: 'level_changed', pool, from, to, reason, at: now });
+  }
+  e.state = { ...e.state, active: to, ramp, failingSince: undefined };
+}
+
+function rampFrom(e: Evaluation, from: number): Ramp | undefined {
+  const { policy, now } = e.input;
+  return policy.stepPercent >= 100 ? undefined : { from, percent: policy.stepPercent, nextStepAt: now + policy.stepIntervalMs };
+}
+
+/** Manual: the first serving level above 0, else the first level above 0 (regardless of health). */
+function manualStep(e: Evaluation): void {
+  const { pool, now } = e.input;
+  const target = e.known.find((l) => l > 0 && e.serves.has(l)) ?? e.known.find((l) => l > 0) ?? e.state.active;
+  if (e.state.failoverSince === undefined) {
+    e.events.push({ type: 'failover_activated', pool, from: e.state.active, to: target, reason: 'manual activation', at: now });
+    e.state = { ...e.state, failoverSince: now, failovers: e.state.failovers + 1, active: target, ramp: undefined, failingSince: undefined };
+  } else if (target !== e.state.active) {
+    moveTo(e, target, e.serves.has(e.state.active) ? 'manual activation' : `level ${e.state.active} has no healthy backend`, undefined);
+  }
+  // Manual means all of it: a ramp in progress ends with the whole pool on the manual level.
+  e.state = { ...e.state, ramp: undefined };
+}
+
+/** The active level is failing and `best` is where traffic should be: move there, by the pool's strategy. */
+function failStep(e: Evaluation, best: number): void {
+  const { policy, now } = e.input;
+  const active = e.state.active;
+  const reason = e.serves.has(active) ? `level ${active} has less than half of its capacity` : `level ${active} has no healthy backend`;
+  if (best < active) {
+    moveTo(e, best, `${reason}; level ${best} is healthy`, undefined);
+  } else if (!policy.enabled) {
+    // No automatic failover: the pool stays declared on its level (per-request rescue still applies).
+  } else if (policy.strategy === 'delayed') {
+    const since = e.state.failingSince ?? now;
+    if (now - since >= policy.delayMs) moveTo(e, best, `${reason} for ${policy.delayMs}ms`, undefined);
+    else { e.state = { ...e.state, failingSince: since }; e.timers.push(since + policy.delayMs); }
+  } else if (policy.strategy === 'graceful') {
+    moveTo(e, best, reason, rampFrom(e, active));
+  } else {
+    moveTo(e, best, reason, undefined);
+  }
+}
+
+/** The active level carries its traffic. Failback: the first earlier level healthy for recovery_interval. */
+function recoverStep(e: Evaluation): void {
+  const { policy, now } = e.input;
+  e.state = { ...e.state, failingSince: undefined };
+  const first = e.known.find((l) => e.serves.has(l));
+  if (!policy.enabled && first !== undefined && first < e.state.active) {
+    // Automatic failover off (failover.enabled: false, override inactive): traffic returns at once.
+    moveTo(e, first, 'automatic failover is off', undefined);
+  } else if (policy.enabled) {
+    const back = e.known.find((l) => l < e.state.active && e.healthy.has(l) && now - (e.healthySince.get(l) as number) >= policy.recoveryIntervalMs);
+    if (back !== undefined) {
+      moveTo(e, back, `level ${back} healthy for ${policy.recoveryIntervalMs}ms`, policy.strategy === 'immediate' ? undefined : rampFrom(e, e.state.active));
     }
   }
+}
 
-  // Failback still to come: every earlier level that is healthy but not yet for recovery_interval wakes the pool
-  // when it will be. This is computed against the level the pool ends on, not the one it started from: a failback
-  // 2 -> 1 while level 0 is 300 ms into its own interval must leave a timer for level 0, or nothing wakes the pool
-  // again until some backend's health changes (issue #20). Any such time is in the future: a level past its
-  // interval would have been chosen above (`back` is the first one).
-  if (state.mode === 'auto' && policy.enabled) {
-    for (const l of known) {
-      if (l >= state.active || !healthy.has(l)) continue;
-      const due = (healthySince.get(l) as number) + policy.recoveryIntervalMs;
-      if (due > now) timers.push(due);
-    }
+/**
+ * Failback still to come: every earlier level that is healthy but not yet for recovery_interval wakes the pool
+ * when it will be. This is computed against the level the pool ends on, not the one it started from: a failback
+ * 2 -> 1 while level 0 is 300 ms into its own interval must leave a timer for level 0, or nothing wakes the pool
+ * again until some backend's health changes (issue #20). Any such time is in the future: a level past its
+ * interval would have been chosen by recoverStep (`back` is the first one).
+ */
+function failbackTimers(e: Evaluation): void {
+  const { policy, now } = e.input;
+  if (e.state.mode !== 'auto' || !policy.enabled) return;
+  for (const l of e.known) {
+    if (l >= e.state.active || !e.healthy.has(l)) continue;
+    const due = (e.healthySince.get(l) as number) + policy.recoveryIntervalMs;
+    if (due > now) e.timers.push(due);
   }
+}
 
-  // Advance a ramp. It ends when it reaches 100%, when its source stops serving (nothing left to move), or when
-  // its target stops being healthy (the rules above then decide again).
-  const ramp = state.ramp;
-  if (ramp !== undefined) {
-    if (!serves.has(ramp.from) || !serves.has(state.active)) {
-      state = { ...state, ramp: undefined };
-    } else if (now >= ramp.nextStepAt) {
-      const steps = 1 + Math.floor((now - ramp.nextStepAt) / policy.stepIntervalMs);
-      const percent = Math.min(100, ramp.percent + steps * policy.stepPercent);
-      events.push({ type: 'ramp_step', pool, from: ramp.from, to: state.active, percent, at: now });
-      state = { ...state, ramp: percent >= 100 ? undefined : { ...ramp, percent, nextStepAt: ramp.nextStepAt + steps * policy.stepIntervalMs } };
-    }
-    if (state.ramp !== undefined) timers.push(state.ramp.nextStepAt);
+/**
+ * Advance a ramp. It ends when it reaches 100%, when its source stops serving (nothing left to move), or when
+ * its target stops being healthy (the rules above then decide again).
+ */
+function rampStep(e: Evaluation): void {
+  const { policy, now, pool } = e.input;
+  const ramp = e.state.ramp;
+  if (ramp === undefined) return;
+  if (!e.serves.has(ramp.from) || !e.serves.has(e.state.active)) {
+    e.state = { ...e.state, ramp: undefined };
+  } else if (now >= ramp.nextStepAt) {
+    const steps = 1 + Math.floor((now - ramp.nextStepAt) / policy.stepIntervalMs);
+    const percent = Math.min(100, ramp.percent + steps * policy.stepPercent);
+    e.events.push({ type: 'ramp_step', pool, from: ramp.from, to: e.state.active, percent, at: now });
+    e.state = { ...e.state, ramp: percent >= 100 ? undefined : { ...ramp, percent, nextStepAt: ramp.nextStepAt + steps * policy.stepIntervalMs } };
   }
+  if (e.state.ramp !== undefined) e.timers.push(e.state.ramp.nextStepAt);
+}
 
-  return { state, events, shares: shares(state, serves), wakeAt: timers.length ? Math.min(...timers) : undefined };
+export function evaluate(prev: PoolState, input: Input): Decision {
+  const e = observeLevels(prev, input);
+  // Where traffic should be: the first level that is not failing, else the first that serves at all.
+  const best = e.known.find((l) => e.healthy.has(l)) ?? e.known.find((l) => e.serves.has(l));
+  if (e.state.mode === 'manual') manualStep(e);
+  // Nothing can serve: keep the declared level; the data plane answers 503 until something recovers.
+  else if (best === undefined) e.state = { ...e.state, ramp: undefined };
+  else if (!e.healthy.has(e.state.active) && best !== e.state.active) failStep(e, best);
+  else recoverStep(e);
+  failbackTimers(e);
+  rampStep(e);
+  return { state: e.state, events: e.events, shares: shares(e.state, e.serves), wakeAt: e.timers.length ? Math.min(...e.timers) : undefined };
 }
 
 function shares(state: PoolState, serves: ReadonlySet<number>): Share[] {

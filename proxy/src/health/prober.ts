@@ -1,7 +1,7 @@
 // Active HTTP health checks: GET path, fresh connection each time (so a refused connection shows at once, as in
 // HAProxy), bounded by the check's timeout; the body is drained and ignored.
 import { Agent, request } from 'undici';
-import type { BackendConfig } from '../config/types.ts';
+import type { BackendConfig } from '@veloflux/config/types';
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
 

@@ -2,12 +2,13 @@
 // metrics, with exactly their names), backend health and level, probes, config reloads, notifications.
 // Gauges are read from the controller at scrape time; counters follow its events.
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Config } from '../config/types.ts';
-import type { Controller } from '../runtime/controller.ts';
+import type { Config } from '@veloflux/config/types';
+import { systemClock } from '../control/api.ts';
+import type { ControlApi } from '../control/api.ts';
 
 export class ControlMetrics {
   readonly registry = new Registry();
-  readonly #controller: () => Controller;
+  readonly #controller: () => ControlApi;
   readonly #lastDurationMs = new Map<string, number>();
   readonly #events: Counter<'pool'>;
   readonly #probes: Counter<'pool' | 'backend' | 'result'>;
@@ -15,7 +16,7 @@ export class ControlMetrics {
   readonly #notifications: Counter<'channel' | 'result'>;
   #config: Config;
 
-  constructor(controller: () => Controller, now: () => number = Date.now) {
+  constructor(controller: () => ControlApi, now: () => number = systemClock.now) {
     this.#controller = controller;
     this.#config = controller().config;
     const registers = [this.registry];

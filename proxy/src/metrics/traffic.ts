@@ -2,7 +2,7 @@
 // No prom-client here: workers would pay ~20 MB to load it. The families speak prom-client's metric interface,
 // so the main process registers them (single mode) or adds up the workers' JSON (cluster mode).
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import type { Target } from '../dataplane/plan.ts';
 import { CounterFamily, HistogramFamily } from './fast.ts';
 import type { CounterCell, HistogramCell } from './fast.ts';

@@ -10,7 +10,7 @@
 // 535)`, `ECONNREFUSED`), never a library's message, which can contain a URL (webhook tokens live in the path)
 // or an SMTP server's echo of the credentials.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULTS } from '../config/defaults.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Notice } from './incident.ts';
 
 export interface ChannelResult {

@@ -7,8 +7,8 @@
 // and errors are reduced to their code and SMTP status.
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { ChannelConfig } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { ChannelConfig } from '@veloflux/config/types';
 import { DeliveryError, codeOf } from './deliver.ts';
 import type { Transport } from './deliver.ts';
 import { email } from './format.ts';

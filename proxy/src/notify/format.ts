@@ -1,7 +1,7 @@
 // Notice -> each channel's message: the log line, the email, and the JSON bodies of Slack (Block Kit), Discord
 // (embeds) and the generic webhook. Pure: the same notice always gives the same bytes, so the HMAC signature
 // and the tests can rely on them. Examples of every format: docs/notifications.md.
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '@veloflux/config/duration';
 import type { DownBackend, Notice } from './incident.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();

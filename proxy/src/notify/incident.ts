@@ -32,8 +32,8 @@
 //   - failover_recovered takes no token: it is sent exactly when its activation was sent, so every incident a
 //     reader saw opening is seen closing, and none closes that never opened.
 // Suppressed notices are counted; the next notice sent for the pool says how many were held back.
-import { DEFAULTS } from '../config/defaults.ts';
-import type { ProxyEvent } from '../runtime/events.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { ProxyEvent } from '../control/api.ts';
 
 export type NoticeKind = 'failover_activated' | 'level_changed' | 'failover_recovered' | 'backend_down' | 'backend_up' | 'drill';
 

@@ -11,10 +11,11 @@
 // the logs sees the change once as a state line and, when notifications are configured to go to the log, once as
 // the incident line that email and chat receivers also get; the two lines carry different facts, not one twice.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { ChannelConfig, Config } from '../config/types.ts';
-import type { ProxyEvent } from '../runtime/events.ts';
+import type { Logger } from '@veloflux/service/log';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { ChannelConfig, Config } from '@veloflux/config/types';
+import { systemClock } from '../control/api.ts';
+import type { Clock, ProxyEvent } from '../control/api.ts';
 import { ChannelQueue, DEFAULT_RETRY } from './deliver.ts';
 import type { ChannelResult, RetryPolicy, Transport } from './deliver.ts';
 import { emailTransport } from './email.ts';
@@ -50,7 +51,7 @@ export interface NotifierOptions {
   readonly notification: Config['notification'];
   readonly log: Logger;
   readonly counter?: DeliveryCounter;
-  readonly clock?: { now(): number };
+  readonly clock?: Clock;
   /** Tests: dedupe and rate-limit settings (default DEFAULTS.notification). */
   readonly limits?: TrackerLimits;
   /** Tests: attempts and backoff (default DEFAULTS.notification). */
@@ -90,7 +91,7 @@ export function channelNames(channels: readonly ChannelConfig[]): string[] {
 }
 
 export function createNotifier(opts: NotifierOptions): Notifier {
-  const clock = opts.clock ?? { now: () => Date.now() };
+  const clock = opts.clock ?? systemClock;
   const log = opts.log.child({ module: 'notify' });
   const tracker = new IncidentTracker(opts.limits ?? DEFAULT_LIMITS);
   const retry = opts.retry ?? DEFAULT_RETRY;

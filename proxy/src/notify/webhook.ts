@@ -14,8 +14,8 @@
 // status will not change on a retry and ends the delivery. Redirects are not followed.
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { DEFAULTS } from '../config/defaults.ts';
-import type { ChannelConfig } from '../config/types.ts';
+import { DEFAULTS } from '@veloflux/config/defaults';
+import type { ChannelConfig } from '@veloflux/config/types';
 import { DeliveryError, codeOf } from './deliver.ts';
 import type { Transport } from './deliver.ts';
 import { webhookBody } from './format.ts';

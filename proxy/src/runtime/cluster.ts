@@ -6,10 +6,12 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import type { RoutingState } from '../routing.ts';
 import { startControlSide } from './control.ts';
+import { systemClock } from '../control/clock.ts';
 import type { Address, MetricsJson } from './control.ts';
+import { run } from './proxy.ts';
 import type { RunningProxy, StartOptions } from './proxy.ts';
 
 // Workers get the resolved config as data (not YAML): they need no config parser, so they load less.
@@ -95,14 +97,14 @@ export async function startCluster(config: Config, version: string, workers: num
         else if (m.type === 'failed') reject(new Error(m.message));
       });
       w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
-      const bornAt = Date.now();
+      const bornAt = systemClock.now();
       w.on('exit', (code, signal) => {
         live.delete(w);
         if (stopping) return;
         reject(new Error(`worker exited with ${code ?? signal}`));
         // Restart with exponential backoff, so a worker that dies at once (bad input it meets again, no memory)
         // does not become a fork loop; a worker that stayed up a while resets the backoff.
-        restartDelayMs = Date.now() - bornAt >= WORKER_STABLE_MS ? 0 : Math.min(WORKER_MAX_BACKOFF_MS, Math.max(WORKER_MIN_BACKOFF_MS, restartDelayMs * 2));
+        restartDelayMs = systemClock.now() - bornAt >= WORKER_STABLE_MS ? 0 : Math.min(WORKER_MAX_BACKOFF_MS, Math.max(WORKER_MIN_BACKOFF_MS, restartDelayMs * 2));
         log.error({ worker: w.id, pid: w.process.pid, code, signal, restartInMs: restartDelayMs }, `data-plane worker exited (${signal ? `signal ${signal}` : `code ${code}`}); starting a new one`);
         const timer = setTimeout(() => {
           if (stopping) return;
@@ -114,31 +116,18 @@ export async function startCluster(config: Config, version: string, workers: num
 
   controller.on('routing', (routing) => broadcast({ type: 'routing', routing }));
 
-  let admin: Address;
-  let data: Address;
-  try {
-    admin = await control.listen();
-    const addresses = await Promise.all(Array.from({ length: workers }, fork));
-    data = addresses[0] as Address;
-  } catch (err) {
-    stopping = true;
-    for (const w of live) w.kill();
-    await control.close();
-    throw err;
-  }
-  controller.start();
-  return {
-    data,
-    admin,
-    controller,
-    notifier: control.notifier,
-    async stop(graceMs) {
+  return run(control, {
+    listen: async () => (await Promise.all(Array.from({ length: workers }, fork)))[0] as Address,
+    abort: async () => {
+      stopping = true;
+      for (const w of live) w.kill();
+    },
+    stop: async (graceMs) => {
       stopping = true;
       await Promise.all([...live].map((w) => new Promise<void>((resolve) => {
         w.once('exit', () => resolve());
-        w.send({ type: 'shutdown', graceMs: graceMs ?? 30_000 } satisfies ToWorker);
+        w.send({ type: 'shutdown', graceMs } satisfies ToWorker);
       })));
-      await control.close();
     },
-  };
+  });
 }

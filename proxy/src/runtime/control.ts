@@ -5,21 +5,23 @@ import type { FastifyInstance } from 'fastify';
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 import { createAdmin, listenAdmin } from '../admin/server.ts';
 import type { ApplyResult } from '../admin/server.ts';
-import { formatIssues, loadConfigText } from '../config/load.ts';
-import type { Config } from '../config/types.ts';
+import { formatIssues, loadConfigText } from '@veloflux/config/load';
+import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import { Prober } from '../health/prober.ts';
 import { ControlMetrics } from '../metrics/control.ts';
-import { Controller } from './controller.ts';
-import type { Clock } from './controller.ts';
-import { Drills } from './drill.ts';
-import type { DrillNotifier } from './drill.ts';
+import { Controller } from '../control/controller.ts';
+import { systemClock } from '../control/clock.ts';
+import type { Clock } from '../control/clock.ts';
+import { Drills } from '../control/drill.ts';
+import type { DrillNotifier } from '../control/drill.ts';
 import { logEvent } from './log.ts';
 import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
-import { configView, restartRequired } from './view.ts';
+import { restartRequired } from '@veloflux/config/restart';
+import { configView } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
@@ -55,11 +57,12 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const { log } = opts;
   const token = new TokenSource(config, { log });
   const prober = new Prober();
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const clock = opts.clock ?? systemClock;
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock });
   controller.on('event', (e) => logEvent(log, e));
-  const metrics = new ControlMetrics(() => controller);
-  const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, ...(opts.clock ? { clock: opts.clock } : {}) });
-  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier });
+  const metrics = new ControlMetrics(() => controller, () => clock.now());
+  const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, clock });
+  const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier, clock });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
     const loaded = loadConfigText(text);

@@ -1,14 +1,12 @@
 // Logging: pino, object first and message second; every line about a failover contains "failover".
 // Secrets never reach a log line: config objects are not logged, only names, addresses and levels.
-import { pino } from 'pino';
-import type { Logger } from 'pino';
-import type { ProxyEvent } from './events.ts';
+import type { Logger } from '@veloflux/service/log';
+import type { ProxyEvent } from '../control/events.ts';
 
 export type { Logger };
 
-export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
-  return pino({ level: opts.level ?? process.env.VELOFLUX_LOG_LEVEL ?? 'info', base: { service: 'veloflux-proxy' } }, opts.destination ?? process.stdout);
-}
+/** The proxy's `service` on every log line (createLogger, @veloflux/service/log). */
+export const SERVICE = 'veloflux-proxy';
 
 /** Writes one line per state change. */
 export function logEvent(log: Logger, e: ProxyEvent): void {

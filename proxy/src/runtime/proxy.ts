@@ -1,14 +1,14 @@
 // One proxy in one process: the control side (controller, admin API, metrics) and the data plane together.
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import { DataPlane } from '../dataplane/server.ts';
 import type { DataPlaneHooks } from '../dataplane/server.ts';
 import { Registry } from 'prom-client';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import { startControlSide } from './control.ts';
-import type { Address } from './control.ts';
+import type { Address, ControlSide } from './control.ts';
 import type { Notifier } from './notify-wiring.ts';
-import type { Controller } from './controller.ts';
-import type { Clock } from './controller.ts';
+import type { Controller } from '../control/controller.ts';
+import type { Clock } from '../control/clock.ts';
 import type { Logger } from './log.ts';
 
 export type { Address };
@@ -65,24 +65,46 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
     if (controller.config !== current) { current = controller.config; traffic.prepare(current); }
     dp.update(controller.config, routing);
   });
+  return run(control, {
+    listen: () => dp.listen(config.listen.host, config.listen.port),
+    abort: () => dp.close(0),
+    stop: (graceMs) => dp.close(graceMs),
+  });
+}
+
+/** The data plane as `run` drives it: in this process (proxy.ts) or in worker processes (cluster.ts). */
+export interface DataSide {
+  /** Starts serving; the address of the first listener. */
+  listen(): Promise<Address>;
+  /** After a failed start: stop at once. */
+  abort(): Promise<void>;
+  /** Stop accepting, let in-flight requests finish (at most `graceMs`). */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Listens (admin API first, then the data plane), closes both when either fails, starts the controller; the
+ * proxy stops data plane first, control side last (the admin API answers until traffic has drained).
+ */
+export async function run(control: ControlSide, dataSide: DataSide): Promise<RunningProxy> {
   let data: Address;
   let admin: Address;
   try {
     admin = await control.listen();
-    data = await dp.listen(config.listen.host, config.listen.port);
+    data = await dataSide.listen();
   } catch (err) {
+    await dataSide.abort();
     await control.close();
-    await dp.close(0);
     throw err;
   }
-  controller.start();
+  control.controller.start();
   return {
     data,
     admin,
-    controller,
+    controller: control.controller,
     notifier: control.notifier,
     async stop(graceMs = DEFAULT_GRACE_MS) {
-      await dp.close(graceMs);
+      await dataSide.stop(graceMs);
       await control.close();
     },
   };

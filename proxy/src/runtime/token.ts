@@ -17,8 +17,8 @@
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Config } from '../config/types.ts';
-import { DEFAULTS } from '../config/defaults.ts';
+import type { Config } from '@veloflux/config/types';
+import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Logger } from './log.ts';
 
 type Read = { readonly token: string } | { readonly missing: string };

@@ -1,7 +1,8 @@
 // The running config as callers of GET /api/v1/config see it: resolved (defaults applied), secrets redacted.
-import type { Config } from '../config/types.ts';
-import { redact } from '../config/dsl.ts';
-import { SECRET_PATHS } from '../config/schema.ts';
+// (Which fields need a restart: RESTART_ONLY in packages/config/src/restart.ts.)
+import type { Config } from '@veloflux/config/types';
+import { redact } from '@veloflux/config/dsl';
+import { SECRET_PATHS } from '@veloflux/config/schema';
 
 export const REDACTED = '<redacted>';
 
@@ -17,16 +18,4 @@ export function configView(config: Config): unknown {
     ...config,
     notification: { ...config.notification, channels: redact(config.notification.channels, channelSecrets, REDACTED) },
   };
-}
-
-/** Fields a running proxy cannot change without a restart; non-empty when `next` changes any. */
-export function restartRequired(running: Config, next: Config): string[] {
-  const out: string[] = [];
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-  if (!same(running.listen, next.listen)) out.push('listen');
-  if (!same(running.admin.listen, next.admin.listen)) out.push('admin.listen');
-  if (running.admin.tokenFile !== next.admin.tokenFile) out.push('admin.token_file');
-  if (running.dataplane.workers !== next.dataplane.workers) out.push('dataplane.workers');
-  if (running.dataplane.youngGenerationMb !== next.dataplane.youngGenerationMb) out.push('dataplane.young_generation_mb');
-  return out;
 }

@@ -1,6 +1,6 @@
 // A data-plane worker process (see cluster.ts): serves traffic from the config and routing state the primary
 // sends, reports passive signals, and answers the primary's requests for its request metrics.
-import type { Config } from '../config/types.ts';
+import type { Config } from '@veloflux/config/types';
 import { DataPlane } from '../dataplane/server.ts';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import type { FromWorker, ToWorker } from './cluster.ts';

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SMTPServer } from 'smtp-server';
-import { createLogger } from '../../src/runtime/log.ts';
-import type { Logger } from '../../src/runtime/log.ts';
+import { createLogger } from '@veloflux/service/log';
+import type { Logger } from '@veloflux/service/log';
+import { SERVICE } from '../../src/runtime/log.ts';
 
 /** Resolves when `cond()` holds, checked on each `signal` call; rejects after `timeoutMs`. */
 class Waiters {
@@ -243,7 +244,7 @@ export async function startReceiver(path = '/hook', replies: Array<number | 'han
 export function captureLog(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
-  return { log: createLogger({ level: 'trace', destination: sink }), lines };
+  return { log: createLogger(SERVICE, { level: 'trace', destination: sink }), lines };
 }
 
 export class Counts {

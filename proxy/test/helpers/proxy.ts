@@ -1,9 +1,10 @@
 // A real proxy (controller, data plane, admin) started in this process on 127.0.0.1:0, with its log lines and
 // state events captured for assertions.
 import { Writable } from 'node:stream';
-import { loadConfigText, formatIssues } from '../../src/config/load.ts';
-import type { ProxyEvent } from '../../src/runtime/events.ts';
-import { createLogger } from '../../src/runtime/log.ts';
+import { loadConfigText, formatIssues } from '@veloflux/config/load';
+import type { ProxyEvent } from '../../src/control/events.ts';
+import { createLogger } from '@veloflux/service/log';
+import { SERVICE } from '../../src/runtime/log.ts';
 import { startProxy } from '../../src/runtime/proxy.ts';
 import type { RunningProxy, StartOptions } from '../../src/runtime/proxy.ts';
 
@@ -31,7 +32,7 @@ export async function startTestProxy(yaml: string, opts: Partial<StartOptions> =
   if (!loaded.ok) throw new Error(`test config invalid:\n${formatIssues(loaded.issues)}`);
   const logs: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, cb) { logs.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
-  const log = createLogger({ level: 'debug', destination: sink });
+  const log = createLogger(SERVICE, { level: 'debug', destination: sink });
   const proxy = await startProxy(loaded.config, loaded.version, { log, ...opts });
   const events: ProxyEvent[] = [];
   proxy.controller.on('event', (e) => events.push(e));

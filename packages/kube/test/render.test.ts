@@ -1,0 +1,149 @@
+// render(): FailoverPools + EndpointSlices + Secrets -> a pod's config.yaml, as tables.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { loadConfigText } from '@veloflux/config/load';
+import { render, renderOverride, selects } from '@veloflux/kube/render';
+import type { EndpointSliceLike, RenderInput } from '@veloflux/kube/render';
+import type { FailoverPool, FailoverPoolSpec } from '@veloflux/kube/types';
+
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+const base = { listen: '127.0.0.5:18080', admin: { listen: '127.0.0.5:19000' } };
+
+function fp(name: string, spec: Partial<FailoverPoolSpec> = {}, created = '2025-01-01T00:00:00Z'): FailoverPool {
+  return {
+    metadata: { name, namespace: 'ns', generation: 1, creationTimestamp: created },
+    spec: {
+      proxySelector: { matchLabels: { app: 'proxy' } },
+      routes: [{ hosts: [`${name}.example.com`], pathPrefix: '/' }],
+      backends: [{ address: '10.0.0.1:80' }, { address: '10.0.0.2:80', failoverLevel: 1 }],
+      ...spec,
+    },
+  };
+}
+
+function input(pools: FailoverPool[], more: Partial<RenderInput> = {}): RenderInput {
+  return { labels: { app: 'proxy' }, pools, endpointSlices: [], secrets: new Map(), base, now: NOW, ...more };
+}
+
+const doc = (text: string | undefined): Record<string, any> => parse(text ?? 'null') as Record<string, any>;
+
+test('selects: matchLabels and matchExpressions', () => {
+  const labels = { app: 'proxy', tier: 'edge' };
+  const rows: [Parameters<typeof selects>[0], boolean][] = [
+    [{ matchLabels: { app: 'proxy' } }, true],
+    [{ matchLabels: { app: 'other' } }, false],
+    [{ matchExpressions: [{ key: 'tier', operator: 'In', values: ['edge', 'core'] }] }, true],
+    [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['edge'] }] }, false],
+    [{ matchExpressions: [{ key: 'zone', operator: 'DoesNotExist' }] }, true],
+    [{ matchExpressions: [{ key: 'zone', operator: 'Exists' }] }, false],
+    [{}, true],
+    [undefined, false],
+  ];
+  for (const [selector, want] of rows) assert.equal(selects(selector, labels), want, JSON.stringify(selector));
+});
+
+test('one pool renders to the proxy format, keeps the pod\'s own keys, and hashes like the proxy', () => {
+  const r = render(input([fp('app', {
+    strategy: 'graceful', recoveryInterval: '30s', stepPercent: 50,
+    backends: [{ address: '10.0.0.1:80', weight: 50, region: 'eu', healthCheck: { path: '/hz', interval: '2s', timeout: '1s', unhealthyThreshold: 1 } }, { address: '10.0.0.2:80', failoverLevel: 1 }],
+  })]));
+  assert.deepEqual(r.pools, ['app']);
+  assert.deepEqual(doc(r.text), {
+    listen: '127.0.0.5:18080',
+    admin: { listen: '127.0.0.5:19000' },
+    pools: [{
+      name: 'app',
+      backends: [
+        { address: '10.0.0.1:80', weight: 50, region: 'eu', health_check: { path: '/hz', interval: '2s', timeout: '1s', unhealthy_threshold: 1 } },
+        { address: '10.0.0.2:80', failover_level: 1 },
+      ],
+      failover: { strategy: 'graceful', recovery_interval: '30s', step_percent: 50 },
+    }],
+    routes: [{ host: 'app.example.com', path_prefix: '/', pool: 'app' }],
+  });
+  const loaded = loadConfigText(r.text as string);
+  assert.ok(loaded.ok);
+  assert.equal(r.version, loaded.version);
+});
+
+test('pods that no pool selects get an empty config; a pool that selects other pods is left out', () => {
+  const empty = render(input([fp('app')], { labels: { app: 'other' } }));
+  assert.deepEqual(doc(empty.text), { ...base, pools: [], routes: [] });
+  assert.equal(empty.version, (loadConfigText(empty.text) as { version: string }).version);
+  const r = render(input([fp('a'), fp('b', { proxySelector: { matchLabels: { app: 'other' } } })]));
+  assert.deepEqual(r.pools, ['a']);
+});
+
+test('conflicting routes: the later pool (creation time, then name) is refused with Conflict on every pod', () => {
+  const rows: { pools: FailoverPool[]; kept: string[]; refused: string }[] = [
+    { pools: [fp('old', {}, '2025-01-01T00:00:00Z'), fp('new', { routes: [{ hosts: ['OLD.example.com'] }] }, '2025-02-01T00:00:00Z')], kept: ['old'], refused: 'new' },
+    { pools: [fp('new', { routes: [{ hosts: ['old.example.com'] }] }, '2025-02-01T00:00:00Z'), fp('old', {}, '2025-01-01T00:00:00Z')], kept: ['old'], refused: 'new' },
+    { pools: [fp('b', { routes: [{}] }), fp('a', { routes: [{ pathPrefix: '/' }] })], kept: ['a'], refused: 'b' },
+  ];
+  for (const row of rows) {
+    const r = render(input(row.pools));
+    assert.deepEqual(r.pools, row.kept);
+    assert.equal(r.refused.get(row.refused)?.reason, 'Conflict');
+    assert.match(r.refused.get(row.refused)?.message ?? '', /already routed to FailoverPool "(old|a)"/);
+  }
+  // Same host, different prefixes: no conflict.
+  const r = render(input([fp('a'), fp('b', { routes: [{ hosts: ['a.example.com'], pathPrefix: '/api' }] })]));
+  assert.deepEqual(r.pools, ['a', 'b']);
+});
+
+test('service backends expand to their ready endpoints (all, when none is ready), by port name or number', () => {
+  const slices: EndpointSliceLike[] = [
+    { metadata: { labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }],
+      endpoints: [{ addresses: ['10.1.0.1'], conditions: { ready: true } }, { addresses: ['10.1.0.2'], conditions: { ready: false } }, { addresses: ['10.1.0.3'] }] },
+    { metadata: { labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv6', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['fd00::1'] }] },
+    { metadata: { labels: { 'kubernetes.io/service-name': 'other' } }, ports: [{ name: 'http', port: 80 }], endpoints: [{ addresses: ['10.9.9.9'] }] },
+  ];
+  for (const port of ['http', 8080] as const) {
+    const r = render(input([fp('app', { backends: [{ service: { name: 'web', port }, weight: 10 }, { address: 'backup:80', failoverLevel: 1 }] })], { endpointSlices: slices }));
+    assert.deepEqual(doc(r.text).pools[0].backends, [
+      { address: '10.1.0.1:8080', weight: 10 }, { address: '10.1.0.3:8080', weight: 10 }, { address: '[fd00::1]:8080', weight: 10 },
+      { address: 'backup:80', failover_level: 1 },
+    ]);
+  }
+  // None ready: all endpoints stay, for the proxy's health checks to fail the level over.
+  const notReady: EndpointSliceLike[] = [{ metadata: { labels: { 'kubernetes.io/service-name': 'web' } }, ports: [{ port: 80 }], endpoints: [{ addresses: ['10.1.0.9'], conditions: { ready: false } }] }];
+  const down = render(input([fp('app', { backends: [{ service: { name: 'web', port: 80 } }, { address: 'b:80', failoverLevel: 1 }] })], { endpointSlices: notReady }));
+  assert.deepEqual(doc(down.text).pools[0].backends, [{ address: '10.1.0.9:80' }, { address: 'b:80', failover_level: 1 }]);
+  // No endpoint at all at level 0: the proxy would refuse the pool, so it is left out with the proxy's message.
+  const r = render(input([fp('app', { backends: [{ service: { name: 'none', port: 80 } }, { address: 'b:80', failoverLevel: 1 }] }), fp('ok')]));
+  assert.deepEqual(r.pools, ['ok']);
+  assert.equal(r.refused.get('app')?.reason, 'InvalidConfig');
+  assert.match(r.refused.get('app')?.message ?? '', /level-0|level 0/);
+});
+
+test('notification secrets come from Secrets; a missing one refuses the pool', () => {
+  const notifications = { channels: [
+    { type: 'webhook' as const, urlSecretRef: { name: 'hooks' }, hmacSecretRef: { name: 'hooks', key: 'hmac' }, format: 'slack' as const },
+    { type: 'email' as const, smtpServer: 'smtp.example.com', recipients: ['ops@example.com'], credentialsSecretRef: { name: 'smtp' } },
+    { type: 'log' as const },
+  ] };
+  const secrets = new Map<string, Record<string, string>>([['hooks', { url: 'https://hooks.example.com/T/1', hmac: 's3cret' }], ['smtp', { username: 'u@example.com', password: 'pw' }]]);
+  const r = render(input([fp('app', { notifications })], { secrets }));
+  assert.deepEqual(doc(r.text).failover.notification.channels, [
+    { type: 'webhook', url: 'https://hooks.example.com/T/1', format: 'slack', secret: 's3cret' },
+    { type: 'email', smtp_server: 'smtp.example.com', smtp_user: 'u@example.com', smtp_password: 'pw', recipients: ['ops@example.com'] },
+    { type: 'log' },
+  ]);
+  const missing = render(input([fp('app', { notifications })], { secrets: new Map([['hooks', { url: 'https://x.example.com/' }]]) }));
+  assert.deepEqual(missing.pools, []);
+  assert.deepEqual(missing.refused.get('app'), { reason: 'SecretMissing', message: 'Secret "hooks" has no key "hmac"' });
+});
+
+test('override: active and inactive are rendered with their reason; expiry returns the pool to auto', () => {
+  const rows: [FailoverPoolSpec['override'], unknown][] = [
+    [undefined, undefined],
+    [{ mode: 'auto' }, undefined],
+    [{ mode: 'active', reason: 'maintenance' }, { mode: 'active', reason: 'maintenance' }],
+    [{ mode: 'inactive', reason: 'flapping', expiresAt: '2026-01-01T00:00:01Z' }, { mode: 'inactive', reason: 'flapping' }],
+    [{ mode: 'active', reason: 'drill', expiresAt: '2026-01-01T00:00:00Z' }, undefined],
+  ];
+  for (const [override, want] of rows) {
+    assert.deepEqual(renderOverride(fp('app', override ? { override } : {}), NOW), want, JSON.stringify(override));
+  }
+});

@@ -1,3 +1,0 @@
-#!/usr/bin/env node
-// Node 24 runs the TypeScript sources directly (type stripping).
-import '../src/setup/main.ts';

@@ -1,0 +1,379 @@
+// The control side of one proxy: runs the active probes, takes passive signals from the data plane, feeds both
+// into the pure health machine and failover engine, and publishes the resulting routing state and events.
+// Exactly one runs per proxy (in the main process), whatever the worker count, so probes are not multiplied
+// and every worker switches levels on the same message.
+import { EventEmitter } from 'node:events';
+import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
+import { activate, deactivate, evaluate, initialPoolState } from '../failover/engine.ts';
+import type { Decision, LevelHealth, PoolState } from '../failover/engine.ts';
+import type { Share } from '../share.ts';
+import { initialHealth, isServing, observe } from '../health/state.ts';
+import type { HealthState, Outcome } from '../health/state.ts';
+import type { ProbeResult } from '../health/prober.ts';
+import type { PoolRouting, RoutingState } from '../routing.ts';
+import type { ProbeOutcome, ProxyEvent } from './events.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+
+
+export interface ControllerOptions {
+  readonly clock?: Clock;
+  readonly probe: (b: BackendConfig) => Promise<ProbeResult>;
+  /** Random source for probe jitter, [0, 1). */
+  readonly random?: () => number;
+}
+
+interface Events {
+  routing: [RoutingState];
+  event: [ProxyEvent];
+  probe: [ProbeOutcome];
+  ready: [];
+}
+
+export interface BackendStatus {
+  readonly address: string;
+  readonly level: number;
+  readonly region: string | null;
+  readonly weight: number;
+  readonly health: 'unknown' | 'up' | 'down';
+  readonly since: string;
+  readonly lastCheck: string | null;
+  readonly lastError: string | null;
+  readonly downBy: 'probe' | 'passive' | null;
+}
+
+export interface PoolStatus {
+  readonly name: string;
+  readonly activeLevel: number;
+  readonly mode: 'auto' | 'manual';
+  readonly override: { readonly mode: string; readonly reason: string | null };
+  readonly strategy: string;
+  readonly failoverActive: boolean;
+  readonly failoverCount: number;
+  /** When the current failover started (ISO), or null. */
+  readonly activeSince: string | null;
+  readonly lastFailoverTime: string | null;
+  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number } | null;
+  readonly shares: readonly Share[];
+  readonly levels: readonly { readonly level: number; readonly serving: number; readonly backends: number }[];
+  readonly backends: readonly BackendStatus[];
+}
+
+/** Unknown pool, for callers that report it (the admin API answers 404). */
+export class UnknownPoolError extends Error {
+  readonly pool: string;
+  readonly known: readonly string[];
+  constructor(pool: string, known: readonly string[]) {
+    super(`unknown pool "${pool}" (pools: ${known.map((k) => `"${k}"`).join(', ')})`);
+    this.pool = pool;
+    this.known = known;
+  }
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** Probe jitter: each interval is stretched or shrunk by up to this fraction, so probes do not align. */
+const JITTER = 0.1;
+
+export class Controller extends EventEmitter<Events> {
+  #config: Config;
+  #version: string;
+  readonly #clock: Clock;
+  readonly #probe: ControllerOptions['probe'];
+  readonly #random: () => number;
+  readonly #health = new Map<string, HealthState>();
+  readonly #pools = new Map<string, PoolState>();
+  readonly #shares = new Map<string, readonly Share[]>();
+  readonly #probeTimers = new Map<string, NodeJS.Timeout>();
+  readonly #wakeTimers = new Map<string, NodeJS.Timeout>();
+  readonly #unprobed = new Set<string>();
+  readonly #lastFailover = new Map<string, number>();
+  #routing: RoutingState;
+  #seq = 0;
+  #ready = false;
+  #stopped = false;
+  #started = false;
+
+  constructor(config: Config, version: string, opts: ControllerOptions) {
+    super();
+    this.#config = config;
+    this.#version = version;
+    this.#clock = opts.clock ?? systemClock;
+    this.#probe = opts.probe;
+    this.#random = opts.random ?? Math.random;
+    const now = this.#clock.now();
+    for (const pool of config.pools) {
+      this.#pools.set(pool.name, initialPoolState());
+      for (const b of pool.backends) this.#health.set(b.id, initialHealth(now));
+    }
+    for (const pool of config.pools) {
+      if (pool.override.mode === 'active') this.#pools.set(pool.name, { ...initialPoolState(), mode: 'manual' });
+      this.#decide(pool, false);
+    }
+    this.#routing = this.#buildRouting();
+  }
+
+  get routing(): RoutingState {
+    return this.#routing;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get version(): string {
+    return this.#version;
+  }
+
+  /**
+   * True once every backend has had its first probe and, when the proxy started from a `bootstrap: true`
+   * config, a config without it (pushed by the operator) has been applied (SPEC 6 warm-up).
+   */
+  get ready(): boolean {
+    return this.#ready && !this.#config.bootstrap;
+  }
+
+  health(id: string): HealthState | undefined {
+    return this.#health.get(id);
+  }
+
+  poolState(name: string): PoolState | undefined {
+    return this.#pools.get(name);
+  }
+
+  start(): void {
+    this.#started = true;
+    for (const pool of this.#config.pools) {
+      for (const b of pool.backends) {
+        this.#unprobed.add(b.id);
+        this.#scheduleProbe(pool, b, 0);
+      }
+    }
+    if (this.#unprobed.size === 0) this.#markReady();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#probeTimers.values()) clearTimeout(t);
+    for (const t of this.#wakeTimers.values()) clearTimeout(t);
+    this.#probeTimers.clear();
+    this.#wakeTimers.clear();
+  }
+
+  /** A passive signal from real traffic (connection refused, reset, timed out). */
+  passive(backendId: string, error: string): void {
+    const found = this.#find(backendId);
+    if (!found) return;
+    this.#observe(found.pool, found.backend, { ok: false, source: 'passive', at: this.#clock.now(), error });
+  }
+
+  /**
+   * A new config, applied at once: health and failover state of backends and pools that stay (same id, same
+   * pool name) are kept; new backends start unknown and are probed now; removed ones are forgotten. A change of
+   * a pool's `override` acts like activate/deactivate. Returns false when the version is the running one.
+   */
+  apply(config: Config, version: string): boolean {
+    if (version === this.#version) return false;
+    const previous = this.#version;
+    const old = this.#config;
+    const now = this.#clock.now();
+    for (const t of this.#probeTimers.values()) clearTimeout(t);
+    this.#probeTimers.clear();
+    const keepHealth = new Map<string, HealthState>();
+    const fresh: { pool: PoolConfig; backend: BackendConfig }[] = [];
+    for (const pool of config.pools) {
+      for (const b of pool.backends) {
+        const h = this.#health.get(b.id);
+        if (h) keepHealth.set(b.id, h);
+        else { keepHealth.set(b.id, initialHealth(now)); fresh.push({ pool, backend: b }); }
+      }
+    }
+    this.#health.clear();
+    for (const [id, h] of keepHealth) this.#health.set(id, h);
+    for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
+    this.#config = config;
+    this.#version = version;
+    for (const pool of config.pools) {
+      const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
+      if (!this.#pools.has(pool.name)) this.#pools.set(pool.name, initialPoolState());
+      if (pool.override.mode !== before && (pool.override.mode === 'active' || before === 'active')) {
+        this.#setMode(pool, pool.override.mode === 'active' ? 'manual' : 'auto', `config override ${pool.override.mode}${pool.override.reason ? `: ${pool.override.reason}` : ''}`, false);
+      } else {
+        this.#decide(pool, false);
+      }
+    }
+    this.#routing = this.#buildRouting();
+    this.emit('event', { type: 'config_applied', version, previous, at: now });
+    this.emit('routing', this.#routing);
+    if (!this.#stopped && this.#started) {
+      for (const pool of config.pools) {
+        for (const b of pool.backends) {
+          const isNew = fresh.some((f) => f.backend.id === b.id);
+          if (isNew) this.#unprobed.add(b.id);
+          this.#scheduleProbe(pool, b, isNew ? 0 : Math.round(b.healthCheck.intervalMs * this.#random()));
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Manual failover on (SPEC 2: the first serving level above 0, regardless of health). */
+  activate(poolName: string, reason = 'manual activation'): PoolStatus {
+    this.#setMode(this.#pool(poolName), 'manual', reason, true);
+    return this.status(poolName)[0] as PoolStatus;
+  }
+
+  /** Back to automatic behaviour, with the recovery rules. */
+  deactivate(poolName: string, reason = 'manual deactivation'): PoolStatus {
+    this.#setMode(this.#pool(poolName), 'auto', reason, true);
+    return this.status(poolName)[0] as PoolStatus;
+  }
+
+  /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */
+  status(poolName?: string): PoolStatus[] {
+    const pools = poolName === undefined ? this.#config.pools : [this.#pool(poolName)];
+    return pools.map((pool) => {
+      const st = this.#pools.get(pool.name) ?? initialPoolState();
+      const levels = this.#levels(pool);
+      return {
+        name: pool.name,
+        activeLevel: st.active,
+        mode: st.mode,
+        override: { mode: pool.override.mode, reason: pool.override.reason ?? null },
+        strategy: pool.policy.strategy,
+        failoverActive: st.failoverSince !== undefined,
+        failoverCount: st.failovers,
+        activeSince: iso(st.failoverSince),
+        lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
+        ramp: st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent } : null,
+        shares: this.#shares.get(pool.name) ?? [],
+        levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
+        backends: pool.backends.map((b) => {
+          const h = this.#health.get(b.id) ?? initialHealth(0);
+          return {
+            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: h.status,
+            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: h.lastError ?? null, downBy: h.downBy ?? null,
+          };
+        }),
+      };
+    });
+  }
+
+  #pool(name: string): PoolConfig {
+    const pool = this.#config.pools.find((p) => p.name === name);
+    if (!pool) throw new UnknownPoolError(name, this.#config.pools.map((p) => p.name));
+    return pool;
+  }
+
+  #setMode(pool: PoolConfig, mode: 'auto' | 'manual', reason: string, publish: boolean): void {
+    const state = this.#pools.get(pool.name) ?? initialPoolState();
+    if (state.mode !== mode) this.emit('event', { type: 'mode_changed', pool: pool.name, mode, reason, at: this.#clock.now() });
+    this.#decide(pool, publish, mode === 'manual' ? activate : deactivate);
+  }
+
+  #find(id: string): { pool: PoolConfig; backend: BackendConfig } | undefined {
+    for (const pool of this.#config.pools) {
+      const backend = pool.backends.find((b) => b.id === id);
+      if (backend) return { pool, backend };
+    }
+    return undefined;
+  }
+
+  #scheduleProbe(pool: PoolConfig, b: BackendConfig, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.#probeTimers.delete(b.id);
+      const started = performance.now();
+      void this.#probe(b).then((result) => {
+        // A probe of a backend that a reload removed (or changed to another pool) is dropped.
+        if (this.#stopped || this.#probeTimers.has(b.id) || !this.#config.pools.some((p) => p.backends.includes(b))) return;
+        this.emit('probe', { pool: pool.name, backend: b.address, ok: result.ok, ms: performance.now() - started });
+        const at = this.#clock.now();
+        this.#observe(pool, b, result.ok ? { ok: true, source: 'probe', at } : { ok: false, source: 'probe', at, error: result.error });
+        if (this.#unprobed.delete(b.id) && this.#unprobed.size === 0) this.#markReady();
+        const interval = b.healthCheck.intervalMs;
+        this.#scheduleProbe(pool, b, Math.round(interval * (1 - JITTER + 2 * JITTER * this.#random())));
+      });
+    }, delayMs);
+    timer.unref();
+    this.#probeTimers.set(b.id, timer);
+  }
+
+  #markReady(): void {
+    if (this.#ready) return;
+    this.#ready = true;
+    this.emit('ready');
+  }
+
+  #observe(pool: PoolConfig, b: BackendConfig, outcome: Outcome): void {
+    const before = this.#health.get(b.id);
+    if (!before) return;
+    const after = observe(before, outcome, b.healthCheck);
+    this.#health.set(b.id, after);
+    if (before.status === after.status || (before.status === 'unknown' && after.status === 'up')) return;
+    const at = outcome.at;
+    if (after.status === 'down') {
+      this.emit('event', { type: 'backend_down', pool: pool.name, backend: b.address, level: b.level, error: after.lastError ?? 'unknown error', by: after.downBy ?? outcome.source, at });
+    } else {
+      this.emit('event', { type: 'backend_up', pool: pool.name, backend: b.address, level: b.level, at });
+    }
+    this.#decide(pool, true);
+  }
+
+  #levels(pool: PoolConfig): LevelHealth[] {
+    return pool.levels.map((level) => {
+      let serving = 0;
+      let servingWeight = 0;
+      let totalWeight = 0;
+      for (const b of pool.backends) {
+        if (b.level !== level || b.weight === 0) continue;
+        totalWeight += b.weight;
+        if (isServing(this.#health.get(b.id) ?? initialHealth(0))) { serving++; servingWeight += b.weight; }
+      }
+      return { level, serving, servingWeight, totalWeight };
+    });
+  }
+
+  /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
+  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision): Decision {
+    const state = this.#pools.get(pool.name) ?? initialPoolState();
+    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now() };
+    const decision = (step ?? evaluate)(state, input);
+    this.#pools.set(pool.name, decision.state);
+    this.#shares.set(pool.name, decision.shares);
+    for (const e of decision.events) {
+      if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
+      this.emit('event', e);
+    }
+    this.#arm(pool, decision.wakeAt);
+    if (publish) {
+      this.#routing = this.#buildRouting();
+      this.emit('routing', this.#routing);
+    }
+    return decision;
+  }
+
+  #arm(pool: PoolConfig, wakeAt: number | undefined): void {
+    const old = this.#wakeTimers.get(pool.name);
+    if (old) clearTimeout(old);
+    this.#wakeTimers.delete(pool.name);
+    if (wakeAt === undefined || this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#wakeTimers.delete(pool.name);
+      const current = this.#config.pools.find((p) => p.name === pool.name);
+      if (current) this.#decide(current, true);
+    }, Math.max(0, wakeAt - this.#clock.now()));
+    timer.unref();
+    this.#wakeTimers.set(pool.name, timer);
+  }
+
+  #buildRouting(): RoutingState {
+    const pools: Record<string, PoolRouting> = {};
+    for (const pool of this.#config.pools) {
+      pools[pool.name] = {
+        shares: this.#shares.get(pool.name) ?? [],
+        serving: pool.backends.filter((b) => isServing(this.#health.get(b.id) ?? initialHealth(0))).map((b) => b.id),
+      };
+    }
+    return { seq: ++this.#seq, configVersion: this.#version, pools };
+  }
+}

@@ -1,0 +1,1 @@
+export interface ControlApi { readonly version: string }

@@ -1,0 +1,1 @@
+export function loadConfigText(text: string): string { return text; }

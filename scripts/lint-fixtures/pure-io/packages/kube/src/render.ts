@@ -1,0 +1,3 @@
+// A pure module importing an I/O client.
+import { KubeConfig } from '@kubernetes/client-node';
+export const kc = KubeConfig;
