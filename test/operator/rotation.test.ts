@@ -59,7 +59,9 @@ test('token rotation: status shows Unauthorized with the pods while proxies refu
   await kube.mergePatch(fpPath(ns, 'app'), { spec: { routes: [{ hosts: ['b.example.com'] }] } });
   const refused = await until('Synced False Unauthorized naming both pods', async () => {
     const fp = await kube.get<FailoverPool>(fpPath(ns, 'app'));
-    return cond(fp, 'Synced') === 'False Unauthorized' ? fp : undefined;
+    // Each pod's push fails on its own schedule: wait until the condition names both, not just the first.
+    const message = fp.status?.conditions?.find((c) => c.type === 'Synced')?.message ?? '';
+    return cond(fp, 'Synced') === 'False Unauthorized' && message.includes('proxy-0:') && message.includes('proxy-1:') ? fp : undefined;
   }, 30_000);
   const synced = refused.status?.conditions?.find((c) => c.type === 'Synced')?.message ?? '';
   assert.match(synced, /proxy-0: the proxy refuses the operator's admin token \(401\)/);
