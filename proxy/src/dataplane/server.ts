@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
-import { ERRORS, errorBody } from '../errors.ts';
+import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
@@ -231,6 +231,8 @@ class Tunnel implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   #headers: string[] = [];
   #protocol = 'websocket';
+  /** Status of a non-101 answer being relayed (0 until one starts). */
+  #status = 0;
 
   constructor(req: IncomingMessage, socket: Socket, head: Buffer, snap: Snapshot, settings: ForwardSettings, hooks: DataPlaneHooks) {
     this.#req = req;
@@ -344,7 +346,6 @@ class Tunnel implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
   }
 
-  #status = 0;
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#done) this.#socket.write(chunk);
