@@ -21,10 +21,10 @@ const PURE = [
   /^packages\/config\/src\/(?!load\.ts)/,
   /^packages\/kube\/src\/(render|rules|types)\.ts$/,
   /^proxy\/src\/health\/state\.ts$/,
-  /^proxy\/src\/failover\//,
+  /^packages\/engine\/src\//,
   /^proxy\/src\/balance\//,
   /^proxy\/src\/dataplane\/router\.ts$/,
-  /^proxy\/src\/(routing|share)\.ts$/,
+  /^proxy\/src\/routing\.ts$/,
   /^cli\/src\/(answers|config|kube|questions|yaml)\.ts$/,
   /^operator\/src\/status\.ts$/,
   /^proxy\/src\/notify\/(incident|format)\.ts$/,
@@ -45,8 +45,8 @@ const MACHINE_PATH = /(\/work\/(main|wt-|shared)|\/root\/|\/home\/[a-z]+\/)/;
  * An entry is a folder or a file directly under proxy/src.
  */
 export const PROXY_LAYERS: readonly (readonly string[])[] = [
-  ['errors.ts', 'share.ts'],
-  ['health', 'failover', 'balance'],
+  ['errors.ts'],
+  ['health', 'balance'],
   ['routing.ts'],
   ['dataplane'],
   ['control'],

@@ -1,6 +1,6 @@
 // What the control side (health + failover decisions) tells the data plane: per pool, the shares of new requests
 // by level and which backends serve. Plain data, so it crosses to worker processes as one IPC message.
-import type { Share } from './share.ts';
+import type { Share } from '@veloflux/engine/share';
 
 export interface PoolRouting {
   readonly shares: readonly Share[];

@@ -4,9 +4,9 @@
 // and every worker switches levels on the same message.
 import { EventEmitter } from 'node:events';
 import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, initialPoolState } from '../failover/engine.ts';
-import type { Decision, LevelHealth, PoolState } from '../failover/engine.ts';
-import type { Share } from '../share.ts';
+import { activate, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
+import type { Decision, LevelHealth, PoolState } from '@veloflux/engine/engine';
+import type { Share } from '@veloflux/engine/share';
 import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
 import type { ProbeResult } from '../health/prober.ts';

@@ -1,6 +1,6 @@
 // State changes of the proxy, as plain data. Logs, metrics, notifications and the admin API subscribe to these;
 // the decision modules produce them.
-import type { FailoverEvent } from '../failover/engine.ts';
+import type { FailoverEvent } from '@veloflux/engine/engine';
 
 export type BackendEvent =
   | { readonly type: 'backend_down'; readonly pool: string; readonly backend: string; readonly level: number; readonly error: string; readonly by: 'probe' | 'passive'; readonly at: number }

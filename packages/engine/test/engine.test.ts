@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FailoverPolicy } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, initialPoolState } from '../src/failover/engine.ts';
-import type { Decision, PoolState } from '../src/failover/engine.ts';
+import { activate, deactivate, evaluate, initialPoolState } from '../src/engine.ts';
+import type { Decision, PoolState } from '../src/engine.ts';
 
 const POLICY: FailoverPolicy = { enabled: true, strategy: 'immediate', checkIntervalMs: 1000, recoveryIntervalMs: 10_000, delayMs: 30_000, stepPercent: 25, stepIntervalMs: 5000 };
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FailoverPolicy, Strategy } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, GRACEFUL_FAILING_BELOW, initialPoolState } from '../src/failover/engine.ts';
-import type { Decision, LevelHealth, PoolState } from '../src/failover/engine.ts';
-import { rng } from './helpers/rng.ts';
+import { activate, deactivate, evaluate, GRACEFUL_FAILING_BELOW, initialPoolState } from '../src/engine.ts';
+import type { Decision, LevelHealth, PoolState } from '../src/engine.ts';
+import { rng } from '../../../proxy/test/helpers/rng.ts';
 
 const SEED = 0x5eed_2026;
 const TIMELINES = 3000;

@@ -21,7 +21,7 @@
 // "Earlier" and "later" are level numbers: level 0 is the primary. Any failure of the returning level resets
 // its recovery timer (healthySince) and cancels a ramp back onto it. Manual mode (activate) puts the pool on its
 // first serving level above 0 at once, whatever the health of level 0; deactivate hands it back to these rules.
-import type { Share } from '../share.ts';
+import type { Share } from './share.ts';
 
 export type { Share };
 import type { FailoverPolicy } from '@veloflux/config/types';
