@@ -21,7 +21,7 @@ import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
 import { restartRequired } from '@veloflux/config/restart';
-import { configView } from './view.ts';
+import { configView, configYamlView, restoreRedacted } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
@@ -65,7 +65,12 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier, clock });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
-    const loaded = loadConfigText(text);
+    const restored = restoreRedacted(text, controller.config);
+    if (!restored.ok) {
+      metrics.reload('invalid');
+      return { ok: false, error: ERRORS.CONFIG_INVALID, message: `the config has ${restored.issues.length} problem${restored.issues.length === 1 ? '' : 's'}; the running config (version ${controller.version}) keeps serving:\n${formatIssues(restored.issues)}`, issues: restored.issues };
+    }
+    const loaded = loadConfigText(restored.text);
     if (!loaded.ok) {
       metrics.reload('invalid');
       log.warn({ problems: loaded.issues.length, running: controller.version }, 'config rejected: invalid; the running config keeps serving');
@@ -92,6 +97,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     token: () => token.current(),
     applyConfig,
     configView: () => configView(controller.config),
+    configYaml: () => configYamlView(controller.config, controller.version),
     metrics: async () => {
       const [control, traffic] = await Promise.all([metrics.registry.metrics(), opts.traffic.text()]);
       return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
