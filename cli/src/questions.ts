@@ -133,8 +133,15 @@ export function parseFlags(argv: readonly string[]): { values: FlagValues } | { 
     const { values } = parseArgs({ args: [...argv], options: parseOptions(), allowPositionals: false, strict: true });
     return { values: values as FlagValues };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: flagError((err as Error).message) };
   }
+}
+
+/** node's parseArgs messages, shortened to one line that names the flag ("unknown flag --frobnicate"). */
+export function flagError(message: string): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown flag ${unknown[1]}`;
+  return message.split('\n')[0]?.replace(/\. To specify .*$/, '') ?? message;
 }
 
 export function usage(): string {

@@ -138,7 +138,7 @@ const TARGETS: Record<Target, (io: SetupIo) => TargetSetup> = { config: configTa
 
 async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
   const parsed = parseFlags(argv);
-  if ('error' in parsed) throw new Exit(2, `veloflux setup: ${parsed.error}\n\n${usage()}`);
+  if ('error' in parsed) throw new Exit(2, `veloflux setup: ${parsed.error} (veloflux setup --help lists the flags)`);
   const values = parsed.values;
   if (values['help']) { io.out(usage()); return 0; }
   const ask = values['yes'] === true ? undefined : io.ask;

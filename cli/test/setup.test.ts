@@ -196,7 +196,8 @@ test('non-interactive: missing answers are listed as flags; bad values name the 
     [['--pool', 'x', '--primary', 'a:80', '--expected-status', '99'], 2, /--expected-status: must be a whole number from 100 to 599, got 99/],
     [['--pool', 'x', '--primary', 'a:80', '--webhook-url', 'ftp://x'], 2, /--webhook-url: must be an http:\/\/ or https:\/\/ URL/],
     [['--target', 'kubernetes', '--pool', 'Shop_1', '--primary', 'a:80'], 2, /--pool: must be a Kubernetes name/],
-    [['--frobnicate'], 2, /Unknown option '--frobnicate'/],
+    [['--frobnicate'], 2, /^veloflux setup: unknown flag --frobnicate \(veloflux setup --help lists the flags\)\n?$/],
+    [['--pool'], 2, /^veloflux setup: Option '--pool <value>' argument missing \(veloflux setup --help lists the flags\)\n?$/],
   ];
   for (const [argv, code, message] of cases) {
     const r = await run(argv);

@@ -10,6 +10,7 @@ import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import { Prober } from '../health/prober.ts';
 import { ControlMetrics } from '../metrics/control.ts';
+import { processRegistry } from '../metrics/process.ts';
 import { Controller } from '../control/controller.ts';
 import { systemClock } from '../control/clock.ts';
 import type { Clock } from '../control/clock.ts';
@@ -20,6 +21,7 @@ import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
+import { PROXY_VERSION } from './version.ts';
 import { restartRequired } from '@veloflux/config/restart';
 import { configView, configYamlView, restoreRedacted } from './view.ts';
 
@@ -99,8 +101,8 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     configView: () => configView(controller.config),
     configYaml: () => configYamlView(controller.config, controller.version),
     metrics: async () => {
-      const [control, traffic] = await Promise.all([metrics.registry.metrics(), opts.traffic.text()]);
-      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
+      const [control, traffic, proc] = await Promise.all([metrics.registry.metrics(), opts.traffic.text(), processRegistry(PROXY_VERSION).metrics()]);
+      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}\n${proc}` };
     },
     drill: (pool, o) => drills.run(pool, o),
     onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),
