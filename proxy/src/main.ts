@@ -75,6 +75,8 @@ async function main(): Promise<void> {
       (err: Error) => { log.error({ err: err.message }, 'error while stopping'); process.exit(1); },
     );
   };
+  // SIGHUP: logrotate moved the access log file; every data-plane process opens its path again.
+  process.on('SIGHUP', () => { log.info('SIGHUP: reopening the access log'); proxy.reopenLogs(); });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
