@@ -30,6 +30,20 @@ export const DEFAULTS = {
     delayMs: 30_000,
     stepPercent: 25,
     stepIntervalMs: 5000,
+    /** auto: traffic returns to a recovered level by itself; manual: it waits for an approval (SPEC 10). */
+    failback: 'auto',
+  },
+  /** failover.hold_down (SPEC 10), off when the block is absent; these are its fields' defaults when present. */
+  holdDown: {
+    minDwellMs: 30_000,
+    flapThreshold: 3,
+    flapWindowMs: 5 * 60_000,
+    maxHoldMs: 10 * 60_000,
+  },
+  /** failover.ramp_gate (SPEC 10), off when the block is absent. */
+  rampGate: {
+    maxErrorPercent: 5,
+    maxP99Ms: 500,
   },
   notification: {
     enabled: true,

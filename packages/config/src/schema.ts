@@ -50,6 +50,23 @@ const policyFields = {
   delay: dur('delayed strategy: how long a failure must persist before failover.', D.failover.delayMs),
   step_percent: s.int({ doc: 'graceful strategy and failback: share of traffic moved per step, in percent.', default: D.failover.stepPercent, min: 1, max: 100 }),
   step_interval: dur('graceful strategy and failback: time between steps.', D.failover.stepIntervalMs),
+  hold_down: s.optional(s.object(
+    {
+      min_dwell: dur('A level that just took traffic keeps it at least this long before traffic fails back from it (unless it fails itself).', D.holdDown.minDwellMs),
+      flap_threshold: s.int({ doc: 'This many failovers of one pool within flap_window make the pool flapping (one `flapping` notification per episode).', default: D.holdDown.flapThreshold, min: 1, max: 1000 }),
+      flap_window: dur('Window over which failovers are counted; a flapping episode ends after flap_window without a failover (`flapping_ended`).', D.holdDown.flapWindowMs),
+      max_hold: dur('While flapping, failing back needs the earlier level healthy without a break for the hold: 2 x min_dwell at the flap_threshold-th failover, doubled at each further one, at most max_hold (and never less than recovery_interval).', D.holdDown.maxHoldMs),
+    },
+    { doc: 'Hold-down against flapping (SPEC 10); off when absent. A pool\'s block replaces the top-level one as a whole.' },
+  )),
+  ramp_gate: s.optional(s.object(
+    {
+      max_error_percent: s.int({ doc: 'A ramp step (graceful failover or failback) waits while the level taking traffic answered more than this percent of 5xx or cut responses over the last step_interval.', default: D.rampGate.maxErrorPercent, min: 0, max: 100 }),
+      max_p99: dur('... or while its p99 latency over the last step_interval is above this.', D.rampGate.maxP99Ms),
+    },
+    { doc: 'Ramp gate (SPEC 10): graceful ramps and failback ramps advance only while the level taking traffic is well; a paused ramp shows why in status (`ramp.paused`), metrics and events. Off when absent: ramps advance on time alone. A pool\'s block replaces the top-level one as a whole.' },
+  )),
+  failback: s.oneOf(['auto', 'manual'], { doc: 'auto: traffic returns to a recovered level by the recovery rules; manual: it stays where it is ("awaiting failback approval" in status, a `failback_awaiting_approval` notification) until POST /api/v1/failover/failback?pool=P or, in Kubernetes, the FailoverPool\'s spec.failback.approve.', default: D.failover.failback }),
 } as const;
 
 type PolicyFields = typeof policyFields;
@@ -74,6 +91,7 @@ export const poolSchema = s.object(
       {
         mode: s.oneOf(['auto', 'active', 'inactive'], { doc: 'Manual failover held in the config (the operator renders FailoverPool spec.override here): auto = automatic; active = failed over to the first serving level above 0, whatever the health of level 0; inactive = automatic failover off, traffic stays on (or returns to) level 0.', default: 'auto' }),
         reason: s.optional(s.string({ doc: 'Why the override is set; shown in status and events.' })),
+        failback_approval: s.optional(s.string({ doc: 'failback: manual: an approval token (the operator renders FailoverPool spec.failback.approve.approvedAt here). A value this proxy has not seen yet approves the failback the pool awaits when it arrives; the same value again does nothing.', minLength: 1 })),
       },
       { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
     ),

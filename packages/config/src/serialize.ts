@@ -64,6 +64,9 @@ function policyYaml(p: FailoverPolicy): Record<string, unknown> {
     delay: formatDuration(p.delayMs),
     step_percent: p.stepPercent,
     step_interval: formatDuration(p.stepIntervalMs),
+    ...(p.holdDown ? { hold_down: { min_dwell: formatDuration(p.holdDown.minDwellMs), flap_threshold: p.holdDown.flapThreshold, flap_window: formatDuration(p.holdDown.flapWindowMs), max_hold: formatDuration(p.holdDown.maxHoldMs) } } : {}),
+    ...(p.rampGate ? { ramp_gate: { max_error_percent: p.rampGate.maxErrorPercent, max_p99: formatDuration(p.rampGate.maxP99Ms) } } : {}),
+    failback: p.failback ?? 'auto',
   };
 }
 
@@ -78,7 +81,7 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
       health_check: healthCheckYaml(b.healthCheck),
     })),
     failover: policyYaml(p.policy),
-    override: defined({ mode: p.override.mode, reason: p.override.reason }),
+    override: defined({ mode: p.override.mode, reason: p.override.reason, failback_approval: p.override.failbackApproval }),
   };
 }
 

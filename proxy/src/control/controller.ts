@@ -4,8 +4,8 @@
 // and every worker switches levels on the same message.
 import { EventEmitter } from 'node:events';
 import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
-import type { Decision, LevelHealth, PoolState } from '@veloflux/engine/engine';
+import { activate, approveFailback, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
+import type { Decision, LevelHealth, LevelTraffic, PoolState } from '@veloflux/engine/engine';
 import type { Share } from '@veloflux/engine/share';
 import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
@@ -14,6 +14,9 @@ import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { ProbeOutcome, ProxyEvent } from './events.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
+import { between, readTraffic } from './traffic-stats.ts';
+import type { TrafficReading } from './traffic-stats.ts';
+import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 
 
 export interface ControllerOptions {
@@ -21,6 +24,11 @@ export interface ControllerOptions {
   readonly probe: (b: BackendConfig) => Promise<ProbeResult>;
   /** Random source for probe jitter, [0, 1). */
   readonly random?: () => number;
+  /**
+   * The data plane's request metrics (the drills' source): the ramp gate (failover.ramp_gate) reads the traffic
+   * of the level taking traffic over each step from them. Without it ramps advance on time alone.
+   */
+  readonly traffic?: () => Promise<MetricObjectWithValues<MetricValueWithName<string>>[]>;
 }
 
 interface Events {
@@ -53,10 +61,23 @@ export interface PoolStatus {
   /** When the current failover started (ISO), or null. */
   readonly activeSince: string | null;
   readonly lastFailoverTime: string | null;
-  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number } | null;
+  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number; readonly paused: { readonly reason: string } | null } | null;
+  /** failover.hold_down: the flapping episode (SPEC 10), or null. */
+  readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | null;
+  /** failover.failback; `awaitingApproval`: a failback waits for POST /api/v1/failover/failback (or the CR). */
+  readonly failback: { readonly mode: 'auto' | 'manual'; readonly awaitingApproval: boolean; readonly to: number | null; readonly since: string | null; readonly message: string | null };
   readonly shares: readonly Share[];
   readonly levels: readonly { readonly level: number; readonly serving: number; readonly backends: number }[];
   readonly backends: readonly BackendStatus[];
+}
+
+/** failback approval asked of a pool that awaits none (the admin API answers 409). */
+export class NothingToApproveError extends Error {
+  readonly pool: string;
+  constructor(pool: string, detail: string) {
+    super(`pool "${pool}" awaits no failback approval: ${detail}`);
+    this.pool = pool;
+  }
 }
 
 /** Unknown pool, for callers that report it (the admin API answers 404). */
@@ -88,6 +109,9 @@ export class Controller extends EventEmitter<Events> {
   readonly #wakeTimers = new Map<string, NodeJS.Timeout>();
   readonly #unprobed = new Set<string>();
   readonly #lastFailover = new Map<string, number>();
+  readonly #traffic: ControllerOptions['traffic'];
+  /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
+  readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -101,6 +125,7 @@ export class Controller extends EventEmitter<Events> {
     this.#clock = opts.clock ?? systemClock;
     this.#probe = opts.probe;
     this.#random = opts.random ?? Math.random;
+    this.#traffic = opts.traffic;
     const now = this.#clock.now();
     for (const pool of config.pools) {
       this.#pools.set(pool.name, initialPoolState());
@@ -196,8 +221,14 @@ export class Controller extends EventEmitter<Events> {
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
       if (!this.#pools.has(pool.name)) this.#pools.set(pool.name, initialPoolState());
+      const approval = pool.override.failbackApproval;
+      const approvalBefore = old.pools.find((p) => p.name === pool.name)?.override.failbackApproval;
       if (pool.override.mode !== before && (pool.override.mode === 'active' || before === 'active')) {
         this.#setMode(pool, pool.override.mode === 'active' ? 'manual' : 'auto', `config override ${pool.override.mode}${pool.override.reason ? `: ${pool.override.reason}` : ''}`, false);
+      } else if (approval !== undefined && approval !== approvalBefore && this.#pools.get(pool.name)?.awaitingApproval !== undefined) {
+        // A new approval token (FailoverPool spec.failback.approve) approves the failback awaited now; the same
+        // token again, or one that arrives while nothing awaits, approves nothing.
+        this.#decide(pool, false, approveFailback);
       } else {
         this.#decide(pool, false);
       }
@@ -229,6 +260,24 @@ export class Controller extends EventEmitter<Events> {
     return this.status(poolName)[0] as PoolStatus;
   }
 
+  /**
+   * failback: manual: let the failback the pool awaits happen now. Throws NothingToApproveError when none
+   * awaits (the pool is not failed over, its earlier level is not healthy long enough yet, or failback is auto).
+   */
+  failback(poolName: string): PoolStatus {
+    const pool = this.#pool(poolName);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    if (st.awaitingApproval === undefined) {
+      const detail = (pool.policy.failback ?? 'auto') === 'auto' ? 'its failover.failback is auto'
+        : st.failoverSince === undefined ? 'it is not failed over'
+          : st.mode === 'manual' ? 'it is manually activated (deactivate it first)'
+            : `no earlier level than ${st.active} has been healthy long enough yet`;
+      throw new NothingToApproveError(pool.name, detail);
+    }
+    this.#decide(pool, true, approveFailback);
+    return this.status(poolName)[0] as PoolStatus;
+  }
+
   /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */
   status(poolName?: string): PoolStatus[] {
     const pools = poolName === undefined ? this.#config.pools : [this.#pool(poolName)];
@@ -245,7 +294,15 @@ export class Controller extends EventEmitter<Events> {
         failoverCount: st.failovers,
         activeSince: iso(st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
-        ramp: st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent } : null,
+        ramp: st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null,
+        flapping: st.flapping ? { since: iso(st.flapping.since) as string, failovers: st.flapping.failovers, holdMs: st.flapping.holdMs } : null,
+        failback: {
+          mode: pool.policy.failback ?? 'auto',
+          awaitingApproval: st.awaitingApproval !== undefined,
+          to: st.awaitingApproval?.to ?? null,
+          since: iso(st.awaitingApproval?.since),
+          message: st.awaitingApproval ? `awaiting failback approval: level ${st.awaitingApproval.to} is healthy; traffic stays on level ${st.active}` : null,
+        },
         shares: this.#shares.get(pool.name) ?? [],
         levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
         backends: pool.backends.map((b) => {
@@ -334,9 +391,9 @@ export class Controller extends EventEmitter<Events> {
   }
 
   /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
-  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision): Decision {
+  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision, traffic?: readonly LevelTraffic[]): Decision {
     const state = this.#pools.get(pool.name) ?? initialPoolState();
-    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now() };
+    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now(), traffic };
     const decision = (step ?? evaluate)(state, input);
     this.#pools.set(pool.name, decision.state);
     this.#shares.set(pool.name, decision.shares);
@@ -345,6 +402,7 @@ export class Controller extends EventEmitter<Events> {
       this.emit('event', e);
     }
     this.#arm(pool, decision.wakeAt);
+    this.#followRamp(pool, decision.state, traffic !== undefined);
     if (publish) {
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
@@ -360,10 +418,49 @@ export class Controller extends EventEmitter<Events> {
     const timer = setTimeout(() => {
       this.#wakeTimers.delete(pool.name);
       const current = this.#config.pools.find((p) => p.name === pool.name);
-      if (current) this.#decide(current, true);
+      if (!current) return;
+      const ramp = this.#pools.get(current.name)?.ramp;
+      const baseline = this.#gateBaseline.get(current.name);
+      if (ramp === undefined || baseline === undefined || this.#clock.now() < ramp.nextStepAt) { this.#decide(current, true); return; }
+      // A ramp step is due and gated: read the traffic of the step that ends now, then decide.
+      void this.#stepTraffic(current, baseline).then((traffic) => {
+        const again = this.#config.pools.find((p) => p.name === current.name);
+        if (!this.#stopped && again) this.#decide(again, true, undefined, traffic);
+      });
     }, Math.max(0, wakeAt - this.#clock.now()));
     timer.unref();
     this.#wakeTimers.set(pool.name, timer);
+  }
+
+  /**
+   * ramp_gate: while a pool ramps under a gate, keep a reading of its traffic by level from the start of the
+   * current step (the one the next step is judged on); none when it does not ramp. A decision that judged a
+   * step (`judged`) starts the next step's baseline.
+   */
+  #followRamp(pool: PoolConfig, state: PoolState, judged: boolean): void {
+    if (state.ramp === undefined || pool.policy.rampGate === undefined || this.#traffic === undefined) { this.#gateBaseline.delete(pool.name); return; }
+    if (judged || !this.#gateBaseline.has(pool.name)) this.#gateBaseline.set(pool.name, this.#readLevels(pool));
+  }
+
+  async #readLevels(pool: PoolConfig): Promise<ReadonlyMap<number, TrafficReading>> {
+    const out = new Map<number, TrafficReading>();
+    const metrics = await (this.#traffic as NonNullable<ControllerOptions['traffic']>)().catch(() => []);
+    for (const level of pool.levels) {
+      out.set(level, readTraffic(metrics, pool.name, { level, backends: new Set(pool.backends.filter((b) => b.level === level).map((b) => b.address)) }));
+    }
+    return out;
+  }
+
+  async #stepTraffic(pool: PoolConfig, baseline: Promise<ReadonlyMap<number, TrafficReading>>): Promise<LevelTraffic[]> {
+    const [before, after] = await Promise.all([baseline, this.#readLevels(pool)]);
+    const out: LevelTraffic[] = [];
+    for (const [level, b] of after) {
+      const a = before.get(level);
+      if (a === undefined) continue;
+      const d = between(a, b);
+      out.push({ level, requests: d.requests, errors: d.errors, p99Ms: d.latencyMs.p99 });
+    }
+    return out;
   }
 
   #buildRouting(): RoutingState {
