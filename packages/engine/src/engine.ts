@@ -144,6 +144,12 @@ export interface Input {
   readonly now: number;
   /** ramp_gate: the traffic of each level over the last step_interval; absent, ramps advance on time alone. */
   readonly traffic?: readonly LevelTraffic[] | undefined;
+  /**
+   * ramp_gate: the caller is gathering the figures of a due step (an evaluation for another reason, e.g. a health
+   * change, arrived first): a due step waits for them instead of advancing on time, and asks no timer for
+   * itself (the caller evaluates again with `traffic`).
+   */
+  readonly trafficPending?: boolean | undefined;
 }
 
 /** Manual failover: the pool moves to its first serving level above 0 (or the first level above 0) at once. */
@@ -367,6 +373,8 @@ function rampStep(e: Evaluation): void {
   if (ramp === undefined) return;
   if (!e.serves.has(ramp.from) || !e.serves.has(e.state.active)) {
     e.state = { ...e.state, ramp: undefined, rampPaused: undefined };
+  } else if (now >= ramp.nextStepAt && policy.rampGate !== undefined && e.input.trafficPending === true && e.input.traffic === undefined) {
+    return; // The step is judged when the figures arrive.
   } else if (now >= ramp.nextStepAt && gateStep(e, ramp)) {
     // Paused: judged again one step_interval from now.
   } else if (now >= ramp.nextStepAt) {

@@ -325,3 +325,19 @@ test('failback manual with hold-down: the wait begins only when min_dwell and th
     { at: 4000, serving: [1, 1], active: 1, shares: '1:100', events: ['failback_awaiting_approval 1->0'] },
   ]);
 });
+
+test('ramp gate: a due step evaluated while its figures are being gathered (trafficPending) waits for them', () => {
+  const policy = { ...BASE, strategy: 'graceful' as const, rampGate: GATE };
+  const levels = (n0: number) => [{ level: 0, serving: n0, servingWeight: n0 * 100, totalWeight: 400 }, { level: 1, serving: 1, servingWeight: 100, totalWeight: 100 }];
+  const started = evaluate(initialPoolState(), { pool: 'p', levels: levels(1), policy, now: 1000 });
+  assert.equal(started.state.ramp?.nextStepAt, 6000);
+  const pending = evaluate(started.state, { pool: 'p', levels: levels(1), policy, now: 6500, trafficPending: true });
+  assert.equal(pending.state.ramp?.percent, 25, 'no step on time alone');
+  assert.deepEqual(pending.events, []);
+  assert.equal(pending.wakeAt, undefined, 'no timer for the pending step: the caller comes back with the figures');
+  const judged = evaluate(pending.state, { pool: 'p', levels: levels(1), policy, now: 6510, traffic: [{ level: 1, requests: 10, errors: 0, p99Ms: 5 }] });
+  assert.equal(judged.state.ramp?.percent, 50);
+  // Without a gate, trafficPending changes nothing.
+  const ungated = evaluate(started.state, { pool: 'p', levels: levels(1), policy: { ...policy, rampGate: undefined }, now: 6500, trafficPending: true });
+  assert.equal(ungated.state.ramp?.percent, 50);
+});

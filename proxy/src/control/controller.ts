@@ -112,6 +112,8 @@ export class Controller extends EventEmitter<Events> {
   readonly #traffic: ControllerOptions['traffic'];
   /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
   readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
+  /** ramp_gate: pools whose due step is being judged (traffic being read). */
+  readonly #judging = new Set<string>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -393,7 +395,9 @@ export class Controller extends EventEmitter<Events> {
   /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
   #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision, traffic?: readonly LevelTraffic[]): Decision {
     const state = this.#pools.get(pool.name) ?? initialPoolState();
-    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now(), traffic };
+    // A gated ramp's due step is judged on the traffic of that step only (#judgeStep): any other decision leaves it.
+    const trafficPending = traffic === undefined && this.#gateBaseline.has(pool.name);
+    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now(), traffic, trafficPending };
     const decision = (step ?? evaluate)(state, input);
     this.#pools.set(pool.name, decision.state);
     this.#shares.set(pool.name, decision.shares);
@@ -403,6 +407,8 @@ export class Controller extends EventEmitter<Events> {
     }
     this.#arm(pool, decision.wakeAt);
     this.#followRamp(pool, decision.state, traffic !== undefined);
+    const ramp = decision.state.ramp;
+    if (trafficPending && ramp !== undefined && input.now >= ramp.nextStepAt) this.#judgeStep(pool);
     if (publish) {
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
@@ -420,13 +426,8 @@ export class Controller extends EventEmitter<Events> {
       const current = this.#config.pools.find((p) => p.name === pool.name);
       if (!current) return;
       const ramp = this.#pools.get(current.name)?.ramp;
-      const baseline = this.#gateBaseline.get(current.name);
-      if (ramp === undefined || baseline === undefined || this.#clock.now() < ramp.nextStepAt) { this.#decide(current, true); return; }
-      // A ramp step is due and gated: read the traffic of the step that ends now, then decide.
-      void this.#stepTraffic(current, baseline).then((traffic) => {
-        const again = this.#config.pools.find((p) => p.name === current.name);
-        if (!this.#stopped && again) this.#decide(again, true, undefined, traffic);
-      });
+      if (ramp !== undefined && this.#gateBaseline.has(current.name) && this.#clock.now() >= ramp.nextStepAt) this.#judgeStep(current);
+      else this.#decide(current, true);
     }, Math.max(0, wakeAt - this.#clock.now()));
     timer.unref();
     this.#wakeTimers.set(pool.name, timer);
@@ -440,6 +441,18 @@ export class Controller extends EventEmitter<Events> {
   #followRamp(pool: PoolConfig, state: PoolState, judged: boolean): void {
     if (state.ramp === undefined || pool.policy.rampGate === undefined || this.#traffic === undefined) { this.#gateBaseline.delete(pool.name); return; }
     if (judged || !this.#gateBaseline.has(pool.name)) this.#gateBaseline.set(pool.name, this.#readLevels(pool));
+  }
+
+  /** A gated ramp step is due: read the traffic of the step that ends now, then decide on it (once at a time). */
+  #judgeStep(pool: PoolConfig): void {
+    const baseline = this.#gateBaseline.get(pool.name);
+    if (baseline === undefined || this.#judging.has(pool.name)) return;
+    this.#judging.add(pool.name);
+    void this.#stepTraffic(pool, baseline).then((traffic) => {
+      this.#judging.delete(pool.name);
+      const again = this.#config.pools.find((p) => p.name === pool.name);
+      if (!this.#stopped && again) this.#decide(again, true, undefined, traffic);
+    });
   }
 
   async #readLevels(pool: PoolConfig): Promise<ReadonlyMap<number, TrafficReading>> {
