@@ -45,6 +45,17 @@ export const DEFAULTS = {
     maxErrorPercent: 5,
     maxP99Ms: 500,
   },
+  /** pools[].outlier_detection (SPEC 10), off when the block is absent; its fields' defaults when present. */
+  outlier: {
+    consecutive5xx: 5,
+    consecutiveGatewayErrors: 3,
+    errorPercent: 50,
+    minRequests: 20,
+    intervalMs: 10_000,
+    baseEjectionMs: 30_000,
+    maxEjectionMs: 5 * 60_000,
+    maxEjectionPercent: 50,
+  },
   notification: {
     enabled: true,
     logLevel: 'warning',

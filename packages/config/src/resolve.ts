@@ -143,5 +143,13 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
   if (pool.backends.length > 0 && backends.length === pool.backends.length && !levels.includes(0)) {
     problem(`${path}.backends`, 'needs at least one level-0 (primary) backend: one without failover: true or failover_level > 0');
   }
-  return { name: pool.name, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy };
+  const od = pool.outlier_detection;
+  const outlier = od === undefined ? undefined : {
+    consecutive5xx: od.consecutive_5xx, consecutiveGatewayErrors: od.consecutive_gateway_errors, errorPercent: od.error_percent,
+    minRequests: od.min_requests, intervalMs: od.interval, baseEjectionMs: od.base_ejection, maxEjectionMs: od.max_ejection, maxEjectionPercent: od.max_ejection_percent,
+  };
+  if (outlier !== undefined && outlier.maxEjectionMs < outlier.baseEjectionMs) {
+    problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
+  }
+  return { name: pool.name, outlier, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy };
 }

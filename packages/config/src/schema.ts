@@ -87,6 +87,19 @@ export const poolSchema = s.object(
       { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
       { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },
     ),
+    outlier_detection: s.optional(s.object(
+      {
+        consecutive_5xx: s.int({ doc: 'Eject a backend after this many consecutive 5xx answers or backend faults (refused, reset, timed out, invalid HTTP); 0 turns this detector off. A client that leaves (499) never counts.', default: D.outlier.consecutive5xx, min: 0, max: 100_000 }),
+        consecutive_gateway_errors: s.int({ doc: 'Eject after this many consecutive 502/503/504 answers or backend faults (connect failures, resets, timeouts); 0 turns this detector off.', default: D.outlier.consecutiveGatewayErrors, min: 0, max: 100_000 }),
+        error_percent: s.int({ doc: 'Eject when more than this percent of a backend\'s answers over `interval` were 5xx or backend faults, with at least min_requests in the interval; 100 turns this detector off.', default: D.outlier.errorPercent, min: 0, max: 100 }),
+        min_requests: s.int({ doc: 'Requests a backend must have answered in one `interval` before error_percent judges it.', default: D.outlier.minRequests, min: 1, max: 10_000_000 }),
+        interval: dur('Window of error_percent.', D.outlier.intervalMs),
+        base_ejection: dur('How long a first ejection lasts; doubled at each repeat, up to max_ejection (the count restarts after a backend has not been ejected for max_ejection).', D.outlier.baseEjectionMs),
+        max_ejection: dur('Longest ejection.', D.outlier.maxEjectionMs),
+        max_ejection_percent: s.int({ doc: 'Never eject more than this percent of a level\'s backends at once (rounded down: 50 ejects 1 of 2 or 3, none of 1; 100 lets a single-backend level be ejected, so its pool fails over).', default: D.outlier.maxEjectionPercent, min: 0, max: 100 }),
+      },
+      { doc: 'Outlier detection from real traffic (SPEC 10, Envoy-style): backends whose answers fail are ejected (status `downBy: "outlier"`) for a while, counted per data-plane process; off when absent.' },
+    )),
     override: s.object(
       {
         mode: s.oneOf(['auto', 'active', 'inactive'], { doc: 'Manual failover held in the config (the operator renders FailoverPool spec.override here): auto = automatic; active = failed over to the first serving level above 0, whatever the health of level 0; inactive = automatic failover off, traffic stays on (or returns to) level 0.', default: 'auto' }),

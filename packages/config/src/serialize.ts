@@ -81,6 +81,11 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
       health_check: healthCheckYaml(b.healthCheck),
     })),
     failover: policyYaml(p.policy),
+    ...(p.outlier ? { outlier_detection: {
+      consecutive_5xx: p.outlier.consecutive5xx, consecutive_gateway_errors: p.outlier.consecutiveGatewayErrors, error_percent: p.outlier.errorPercent,
+      min_requests: p.outlier.minRequests, interval: formatDuration(p.outlier.intervalMs), base_ejection: formatDuration(p.outlier.baseEjectionMs),
+      max_ejection: formatDuration(p.outlier.maxEjectionMs), max_ejection_percent: p.outlier.maxEjectionPercent,
+    } } : {}),
     override: defined({ mode: p.override.mode, reason: p.override.reason, failback_approval: p.override.failbackApproval }),
   };
 }

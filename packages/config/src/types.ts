@@ -60,6 +60,23 @@ export interface RampGatePolicy {
   readonly maxP99Ms: number;
 }
 
+/** pools[].outlier_detection (SPEC 10): ejection of backends from what real traffic sees. 0 turns a detector off. */
+export interface OutlierPolicy {
+  /** Consecutive 5xx answers or backend faults (refused, reset, timed out, invalid HTTP). */
+  readonly consecutive5xx: number;
+  /** Consecutive 502/503/504 answers or backend faults. */
+  readonly consecutiveGatewayErrors: number;
+  /** Errors over `intervalMs`, in percent, with at least `minRequests` requests in it. */
+  readonly errorPercent: number;
+  readonly minRequests: number;
+  readonly intervalMs: number;
+  /** First ejection; doubled at each repeat, at most maxEjectionMs. */
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  /** At most this share of a level's backends is ejected at once. */
+  readonly maxEjectionPercent: number;
+}
+
 export type OverrideMode = 'auto' | 'active' | 'inactive';
 
 export interface PoolConfig {
@@ -77,6 +94,8 @@ export interface PoolConfig {
   /** Levels that have at least one backend, ascending. */
   readonly levels: readonly number[];
   readonly policy: FailoverPolicy;
+  /** SPEC 10 outlier detection; absent: off. */
+  readonly outlier?: OutlierPolicy | undefined;
 }
 
 export interface RouteConfig {

@@ -47,7 +47,9 @@ export interface BackendStatus {
   readonly since: string;
   readonly lastCheck: string | null;
   readonly lastError: string | null;
-  readonly downBy: 'probe' | 'passive' | null;
+  readonly downBy: 'probe' | 'passive' | 'outlier' | null;
+  /** outlier_detection: while ejected, until when (ISO), else null. */
+  readonly ejectedUntil: string | null;
 }
 
 export interface PoolStatus {
@@ -114,6 +116,10 @@ export class Controller extends EventEmitter<Events> {
   readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
   /** ramp_gate: pools whose due step is being judged (traffic being read). */
   readonly #judging = new Set<string>();
+  /** outlier_detection: ejected backends by id, until when and why. */
+  readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
+  /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
+  readonly #ejections = new Map<string, { count: number; endedAt: number }>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -181,6 +187,7 @@ export class Controller extends EventEmitter<Events> {
 
   stop(): void {
     this.#stopped = true;
+    for (const e of this.#ejected.values()) clearTimeout(e.timer);
     for (const t of this.#probeTimers.values()) clearTimeout(t);
     for (const t of this.#wakeTimers.values()) clearTimeout(t);
     this.#probeTimers.clear();
@@ -192,6 +199,53 @@ export class Controller extends EventEmitter<Events> {
     const found = this.#find(backendId);
     if (!found) return;
     this.#observe(found.pool, found.backend, { ok: false, source: 'passive', at: this.#clock.now(), error });
+  }
+
+  /**
+   * outlier_detection: the data plane saw this backend fail real requests (`reason`). It is ejected for
+   * base_ejection x 2^(ejections in a row - 1), at most max_ejection, unless that would eject more than
+   * max_ejection_percent of its level (rounded down) or it is ejected already. The count of ejections in a row
+   * restarts once a backend has gone max_ejection without one.
+   */
+  outlier(backendId: string, reason: string): void {
+    const found = this.#find(backendId);
+    const policy = found?.pool.outlier;
+    if (!found || !policy || this.#ejected.has(backendId) || this.#stopped) return;
+    const { pool, backend } = found;
+    const level = pool.backends.filter((b) => b.level === backend.level && b.weight > 0);
+    const ejectedInLevel = level.filter((b) => this.#ejected.has(b.id)).length;
+    if (ejectedInLevel + 1 > Math.floor((level.length * policy.maxEjectionPercent) / 100)) return;
+    const now = this.#clock.now();
+    const last = this.#ejections.get(backendId);
+    const count = last === undefined || now - last.endedAt >= policy.maxEjectionMs ? 1 : last.count + 1;
+    const ms = Math.min(policy.maxEjectionMs, policy.baseEjectionMs * 2 ** Math.min(count - 1, 40));
+    const timer = setTimeout(() => this.#readmit(backendId), ms);
+    timer.unref();
+    const wasServing = this.#serves(backend);
+    this.#ejected.set(backendId, { until: now + ms, reason: `ejected for ${ms}ms: ${reason}`, timer });
+    this.#ejections.set(backendId, { count, endedAt: now + ms });
+    this.emit('event', { type: 'backend_down', pool: pool.name, backend: backend.address, level: backend.level, error: `ejected for ${ms}ms: ${reason}`, by: 'outlier', at: now });
+    if (wasServing) this.#decide(pool, true);
+  }
+
+  #readmit(backendId: string): void {
+    const e = this.#ejected.get(backendId);
+    if (!e) return;
+    clearTimeout(e.timer);
+    this.#ejected.delete(backendId);
+    const found = this.#find(backendId);
+    if (!found || this.#stopped) return;
+    const { pool, backend } = found;
+    const h = this.#health.get(backend.id);
+    // Back to what its health checks say: up (or not probed yet) serves again; down by a probe meanwhile stays down.
+    if (h && h.status !== 'down') {
+      this.emit('event', { type: 'backend_up', pool: pool.name, backend: backend.address, level: backend.level, at: this.#clock.now() });
+      this.#decide(pool, true);
+    }
+  }
+
+  #serves(b: BackendConfig): boolean {
+    return !this.#ejected.has(b.id) && isServing(this.#health.get(b.id) ?? initialHealth(0));
   }
 
   /**
@@ -217,6 +271,10 @@ export class Controller extends EventEmitter<Events> {
     }
     this.#health.clear();
     for (const [id, h] of keepHealth) this.#health.set(id, h);
+    // Ejections last while their backend stays in a pool that still has outlier detection.
+    const ejecting = new Set(config.pools.filter((p) => p.outlier !== undefined).flatMap((p) => p.backends.map((b) => b.id)));
+    for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); }
+    for (const id of this.#ejections.keys()) if (!ejecting.has(id)) this.#ejections.delete(id);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
     this.#config = config;
     this.#version = version;
@@ -309,9 +367,11 @@ export class Controller extends EventEmitter<Events> {
         levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
         backends: pool.backends.map((b) => {
           const h = this.#health.get(b.id) ?? initialHealth(0);
+          const ej = this.#ejected.get(b.id);
           return {
-            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: h.status,
-            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: h.lastError ?? null, downBy: h.downBy ?? null,
+            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: ej ? 'down' : h.status,
+            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: ej ? ej.reason : h.lastError ?? null,
+            downBy: ej ? 'outlier' : h.downBy ?? null, ejectedUntil: iso(ej?.until),
           };
         }),
       };
@@ -369,6 +429,8 @@ export class Controller extends EventEmitter<Events> {
     const after = observe(before, outcome, b.healthCheck);
     this.#health.set(b.id, after);
     if (before.status === after.status || (before.status === 'unknown' && after.status === 'up')) return;
+    // An ejected backend is down whatever its probes say: the change shows when the ejection ends.
+    if (this.#ejected.has(b.id)) return;
     const at = outcome.at;
     if (after.status === 'down') {
       this.emit('event', { type: 'backend_down', pool: pool.name, backend: b.address, level: b.level, error: after.lastError ?? 'unknown error', by: after.downBy ?? outcome.source, at });
@@ -386,7 +448,7 @@ export class Controller extends EventEmitter<Events> {
       for (const b of pool.backends) {
         if (b.level !== level || b.weight === 0) continue;
         totalWeight += b.weight;
-        if (isServing(this.#health.get(b.id) ?? initialHealth(0))) { serving++; servingWeight += b.weight; }
+        if (this.#serves(b)) { serving++; servingWeight += b.weight; }
       }
       return { level, serving, servingWeight, totalWeight };
     });
@@ -481,7 +543,7 @@ export class Controller extends EventEmitter<Events> {
     for (const pool of this.#config.pools) {
       pools[pool.name] = {
         shares: this.#shares.get(pool.name) ?? [],
-        serving: pool.backends.filter((b) => isServing(this.#health.get(b.id) ?? initialHealth(0))).map((b) => b.id),
+        serving: pool.backends.filter((b) => this.#serves(b)).map((b) => b.id),
       };
     }
     return { seq: ++this.#seq, configVersion: this.#version, pools };

@@ -44,6 +44,8 @@ export function unwatchClient(res: ServerResponse): void {
 export interface ForwardHooks {
   /** A backend failed in a way that says something about its health (refused, reset, timed out, invalid HTTP). */
   passive(target: Target, error: string): void;
+  /** outlier_detection: a backend's answers tripped a detector (reason says which); the control side ejects. */
+  outlier?(backendId: string, reason: string): void;
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
@@ -265,6 +267,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    // What the backend answered counts for outlier detection whether or not the client is still there to read it.
+    this.#target.outlier?.answered(statusCode);
     if (this.#finished) return;
     const res = this.#res;
     if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
@@ -308,7 +312,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     const passive = fault.side === 'backend';
-    if (passive) this.#hooks.passive(this.#target, (err as { code?: string }).code ?? err.message);
+    if (passive) {
+      const code = (err as { code?: string }).code ?? err.message;
+      this.#hooks.passive(this.#target, code);
+      this.#target.outlier?.failed(code);
+    }
     if (res.headersSent) {
       // Part of the response is out: the only honest thing left is to cut the client connection.
       res.destroy();

@@ -6,12 +6,15 @@ import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
 import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { Dispatchers } from './dispatchers.ts';
 import { Router } from './router.ts';
+import type { OutlierCell, Outliers } from './outlier.ts';
 import type { Pool } from 'undici';
 
 export interface Target {
   readonly backend: BackendConfig;
   readonly weight: number;
   readonly dispatcher: Pool;
+  /** outlier_detection: this backend's counts in this process, or undefined when the pool has none. */
+  readonly outlier: OutlierCell | undefined;
 }
 
 interface Tier {
@@ -26,11 +29,11 @@ export class PoolPlan {
   /** Per level: the tiers to try in order when a request that started on that level fails. */
   readonly #rescue: Map<number, Tier[]>;
 
-  constructor(pool: PoolConfig, routing: PoolRouting | undefined, region: string | undefined, dispatchers: Dispatchers) {
+  constructor(pool: PoolConfig, routing: PoolRouting | undefined, region: string | undefined, dispatchers: Dispatchers, outliers?: Outliers) {
     this.name = pool.name;
     const serving = new Set(routing?.serving ?? []);
     const tiers = new Map<number, Tier>();
-    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b.upstream.origin) });
+    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b.upstream.origin), outlier: outliers?.cell(b.id, pool.outlier) });
     for (const level of pool.levels) {
       const up = pool.backends.filter((b) => b.level === level && b.weight > 0 && serving.has(b.id));
       if (up.length > 0) tiers.set(level, { level, weight: 0, picker: new SmoothPicker(preferRegion(up, region).map(target)) });
@@ -82,12 +85,12 @@ export class Snapshot {
   readonly config: Config;
   readonly routing: RoutingState;
 
-  constructor(config: Config, routing: RoutingState, dispatchers: Dispatchers) {
+  constructor(config: Config, routing: RoutingState, dispatchers: Dispatchers, outliers?: Outliers) {
     this.config = config;
     this.routing = routing;
     this.router = new Router(config.routes);
     const pools = new Map<string, PoolPlan>();
-    for (const pool of config.pools) pools.set(pool.name, new PoolPlan(pool, routing.pools[pool.name], config.region, dispatchers));
+    for (const pool of config.pools) pools.set(pool.name, new PoolPlan(pool, routing.pools[pool.name], config.region, dispatchers, outliers));
     this.pools = pools;
   }
 }

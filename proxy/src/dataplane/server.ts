@@ -12,6 +12,7 @@ import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
+import { Outliers } from './outlier.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
 import { listen } from '@veloflux/service/listen';
@@ -51,6 +52,7 @@ export class DataPlane {
   readonly server: Server;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
+  readonly #outliers: Outliers;
   #snapshot: Snapshot;
   #settings: ForwardSettings;
   #budget: Budget;
@@ -59,7 +61,8 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
-    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers);
+    this.#outliers = new Outliers((id, reason) => this.#hooks.outlier?.(id, reason));
+    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers, this.#outliers);
     this.#settings = settingsOf(opts.config);
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
@@ -108,13 +111,14 @@ export class DataPlane {
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
       this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      this.#outliers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id))));
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
       this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
     }
-    this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
+    this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#outliers);
   }
 
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */

@@ -39,7 +39,7 @@ export function description(n: Notice): string {
       return `Failover recovered for pool "${n.pool}": new requests are back on level ${n.to} (from level ${n.from}) after ${humanDuration(n.durationMs ?? 0)}. Reason: ${n.reason}.${opened}`;
     }
     case 'backend_down':
-      return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is down: ${n.backend?.error ?? 'unknown error'} (seen by ${n.backend?.by === 'passive' ? 'real traffic' : 'health checks'}).`;
+      return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is down: ${n.backend?.error ?? 'unknown error'} (seen by ${n.backend?.by === 'passive' ? 'real traffic' : n.backend?.by === 'outlier' ? 'outlier detection on real traffic: ejected' : 'health checks'}).`;
     case 'backend_up':
       return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is up again.`;
     case 'flapping':

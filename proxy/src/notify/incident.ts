@@ -81,7 +81,7 @@ export interface Notice {
   /** failover_recovered: how long the failover lasted. */
   readonly durationMs?: number;
   /** backend_down / backend_up: the backend. */
-  readonly backend?: { readonly address: string; readonly level: number; readonly error?: string; readonly by?: 'probe' | 'passive' };
+  readonly backend?: { readonly address: string; readonly level: number; readonly error?: string; readonly by?: 'probe' | 'passive' | 'outlier' };
   /** Backends of the pool down at this moment. */
   readonly backendsDown: readonly DownBackend[];
   /** Notices for this pool held back by the rate limit since the last one sent. */

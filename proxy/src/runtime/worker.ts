@@ -28,6 +28,7 @@ process.on('message', (m: ToWorker) => {
           traffic.passiveFailure(target.backend.pool, target);
           send({ type: 'passive', backendId: target.backend.id, error });
         },
+        outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
       },
     });
