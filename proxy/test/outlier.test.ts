@@ -60,7 +60,8 @@ test('cell: error_percent is judged at the end of an interval, only with min_req
   assert.equal(trips.length, 1, '25% is under 50%');
 });
 
-const hc = 'health_check: { interval: "200ms", timeout: "100ms", healthy_threshold: 1, unhealthy_threshold: 1 }';
+// Probes lenient enough for a loaded machine: these tests are about real traffic, not probes.
+const hc = 'health_check: { interval: "300ms", timeout: "250ms", healthy_threshold: 1, unhealthy_threshold: 3 }';
 
 async function get(p: TestProxy, path = '/'): Promise<{ status: number; body: string }> {
   const res = await request(`${p.url}${path}`);
@@ -90,10 +91,11 @@ routes:
   t.after(async () => { delete process.env.VELOFLUX_ADMIN_TOKEN; await p.stop(); await Promise.all([bad, good, backup].map((b) => b.kill())); });
   await p.waitReady();
 
-  // Round-robin over two primaries: the bad one's three 500s come within the first six requests.
+  // Round-robin over two primaries: the ejection comes with the bad one's third 500 (synchronously: the next
+  // request already goes elsewhere).
   const seen: string[] = [];
-  for (let i = 0; i < 6; i++) seen.push((await get(p)).body);
-  assert.equal(seen.filter((b) => b === 'bad').length, 3);
+  for (let i = 0; i < 50 && !p.events.some((e) => e.type === 'backend_down'); i++) seen.push((await get(p)).body);
+  assert.equal(seen.filter((b) => b === 'bad').length, 3, JSON.stringify(seen));
   const ejected = await p.waitFor((e) => e.type === 'backend_down' && e.by === 'outlier', 2000, 'the ejection');
   assert.match(ejected.type === 'backend_down' ? ejected.error : '', /^ejected for 1500ms: 3 consecutive 5xx or failures \(last: answered 500; consecutive_5xx 3\)$/);
   let st = await status(p);
@@ -111,7 +113,7 @@ routes:
   st = await status(p);
   assert.equal(st.backends.find((b: { address: string }) => b.address === bad.address).downBy, null);
   // Still failing: ejected again, for twice as long.
-  for (let i = 0; i < 6; i++) await get(p);
+  for (let i = 0; i < 50 && p.events.filter((e) => e.type === 'backend_down').length < 2; i++) await get(p);
   const again = await p.waitFor((e) => e.type === 'backend_down' && e.by === 'outlier' && e.error.startsWith('ejected for 3000ms'), 2000, 'the second ejection');
   assert.ok(again);
   failing = false;

@@ -56,6 +56,15 @@ export const DEFAULTS = {
     maxEjectionMs: 5 * 60_000,
     maxEjectionPercent: 50,
   },
+  /** pools[].retry (SPEC 10), off when the block is absent. */
+  retry: {
+    perTryTimeout: 'auto',
+    hedge: false,
+    /** per_try_timeout auto: the backend's observed p99 time to response head, bounded to this much at least
+     *  (and to header_timeout at most); until a backend has answered this many requests, header_timeout. */
+    autoMinMs: 50,
+    autoMinSamples: 20,
+  },
   notification: {
     enabled: true,
     logLevel: 'warning',

@@ -151,5 +151,6 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
   if (outlier !== undefined && outlier.maxEjectionMs < outlier.baseEjectionMs) {
     problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
   }
-  return { name: pool.name, outlier, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy };
+  const retry = pool.retry === undefined ? undefined : { perTryTimeoutMs: pool.retry.per_try_timeout, hedge: pool.retry.hedge };
+  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy };
 }

@@ -42,6 +42,21 @@ export const backendSchema = s.object(
   { doc: 'One backend server.' },
 );
 
+/** `per_try_timeout`: "auto" or a duration. */
+const perTrySchema: Schema<number | 'auto'> = {
+  doc: `How long one try may go without response headers before the next try starts: "auto" = the backend's observed p99 (at least ${D.retry.autoMinMs}ms, at most dataplane.header_timeout; header_timeout until it has answered ${D.retry.autoMinSamples} requests) or a duration like "200ms". With hedge false the slow try is cut and the request retried on the next candidate (idempotent methods, within the retry budget).`,
+  fallback: { value: D.retry.perTryTimeout },
+  optional: false,
+  parse(v, path, ctx) {
+    if (v === 'auto') return 'auto';
+    const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+    if (ms !== undefined && ms >= 1) return ms;
+    ctx.issues.push({ path, message: `must be "auto" or a duration like "200ms", got ${s.show(v)}` });
+    return s.INVALID;
+  },
+  describe: () => ({ type: 'string', description: perTrySchema.doc, default: D.retry.perTryTimeout }),
+};
+
 /** Strategy and timing; the top-level block sets them for every pool, a pool's own block overrides field by field. */
 const policyFields = {
   strategy: s.oneOf(['immediate', 'graceful', 'delayed'], { doc: 'How traffic moves to the next level: immediate (all at once), graceful (step_percent every step_interval), delayed (only after the failure lasts `delay`).', default: D.failover.strategy }),
@@ -99,6 +114,13 @@ export const poolSchema = s.object(
         max_ejection_percent: s.int({ doc: 'Never eject more than this percent of a level\'s backends at once (rounded down: 50 ejects 1 of 2 or 3, none of 1; 100 lets a single-backend level be ejected, so its pool fails over).', default: D.outlier.maxEjectionPercent, min: 0, max: 100 }),
       },
       { doc: 'Outlier detection from real traffic (SPEC 10, Envoy-style): backends whose answers fail are ejected (status `downBy: "outlier"`) for a while, counted per data-plane process; off when absent.' },
+    )),
+    retry: s.optional(s.object(
+      {
+        per_try_timeout: perTrySchema,
+        hedge: s.bool({ doc: 'Idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE with a body of at most 64 KiB): after per_try_timeout, send a second try to the next candidate (same level, then the next level) and keep the first answer, cancelling the other. Never for other methods; a hedge is a retry for the retry budget (dataplane.retry_budget_percent), so a slow pool cannot double its own load. Counted in veloflux_hedged_requests_total.', default: D.retry.hedge }),
+      },
+      { doc: 'Per-try timeout and hedging (SPEC 10); off when absent: a try waits up to dataplane.header_timeout.' },
     )),
     override: s.object(
       {

@@ -86,6 +86,7 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
       min_requests: p.outlier.minRequests, interval: formatDuration(p.outlier.intervalMs), base_ejection: formatDuration(p.outlier.baseEjectionMs),
       max_ejection: formatDuration(p.outlier.maxEjectionMs), max_ejection_percent: p.outlier.maxEjectionPercent,
     } } : {}),
+    ...(p.retry ? { retry: { per_try_timeout: p.retry.perTryTimeoutMs === 'auto' ? 'auto' : formatDuration(p.retry.perTryTimeoutMs), hedge: p.retry.hedge } } : {}),
     override: defined({ mode: p.override.mode, reason: p.override.reason, failback_approval: p.override.failbackApproval }),
   };
 }

@@ -77,6 +77,14 @@ export interface OutlierPolicy {
   readonly maxEjectionPercent: number;
 }
 
+/** pools[].retry (SPEC 10): per-try timeout and hedging. */
+export interface RetryPolicy {
+  /** `auto`: the backend's observed p99 (bounded 50 ms..header_timeout); else milliseconds. */
+  readonly perTryTimeoutMs: number | 'auto';
+  /** After the per-try timeout, idempotent requests get a second try on the next candidate; the first answer wins. */
+  readonly hedge: boolean;
+}
+
 export type OverrideMode = 'auto' | 'active' | 'inactive';
 
 export interface PoolConfig {
@@ -96,6 +104,8 @@ export interface PoolConfig {
   readonly policy: FailoverPolicy;
   /** SPEC 10 outlier detection; absent: off. */
   readonly outlier?: OutlierPolicy | undefined;
+  /** SPEC 10 per-try timeout and hedging; absent: off (a try waits up to header_timeout). */
+  readonly retry?: RetryPolicy | undefined;
 }
 
 export interface RouteConfig {

@@ -12,20 +12,21 @@ const CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 interface BackendCells { readonly byClass: CounterCell[]; readonly level: number; readonly duration: HistogramCell }
-interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly noBackend: CounterCell[] }
+interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly hedged: CounterCell; readonly noBackend: CounterCell[] }
 
 export class TrafficMetrics {
   readonly requests = new CounterFamily('veloflux_requests_total', 'Requests answered, by pool, backend (empty when none was reached) and status class ("error": connection cut).');
   readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool and failover level of the backend that answered (empty when none was reached), in seconds.', DURATION_BUCKETS);
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
+  readonly hedged = new CounterFamily('veloflux_hedged_requests_total', 'Requests that got a hedged second try after pools[].retry.per_try_timeout (the first answer wins), by pool.');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive];
+    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -38,7 +39,7 @@ export class TrafficMetrics {
     const pools = new Set(config.pools.map((p) => p.name));
     const backends = new Set(config.pools.flatMap((p) => p.backends.map((b) => `${p.name}\u0000${b.address}`)));
     const keep = (l: Record<string, string>): boolean => (l.pool === '' || pools.has(l.pool as string)) && (!l.backend || backends.has(`${l.pool}\u0000${l.backend}`));
-    for (const f of [this.requests, this.retries, this.rescued, this.passive]) f.drop(keep);
+    for (const f of [this.requests, this.retries, this.rescued, this.hedged, this.passive]) f.drop(keep);
     const levels = new Set(config.pools.flatMap((p) => p.levels.map((l) => `${p.name}\u0000${l}`)));
     this.duration.drop((l) => (l.pool === '' || pools.has(l.pool as string)) && (l.level === '' || levels.has(`${l.pool}\u0000${l.level}`)));
     // A backend that changed level keeps its id: its cells are made again for the new level.
@@ -59,6 +60,7 @@ export class TrafficMetrics {
         duration: this.duration.cell({ pool, level: '' }),
         retries: this.retries.cell({ pool }),
         rescued: this.rescued.cell({ pool }),
+        hedged: this.hedged.cell({ pool }),
         noBackend: CLASSES.map((code) => this.requests.cell({ pool, backend: '', code })),
       };
       this.#pools.set(pool, c);
@@ -95,6 +97,11 @@ export class TrafficMetrics {
       p.retries.value += attempts - 1;
       if (cls < 2) p.rescued.value++;
     }
+  }
+
+  /** A hedged try was sent (pools[].retry.hedge). */
+  hedge(pool: string): void {
+    this.#pool(pool).hedged.value++;
   }
 
   passiveFailure(pool: string, target: Target): void {

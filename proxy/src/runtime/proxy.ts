@@ -54,6 +54,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         extra?.passive?.(target, error);
       },
       outlier: (backendId, reason) => controller.outlier(backendId, reason),
+      hedged: (pool) => { traffic.hedge(pool); extra?.hedged?.(pool); },
       done: (pool, target, status, attempts, startedAt) => {
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);

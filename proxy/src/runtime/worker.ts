@@ -29,6 +29,7 @@ process.on('message', (m: ToWorker) => {
           send({ type: 'passive', backendId: target.backend.id, error });
         },
         outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
+        hedged: (pool) => traffic.hedge(pool),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
       },
     });
