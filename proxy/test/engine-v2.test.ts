@@ -130,7 +130,11 @@ failover:
   ramp_gate: { max_error_percent: 5, max_p99: "2s" }
 `, {}, { tokenFile: await tokenFile() });
   let stop = false;
-  t.after(async () => { stop = true; await p.stop(); await Promise.all(backends.map((b) => b.kill())); });
+  // The event stream, as an operator or a dashboard follows it.
+  const sse = await request(`${p.adminUrl}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  let stream = '';
+  sse.body.on('data', (c: Buffer) => { stream += c.toString(); });
+  t.after(async () => { stop = true; sse.body.destroy(); await p.stop(); await Promise.all(backends.map((b) => b.kill())); });
   await p.waitReady();
   const load = runLoad(p.url, { concurrency: 4, durationMs: 60_000, maxRequests: 200_000, stop: () => stop });
 
@@ -149,6 +153,10 @@ failover:
   // Still paused two steps later: no ramp_step beyond 30% while the backup errs.
   await sleep(2500);
   assert.equal((await status(p)).ramp.percent, 30);
+
+  const pausedOnStream = /event: ramp_paused\nid: \d+\ndata: (.*)\n/.exec(stream);
+  assert.ok(pausedOnStream, 'ramp_paused on the event stream');
+  assert.match(JSON.parse(pausedOnStream[1] as string).reason, /max_error_percent 5/);
 
   broken = false;
   await p.waitFor((e) => e.type === 'ramp_resumed', 10_000, 'the ramp resumed');
