@@ -251,7 +251,10 @@ function holdDownStep(e: Evaluation): void {
   const h = e.input.policy.holdDown;
   const { now, pool } = e.input;
   if (h === undefined) {
-    if (e.state.flapping !== undefined || e.state.recentFailovers !== undefined) e.state = { ...e.state, flapping: undefined, recentFailovers: undefined };
+    // hold_down removed from the policy (a reload): an episode in progress ends here.
+    const f = e.state.flapping;
+    if (f !== undefined) e.events.push({ type: 'flapping_ended', pool, from: e.state.active, to: e.state.active, failovers: f.failovers, durationMs: now - f.since, reason: 'failover.hold_down removed', at: now });
+    if (f !== undefined || e.state.recentFailovers !== undefined) e.state = { ...e.state, flapping: undefined, recentFailovers: undefined };
     return;
   }
   const before = e.state.recentFailovers ?? [];

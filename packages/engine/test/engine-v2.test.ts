@@ -341,3 +341,13 @@ test('ramp gate: a due step evaluated while its figures are being gathered (traf
   const ungated = evaluate(started.state, { pool: 'p', levels: levels(1), policy: { ...policy, rampGate: undefined }, now: 6500, trafficPending: true });
   assert.equal(ungated.state.ramp?.percent, 50);
 });
+
+test('hold-down removed by a reload mid-episode: the episode ends with flapping_ended', () => {
+  const policy = { ...BASE, holdDown: { ...HOLD, flapThreshold: 1 } };
+  const levels = [{ level: 0, serving: 0, servingWeight: 0, totalWeight: 100 }, { level: 1, serving: 1, servingWeight: 100, totalWeight: 100 }];
+  const d = evaluate(initialPoolState(), { pool: 'p', levels, policy, now: 0 });
+  assert.ok(d.state.flapping);
+  const off = evaluate(d.state, { pool: 'p', levels, policy: BASE, now: 1000 });
+  assert.deepEqual(off.events.map((e) => `${e.type} ${e.type === 'ramp_step' ? '' : e.reason}`), ['flapping_ended failover.hold_down removed']);
+  assert.equal(off.state.flapping, undefined);
+});

@@ -273,11 +273,18 @@ export class Controller extends EventEmitter<Events> {
     for (const [id, h] of keepHealth) this.#health.set(id, h);
     // Ejections last while their backend stays in a pool that still has outlier detection.
     const ejecting = new Set(config.pools.filter((p) => p.outlier !== undefined).flatMap((p) => p.backends.map((b) => b.id)));
-    for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); }
+    const released: string[] = [];
+    for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); released.push(id); }
     for (const id of this.#ejections.keys()) if (!ejecting.has(id)) this.#ejections.delete(id);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
     this.#config = config;
     this.#version = version;
+    // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
+    for (const id of released) {
+      const found = this.#find(id);
+      const h = this.#health.get(id);
+      if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
+    }
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
       if (!this.#pools.has(pool.name)) this.#pools.set(pool.name, initialPoolState());
