@@ -33,6 +33,7 @@ export const ERRORS = {
   BODY_TOO_LARGE: def('VF_ERR_BODY_TOO_LARGE', 413, 'Admin API: the request body is larger than 4 MiB; nothing was applied.'),
   REQUEST_TIMEOUT: def('VF_ERR_REQUEST_TIMEOUT', 408, 'The request head did not arrive in time (data plane: dataplane.client_header_timeout); the connection is closed.'),
   DRILL_RUNNING: def('VF_ERR_DRILL_RUNNING', 409, 'A live drill is already running on that pool.'),
+  NO_FAILBACK_AWAITING: def('VF_ERR_NO_FAILBACK_AWAITING', 409, 'POST /api/v1/failover/failback: the pool awaits no failback approval (failback auto, not failed over, or its earlier level not healthy long enough yet); the message says which.'),
   INTERNAL: def('VF_ERR_INTERNAL', 500, 'An unexpected failure in the proxy; the proxy log has the details.'),
 } as const satisfies Record<string, ErrorDef>;
 

@@ -60,7 +60,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const token = new TokenSource(config, { log });
   const prober = new Prober();
   const clock = opts.clock ?? systemClock;
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock });
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
   const metrics = new ControlMetrics(() => controller, () => clock.now());
   const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, clock });
