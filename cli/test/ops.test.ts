@@ -163,6 +163,15 @@ test('activate, deactivate, failback, test (dry run and --live): one line or a t
   assert.equal(live.code, 0, live.err);
   assert.match(live.err, /^veloflux test: live drill on pool app: the pool moves to its backup level for 1s \.\.\.$/m);
   assert.match(live.out, /^pool app: live drill, 1s on level 1 \(from 0, now 0\)\nrequests 0, errors 0 \(0\.0%\), p50 -, p99 -\n/);
+
+  // ctrl-C while a live drill runs: the CLI stops at once with 130 (the drill ends by itself on the proxy).
+  const child = spawn(process.execPath, [BIN, 'test', '--pool', 'app', '--live', '--duration', '3s', '--admin', admin], { env: { ...process.env, VELOFLUX_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await until('the drill started', async () => (err.includes('live drill on pool app') ? true : undefined));
+  child.kill('SIGINT');
+  assert.equal(await exit, 130);
 });
 
 test('events: follows the stream (table and json lines), ctrl-C ends it cleanly; a stream the proxy closes is exit 3', async (t) => {
