@@ -10,6 +10,7 @@ import { authPlugin } from './auth.ts';
 import { AdminError, send } from './common.ts';
 import type { AdminContext, AdminPlugin } from './common.ts';
 import { configPlugin } from './config.ts';
+import { decisionPlugin } from './decision.ts';
 import { eventsPlugin } from './events.ts';
 import { failoverPlugin } from './failover.ts';
 import { OPENAPI } from './openapi.ts';
@@ -79,6 +80,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
   failoverPlugin(app, ctx);
   configPlugin(app, ctx);
   eventsPlugin(app, ctx);
+  decisionPlugin(app, ctx);
   return app;
 }
 
