@@ -382,6 +382,8 @@ export class Controller extends EventEmitter<Events> {
    */
   #currentShares(pool: PoolConfig, now: number): readonly Share[] {
     const shared = this.#fresh(pool.name, now);
+    // No share at all (the replicas see nothing serve): still try the decided level, and rescue from there.
+    if (shared !== undefined && shared.shares.length === 0) return [{ level: shared.level, percent: 100, evenIfDown: true }];
     if (shared !== undefined) return shared.shares.map((x) => ({ level: x.level, percent: x.percent, evenIfDown: true as const }));
     return this.#shares.get(pool.name) ?? [];
   }
