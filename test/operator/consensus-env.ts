@@ -13,6 +13,8 @@ export class ProbeBackend {
   healthy: (proxyId: string | undefined) => boolean = () => true;
   /** Probes seen, by proxy id. */
   readonly probes = new Map<string, number>();
+  /** While set, every probe answered (unix ms, proxy id, healthy or not) is appended, up to 100 000. */
+  probeLog: { at: number; proxy: string; ok: boolean }[] | undefined;
   port = 0;
 
   private constructor(name: string) {
@@ -21,7 +23,9 @@ export class ProbeBackend {
       if (req.url === '/health') {
         const id = typeof req.headers['x-veloflux-proxy'] === 'string' ? req.headers['x-veloflux-proxy'] : undefined;
         this.probes.set(id ?? '', (this.probes.get(id ?? '') ?? 0) + 1);
-        res.writeHead(this.healthy(id) ? 200 : 500).end('health');
+        const ok = this.healthy(id);
+        if (this.probeLog && this.probeLog.length < 100_000) this.probeLog.push({ at: Date.now(), proxy: id ?? '', ok });
+        res.writeHead(ok ? 200 : 500).end('health');
         return;
       }
       req.resume();
