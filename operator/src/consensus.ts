@@ -69,9 +69,13 @@ export function ttlMs(pool: PoolConfig): number {
  * continues above `storedSequence`, and the engine starts on the level the pool was last decided to be on
  * (`storedLevel`), so a restart neither jumps back to level 0 nor skips a recovery interval.
  */
-export function initialConsensus(storedSequence: number, storedLevel: number, now: number): ConsensusState {
+export function initialConsensus(storedSequence: number, storedLevel: number, now: number, storedShares?: readonly WireShare[]): ConsensusState {
   const engine: PoolState = storedLevel > 0 ? { ...initialPoolState(), active: storedLevel, failoverSince: now } : initialPoolState();
-  return { engine, decision: undefined, floor: storedSequence };
+  // The stored decision is the last one made, as far as anyone wrote down: when the engine decides the same again,
+  // its sequence is reused, so an operator restart changes nothing the proxies hold. Reusing it is safe: a proxy
+  // that holds a higher sequence (a decision whose status write was lost) refuses it and the floor rises above.
+  const decision = storedShares !== undefined && storedSequence > 0 ? { level: storedLevel, shares: storedShares, sequence: storedSequence } : undefined;
+  return { engine, decision, floor: storedSequence };
 }
 
 export function verdicts(pool: PoolConfig, views: readonly ProxyView[], quorum?: number): Verdict[] {

@@ -61,6 +61,8 @@ class Sender {
   /** The sequence the proxy last acknowledged, and until when that acknowledgement is fresh. */
   acked: number | undefined;
   ackedUntil = 0;
+  /** The last sequence tried at least once (acknowledged or not). */
+  attempted: number | undefined;
 
   constructor(run: PoolRun, state: PodState) {
     this.#run = run;
@@ -104,14 +106,23 @@ class Sender {
         const sentAt = run.now();
         await this.#state.client.decide(run.name, { level, shares, sequence, ttl: formatDuration(want.ttlMs) }, Math.max(500, want.ttlMs / 2));
         failures = 0;
+        // Only a change of what status counts (a new sequence, or a lease that had lapsed) is worth a status
+        // reconcile; a plain renewal is not (with 20 proxies that would be 30 reconciles a second).
+        const counts = this.acked !== sequence || sentAt >= this.ackedUntil;
         this.acked = sequence;
         this.ackedUntil = sentAt + want.ttlMs;
         // Renew at a third of the lease: two renewals may fail before the proxy falls back to deciding alone.
         renewAt = sentAt + Math.floor(want.ttlMs / 3);
-        run.acknowledged(this, sequence);
+        this.attempted = sequence;
+        if (counts) run.acknowledged(this, sequence);
       } catch (err) {
         if (this.#abort.signal.aborted) return;
+        const first = this.attempted !== sequence;
+        this.attempted = sequence;
+        if (first) run.acknowledged(this, sequence);
         failures++;
+        // The lease this proxy held has run out: it no longer counts as agreeing.
+        if (this.acked !== undefined && run.now() >= this.ackedUntil) { this.acked = undefined; run.lapsed(); }
         if (err instanceof AdminApiError && err.code === 'VF_ERR_DECISION_STALE') {
           const held = await this.#state.client.heldSequence(run.name, 2000).catch(() => 0);
           run.stale(held);
@@ -150,6 +161,11 @@ class PoolRun {
     if (sequence === this.state.decision?.sequence) this.#onAck(this);
   }
 
+  /** A proxy's acknowledgement lapsed (it stopped answering): status counts one proxy fewer. */
+  lapsed(): void {
+    this.#onAck(this);
+  }
+
   /** A proxy holds `held`, above our sequence: go above it and send again. */
   stale(held: number): void {
     const before = this.state.decision?.sequence;
@@ -168,6 +184,9 @@ class PoolRun {
 export interface PoolDecisionStatus {
   readonly sequence: number;
   readonly level: number | undefined;
+  readonly shares: readonly { readonly level: number; readonly percent: number }[];
+  /** Every proxy of the pool has been sent the current decision at least once (acknowledged or not). */
+  readonly settled: boolean;
   /** Ready pods (by name) whose proxy acknowledged the current sequence within its lease. */
   readonly agreeing: (readyPods: readonly string[]) => number;
 }
@@ -222,6 +241,8 @@ export class Decisions {
     return {
       sequence: d.sequence,
       level: d.level,
+      shares: d.shares,
+      settled: [...run.senders.values()].every((s) => s.attempted === d.sequence),
       agreeing: (ready) => {
         const now = this.#world.now();
         return ready.filter((pod) => {
@@ -288,7 +309,7 @@ export class Decisions {
     let run = run0;
     if (!run) {
       const stored = pool.status?.consensus;
-      run = new PoolRun(key, name, initialConsensus(stored?.sequence ?? 0, stored?.level ?? pool.status?.activeLevel ?? 0, now), {
+      run = new PoolRun(key, name, initialConsensus(stored?.sequence ?? 0, stored?.level ?? pool.status?.activeLevel ?? 0, now, stored?.shares), {
         log: this.#log, now: () => this.#world.now(),
         onAck: () => this.#world.enqueue(key),
         onStale: (r) => { this.#send(r, targets); this.#world.enqueue(key); },

@@ -285,15 +285,23 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
 function consensusStatus(pool: PoolObject, d: PoolDecisionStatus | undefined, ready: readonly string[], reports: readonly ProxyReport[]): ConsensusStatus {
   const mode = pool.spec.consensus?.mode ?? 'shared';
   const stored = pool.status?.consensus;
+  // A leader that has not yet sent its decision to every proxy (it just took over) does not know who agrees:
+  // what is stored stands until it does, so a restart does not write 0/3 in between.
+  if (mode === 'shared' && stored?.mode === 'shared' && (d === undefined || !d.settled)) {
+    const n = Math.min(stored.agreeing, ready.length);
+    return { ...stored, sequence: Math.max(d?.sequence ?? 0, stored.sequence), agreeing: n, proxies: ready.length, agree: `${n}/${ready.length}` };
+  }
   const n = mode === 'shared'
     ? (d?.agreeing(ready) ?? 0)
     : agreeing('local', undefined, reports.map((r) => ({ level: r.pool?.activeLevel, source: undefined, sequence: undefined })));
   const level = d?.level ?? stored?.level;
+  const shares = d?.shares ?? stored?.shares;
   return {
     mode,
     source: mode === 'shared' && d !== undefined ? 'shared' : 'local',
     sequence: Math.max(d?.sequence ?? 0, stored?.sequence ?? 0),
     ...(level !== undefined ? { level } : {}),
+    ...(shares !== undefined ? { shares: shares.map((x) => ({ level: x.level, percent: x.percent })) } : {}),
     agreeing: n,
     proxies: ready.length,
     agree: `${n}/${ready.length}`,

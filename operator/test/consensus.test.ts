@@ -137,6 +137,16 @@ test('a restarted operator starts on the stored level and waits out the recovery
   assert.equal(r.decision.level, 0);
 });
 
+test('a restarted operator that decides what is stored reuses its sequence; a different decision takes the next', () => {
+  const p = pool();
+  const same = step(initialConsensus(9, 0, 0, [{ level: 0, percent: 100 }]), { pool: p, views: views('uuuu', 'uuuu'), now: 0 });
+  assert.deepEqual([same.decision.sequence, same.changed], [9, false]);
+  const other = step(initialConsensus(9, 0, 0, [{ level: 0, percent: 100 }]), { pool: p, views: views('dduu', 'dduu'), now: 0 });
+  assert.deepEqual([other.decision.level, other.decision.sequence, other.changed], [1, 10, true]);
+  const none = step(initialConsensus(9, 0, 0), { pool: p, views: views('uuuu', 'uuuu'), now: 0 });
+  assert.deepEqual([none.decision.sequence, none.changed], [10, true], 'without stored shares: a new sequence');
+});
+
 test('ttl: 3 x the check interval, at least 2 s', () => {
   assert.equal(ttlMs(pool()), 3000);
   const fast = loadConfigText('pools: [{ name: a, backends: [{ address: "x:1" }] }]\nfailover: { check_interval: "300ms" }\n');

@@ -202,7 +202,9 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
     assert.ok(sent > 0);
     assert.equal(failed, 0, `${failed} of ${sent} requests failed`);
     const after = Math.min(...(await Promise.all(proxies.map(async (p) => (await poolOf(p))?.decision.sequence ?? 0))));
-    assert.ok(after > before, `the sequence grows across an operator restart (${before} -> ${after})`);
+    // Never lower: the restarted operator continues from status.consensus.sequence, and reuses it when it decides
+    // what is stored (here: level 0 again), so the proxies' leases are renewed rather than replaced.
+    assert.ok(after >= before, `the sequence never goes down across an operator restart (${before} -> ${after})`);
     await until('status.consensus sequence stored', async () => ((await getPool()).status?.consensus?.sequence ?? 0) >= after ? true : undefined);
   });
 });

@@ -299,6 +299,10 @@ function status(): Props {
           source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
           sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
           level: { type: 'integer', description: 'Failover level of the last shared decision.' },
+          shares: {
+            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
+            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
+          },
           agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
           proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
           agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },

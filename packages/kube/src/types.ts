@@ -67,8 +67,9 @@ export interface ConsensusStatus {
   mode: ConsensusMode;
   /** Sequence of the last decision (grows across operator restarts and leader changes). */
   sequence: number;
-  /** Level of the last decision (shared mode). */
+  /** Level and shares of the last decision (shared mode). */
   level?: number;
+  shares?: { level: number; percent: number }[];
   /** Ready proxies serving the decision (shared) or the most common level (local), and ready proxies. */
   agreeing: number;
   proxies: number;

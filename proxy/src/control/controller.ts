@@ -358,7 +358,7 @@ export class Controller extends EventEmitter<Events> {
         mode: st.mode,
         override: { mode: pool.override.mode, reason: pool.override.reason ?? null },
         strategy: pool.policy.strategy,
-        failoverActive: shared !== undefined ? shared.level > 0 || st.mode === 'manual' : st.failoverSince !== undefined,
+        failoverActive: shared !== undefined ? shared.level > 0 || pool.override.mode === 'active' : st.failoverSince !== undefined,
         failoverCount: st.failovers + (this.#sharedFailovers.get(pool.name) ?? 0),
         activeSince: iso(shared !== undefined ? served?.since : st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
