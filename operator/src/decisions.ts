@@ -42,14 +42,29 @@ export function viewOf(status: ProxyStatus | undefined, pool: string, fallbackId
   return { proxy: status?.proxy ?? fallbackId, backends: (p.backends ?? []).map((b) => ({ address: b.address, health: health(b.health) })) };
 }
 
-/** Folds a backend_down / backend_up event into a proxy's last status (its view), in place. */
-export function foldHealth(status: ProxyStatus | undefined, type: string, data: unknown): boolean {
-  if (!status || (type !== 'backend_down' && type !== 'backend_up')) return false;
-  const d = data as { pool?: unknown; backend?: unknown };
-  const b = status.pools.find((p) => p.name === d.pool)?.backends?.find((x) => x.address === d.backend);
-  if (!b) return false;
-  b.health = type === 'backend_down' ? 'down' : 'up';
-  return true;
+/**
+ * Folds an event into a proxy's last status, in place: backend_down / backend_up change its view, the failover
+ * events its level. True when the event is fully folded, so the caller need not read the status again (with 20
+ * proxies every change would be 20 status reads, each a pool reconcile).
+ */
+export function foldEvent(status: ProxyStatus | undefined, type: string, data: unknown): boolean {
+  if (!status) return false;
+  const d = data as { pool?: unknown; backend?: unknown; to?: unknown };
+  const pool = status.pools.find((p) => p.name === d.pool);
+  if (!pool) return false;
+  if (type === 'backend_down' || type === 'backend_up') {
+    const b = pool.backends?.find((x) => x.address === d.backend);
+    if (!b) return false;
+    b.health = type === 'backend_down' ? 'down' : 'up';
+    return true;
+  }
+  if ((type === 'failover_activated' || type === 'level_changed' || type === 'failover_recovered') && Number.isInteger(d.to)) {
+    pool.activeLevel = d.to as number;
+    pool.failoverActive = (d.to as number) > 0 || pool.mode === 'manual';
+    if (type === 'failover_activated') pool.failoverCount = (pool.failoverCount ?? 0) + 1;
+    return true;
+  }
+  return false;
 }
 
 class Sender {
@@ -279,16 +294,23 @@ export class Decisions {
     return out;
   }
 
-  /** The pool as the proxies run it (resolved: defaults, levels, policy), from the render of one of its pods. */
+  /**
+   * The pool as the proxies run it (resolved: defaults, levels, policy). A proxy's config version names the config
+   * it runs, so a resolved pool is cached by that version: a step renders only when a proxy runs a config not seen
+   * before (a render is a YAML round trip, far more than the step itself).
+   */
   #resolve(key: string, name: string, targets: readonly Target[]): PoolConfig | undefined {
     const t = targets.find((x) => x.state.base !== undefined);
     if (!t) return undefined;
-    const text = renderFor(this.#world, t.pod, t.state.base as NonNullable<PodState['base']>).text;
-    const cached = this.#resolved.get(key);
-    if (cached !== undefined && cached.text === text) return cached.pool;
-    const loaded = loadConfigText(text);
+    const cacheKey = `${key} ${t.state.version ?? ''}`;
+    const hit = this.#resolved.get(cacheKey);
+    if (hit !== undefined) return hit.pool;
+    const rendered = renderFor(this.#world, t.pod, t.state.base as NonNullable<PodState['base']>);
+    const loaded = loadConfigText(rendered.text);
     const pool = loaded.ok ? loaded.config.pools.find((p) => p.name === name) : undefined;
-    this.#resolved.set(key, { text, pool });
+    if (this.#resolved.size > 256) this.#resolved.clear();
+    // Cached under the version the render produces; the proxy reports it once it runs it.
+    this.#resolved.set(`${key} ${rendered.version}`, { text: rendered.text, pool });
     return pool;
   }
 
@@ -299,7 +321,6 @@ export class Decisions {
     if (!pool || (pool.spec.consensus?.mode ?? 'shared') !== 'shared') {
       // Gone, or each proxy decides alone now: stop sending; the proxies' leases run out (their configs say local soon).
       if (run0) { run0.stop(); this.#runs.delete(key); this.#world.enqueue(key); }
-      this.#resolved.delete(key);
       return;
     }
     const targets = this.#targets(pool);

@@ -23,7 +23,7 @@ import type { Logger } from './log.ts';
 import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
-import { Decisions, foldHealth } from './decisions.ts';
+import { Decisions, foldEvent } from './decisions.ts';
 import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
 import { systemClock } from './clock.ts';
@@ -229,8 +229,13 @@ export class Manager {
         this.#decisions.touchNamespace(ns as string);
         return;
       }
-      // A view change goes into the shared decision at once, without waiting for the status read below.
-      if (foldHealth(state.status, type, data)) this.#decisions.touchNamespace(ns as string);
+      // A view or level change goes into the shared decision (and the status) at once, with no status read;
+      // other events (a config applied, a mode changed, a ramp step) re-read the proxy's status.
+      if (foldEvent(state.status, type, data)) {
+        this.#decisions.touchNamespace(ns as string);
+        poolsOfNs();
+        return;
+      }
       void state.refreshStatus(log).then(() => { poolsOfNs(); this.#decisions.touchNamespace(ns as string); });
     }, (up) => {
       state.reachable = up;
