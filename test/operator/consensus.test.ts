@@ -31,6 +31,9 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
   await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
+  // No controller-manager empties a deleted namespace: remove the labelled Secret, which operators of later test
+  // files would otherwise cache (operator.test.ts counts the labelled Secrets cluster-wide).
+  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
 
   const primary = await ProbeBackend.start('primary');
   const backup = await ProbeBackend.start('backup');
