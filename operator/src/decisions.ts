@@ -214,11 +214,12 @@ export class Decisions {
   readonly #resolved = new Map<string, { text: string; pool: PoolConfig | undefined }>();
   #timer: NodeJS.Timeout | undefined;
   #active = false;
-  /** Milliseconds spent stepping, and steps taken (for the benchmark and the metrics). */
-  steps = 0;
+  readonly #stepped: (changed: boolean) => void;
 
-  constructor(world: World) {
+  /** `stepped`: after every step, whether it changed the decision (the manager's metrics). */
+  constructor(world: World, hooks: { stepped?: (changed: boolean) => void } = {}) {
     this.#world = world;
+    this.#stepped = hooks.stepped ?? (() => undefined);
     this.#log = world.log.child({ component: 'decisions' });
   }
 
@@ -342,7 +343,7 @@ export class Decisions {
     const views = voters.map((t) => viewOf(t.state.status, name, t.pod.metadata.name)).filter((v): v is ProxyView => v !== undefined);
     const t0 = performance.now();
     const r = step(run.state, { pool: resolved, views, quorum: pool.spec.consensus?.quorum, now });
-    this.steps++;
+    this.#stepped(r.changed);
     run.state = r.state;
     run.ttlMs = ttlMs(resolved);
     if (run.wake) clearTimeout(run.wake);

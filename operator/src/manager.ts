@@ -87,6 +87,8 @@ export class Manager {
     proxies: Gauge;
     poolProxies: Gauge<'pool_namespace' | 'pool' | 'state'>;
     cachedSecrets: Gauge;
+    decisionSteps: Counter;
+    decisions: Counter;
   };
 
   constructor(opts: ManagerOptions) {
@@ -140,6 +142,8 @@ export class Manager {
         },
       }),
       cachedSecrets: new Gauge({ name: 'veloflux_operator_cached_secrets', help: 'Secrets in the operator\'s cache: only those labelled veloflux.io/secret=true ever enter it.', registers: [r], collect: () => { this.#m.cachedSecrets.set(this.world.secrets.size); } }),
+      decisionSteps: new Counter({ name: 'veloflux_operator_decision_steps_total', help: 'Shared decisions evaluated (SPEC 9): one per pool per batch of view changes or engine timer.', registers: [r] }),
+      decisions: new Counter({ name: 'veloflux_operator_decisions_total', help: 'Shared decisions that changed a pool\'s level or shares (a new sequence sent to every proxy of the pool).', registers: [r] }),
     };
 
     const log = this.#log;
@@ -209,7 +213,7 @@ export class Manager {
       now: () => this.#clock.now(),
       decisions: { status: (ns, name) => this.#decisions.status(ns, name) },
     };
-    this.#decisions = new Decisions(this.world);
+    this.#decisions = new Decisions(this.world, { stepped: (changed) => { this.#m.decisionSteps.inc(); if (changed) this.#m.decisions.inc(); } });
   }
 
   /** Follows one proxy's event stream for as long as the pod's state lives. */

@@ -88,6 +88,8 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
     const table = await kube.request<{ columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] }>('GET', fpPath(ns), undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
     const agree = table.columnDefinitions.findIndex((c) => c.name === 'Agree');
     assert.equal(table.rows[0]?.cells[agree], '3/3', 'kubectl get fp: AGREE 3/3');
+    assert.ok((await operator.metric('veloflux_operator_decisions_total')) >= 1, 'the operator counts its decisions');
+    assert.ok((await operator.metric('veloflux_operator_decision_steps_total')) >= 1);
     // Probes carry the proxy id (SPEC 2): the backend saw each of the three.
     assert.deepEqual([...primary.probes.keys()].filter((k) => k.startsWith('proxy-')).sort(), ['proxy-0', 'proxy-1', 'proxy-2']);
   });
