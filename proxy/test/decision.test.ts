@@ -208,6 +208,8 @@ test('warm-up: a bootstrap proxy runs its pushed config, and in shared mode repo
   await p.waitFor((e) => e.type === 'config_applied', 2000);
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(await readyz(), 503, 'shared pool without a decision: not ready');
+  const why = await (await request(`${p.adminUrl}/readyz`)).body.json() as { reason: string };
+  assert.equal(why.reason, 'waiting for a first shared decision for pool "app" (consensus.mode: shared)');
   assert.equal((await decide(p, { level: 0, shares: [{ level: 0, percent: 100 }], sequence: 1, ttl: '600ms' })).status, 200);
   assert.equal(await readyz(), 200);
   await p.waitFor((e) => e.type === 'decision_source' && e.source === 'local', 5000);

@@ -26,8 +26,9 @@ const publicPlugin: AdminPlugin = (app, ctx) => {
   const open = { config: { public: true } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_req, reply) => {
-    if (ctx.controller().ready) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: 'the first health-check round has not finished' });
+    const c = ctx.controller();
+    if (c.ready) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason: c.notReadyReason ?? 'the first health-check round has not finished' });
   });
   app.get('/metrics', open, async (_req, reply) => {
     const m = await ctx.metrics();

@@ -196,6 +196,16 @@ export class Controller extends EventEmitter<Events> {
     return this.#warm;
   }
 
+  /** Why the proxy is not ready (for /readyz), or undefined when it is. */
+  get notReadyReason(): string | undefined {
+    if (this.ready) return undefined;
+    if (!this.#ready) return 'the first health-check round has not finished';
+    if (this.#config.bootstrap) return 'waiting for a config from the operator (bootstrap: true)';
+    const now = this.#clock.now();
+    const waiting = this.#config.pools.filter((p) => p.consensus.mode === 'shared' && this.#fresh(p.name, now) === undefined).map((p) => `"${p.name}"`);
+    return `waiting for a first shared decision for pool ${waiting.join(', ')} (consensus.mode: shared)`;
+  }
+
   /** This proxy's id (the pod name in Kubernetes); probes carry it as X-VeloFlux-Proxy. */
   get proxyId(): string {
     return this.#proxyId;
