@@ -215,3 +215,19 @@ test('warm-up: a bootstrap proxy runs its pushed config, and in shared mode repo
   await p.waitFor((e) => e.type === 'decision_source' && e.source === 'local', 5000);
   assert.equal(await readyz(), 200, 'once ready, an expired decision does not take the proxy out of its Service');
 });
+
+test('a new config that makes the pool local drops its decision: the proxy decides alone at once and says so', async (t) => {
+  const { p, primary, backup } = await setup(t);
+  assert.equal((await decide(p, { level: 1, shares: [{ level: 1, percent: 100 }], sequence: 4, ttl: '1m' })).status, 200);
+  assert.equal(await served(p), 'backup');
+  const head = 'listen: "127.0.0.1:0"\nadmin: { listen: "127.0.0.1:0" }\n';
+  assert.equal((await call(p, 'PUT', '/api/v1/config', `${head}${yaml(primary, backup, 'local')}`, { type: 'application/yaml' })).status, 200);
+  const e = await p.waitFor((x) => x.type === 'decision_source' && x.source === 'local', 2000, 'the switch to local');
+  assert.equal((e as { sequence: number }).sequence, 4);
+  await p.waitFor((x) => x.type === 'failover_recovered' && x.pool === 'app', 2000, 'the level it serves alone announced');
+  assert.equal(await served(p), 'primary');
+  const st = (await call(p, 'GET', '/api/v1/failover/status?pool=app')).json.pools[0];
+  assert.deepEqual(st.decision, { source: 'local', sequence: null, expiresAt: null });
+  const refused = await decide(p, { level: 1, shares: [{ level: 1, percent: 100 }], sequence: 5, ttl: '5s' });
+  assert.deepEqual([refused.status, refused.json.error.code], [409, 'VF_ERR_DECISION_LOCAL']);
+});

@@ -272,20 +272,20 @@ export class Controller extends EventEmitter<Events> {
     for (const [id, h] of keepHealth) this.#health.set(id, h);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
     // A decision is for the pool as it was configured: removed pools and pools that now decide alone drop it.
-    const dropped: string[] = [];
-    for (const name of [...this.#decisions.keys()]) {
+    const dropped: { name: string; sequence: number }[] = [];
+    for (const [name, held] of [...this.#decisions]) {
       if (config.pools.find((p) => p.name === name)?.consensus.mode === 'shared') continue;
-      if (this.#fresh(name, now) !== undefined) dropped.push(name);
+      if (this.#fresh(name, now) !== undefined) dropped.push({ name, sequence: held.sequence });
       this.#dropDecision(name);
     }
     for (const name of [...this.#served.keys()]) if (!config.pools.some((p) => p.name === name)) this.#served.delete(name);
     this.#config = config;
     this.#version = version;
     // A pool that followed a decision and now decides alone serves its own engine's level from here on.
-    for (const name of dropped) {
+    for (const { name, sequence } of dropped) {
       const pool = config.pools.find((p) => p.name === name);
       if (!pool) continue;
-      this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence: 0, reason: 'consensus.mode is local now: deciding alone', at: now });
+      this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence, reason: 'consensus.mode is local now: deciding alone', at: now });
       this.#serve(pool, 'consensus.mode local: deciding alone');
     }
     for (const pool of config.pools) {
