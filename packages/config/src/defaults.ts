@@ -14,6 +14,10 @@ export const DEFAULTS = {
   backend: {
     weight: 100,
   },
+  /** SPEC 9: standalone, a proxy decides alone; the operator renders `shared` (FailoverPool default). */
+  consensus: {
+    mode: 'local',
+  },
   healthCheck: {
     path: '/health',
     /** The probe timeout; when the interval is shorter than twice this, half the interval is used. */

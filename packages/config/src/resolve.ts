@@ -127,5 +127,5 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
   if (pool.backends.length > 0 && backends.length === pool.backends.length && !levels.includes(0)) {
     problem(`${path}.backends`, 'needs at least one level-0 (primary) backend: one without failover: true or failover_level > 0');
   }
-  return { name: pool.name, override: { mode: pool.override.mode, reason: pool.override.reason }, backends, levels, policy };
+  return { name: pool.name, override: { mode: pool.override.mode, reason: pool.override.reason }, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
 }

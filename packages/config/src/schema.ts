@@ -77,6 +77,12 @@ export const poolSchema = s.object(
       },
       { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
     ),
+    consensus: s.object(
+      {
+        mode: s.oneOf(['local', 'shared'], { doc: 'Who decides this pool\'s level and shares: local = this proxy alone, from its own probes; shared = the operator, from the probe views of every replica (SPEC 9): the proxy serves a fresh decision sent to PUT /api/v1/pools/{pool}/decision and decides alone only while it holds none (its ttl ran out, or none came yet). With bootstrap: true, /readyz waits for a first decision. The operator renders FailoverPool spec.consensus.mode here.', default: D.consensus.mode }),
+      },
+      { doc: 'One decision across proxy replicas (Kubernetes; a VeloFlux extension of the seed format).' },
+    ),
   },
   { doc: 'A set of backends for one application.' },
 );

@@ -80,6 +80,7 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
     })),
     failover: policyYaml(p.policy),
     override: defined({ mode: p.override.mode, reason: p.override.reason }),
+    consensus: { mode: p.consensus.mode },
   };
 }
 

@@ -45,7 +45,11 @@ export interface PoolConfig {
   /** Levels that have at least one backend, ascending. */
   readonly levels: readonly number[];
   readonly policy: FailoverPolicy;
+  /** SPEC 9: `shared` follows the operator's decisions while one is fresh; `local` decides alone. */
+  readonly consensus: { readonly mode: ConsensusMode };
 }
+
+export type ConsensusMode = 'local' | 'shared';
 
 export interface RouteConfig {
   /** Lower-case exact host, "*.suffix", or undefined for any host. */

@@ -40,6 +40,7 @@ export class ControlMetrics {
       if (since) return (now() - Date.parse(since)) / 1000;
       return (this.#lastDurationMs.get(p) ?? 0) / 1000;
     });
+    perPool('veloflux_decision_shared', 'Whether the pool serves a fresh shared decision from the operator (SPEC 9): 1 shared, 0 while the proxy decides alone (consensus.mode local, or no fresh decision).', (p) => (status(p)?.decision.source === 'shared' ? 1 : 0));
     perPool('veloflux_pool_active_level', 'The pool\'s active failover level (0 = primary).', (p) => status(p)?.activeLevel ?? 0);
     this.#events = new Counter({ name: 'veloflux_failover_events_total', help: 'Failover activations of the pool.', labelNames: ['pool'], registers });
     new Gauge({

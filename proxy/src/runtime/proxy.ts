@@ -29,6 +29,8 @@ export interface RunningProxy {
 export interface StartOptions {
   readonly log: Logger;
   readonly clock?: Clock;
+  /** This proxy's id (default: env POD_NAME, else the host name). */
+  readonly proxyId?: string;
   /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
 }
@@ -43,6 +45,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.proxyId ? { proxyId: opts.proxyId } : {}),
     traffic: { text: () => registry.metrics(), json: () => traffic.json() },
   });
   const { controller } = control;
