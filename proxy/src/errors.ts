@@ -35,6 +35,7 @@ export const ERRORS = {
   DECISION_STALE: def('VF_ERR_DECISION_STALE', 409, 'A shared decision (PUT /api/v1/pools/{pool}/decision) whose sequence is lower than the one the proxy holds; nothing was changed.'),
   DECISION_LOCAL: def('VF_ERR_DECISION_LOCAL', 409, 'A shared decision for a pool that decides locally (consensus.mode: local); nothing was changed.'),
   DRILL_RUNNING: def('VF_ERR_DRILL_RUNNING', 409, 'A live drill is already running on that pool.'),
+  NO_FAILBACK_AWAITING: def('VF_ERR_NO_FAILBACK_AWAITING', 409, 'POST /api/v1/failover/failback: the pool awaits no failback approval (failback auto, not failed over, or its earlier level not healthy long enough yet); the message says which.'),
   INTERNAL: def('VF_ERR_INTERNAL', 500, 'An unexpected failure in the proxy; the proxy log has the details.'),
 } as const satisfies Record<string, ErrorDef>;
 

@@ -306,7 +306,7 @@ test('metrics: the four seed metrics per pool from the start, the rest of SPEC 4
     'veloflux_notification_deliveries_total{channel="email",result="failure"} 0',
   ]) assert.ok(first.includes(line), `missing: ${line}`);
   assert.match(first, /veloflux_health_checks_total\{pool="app-principal-pool",backend="[^"]+",result="success"\} [1-9]/);
-  assert.match(first, /veloflux_request_duration_seconds_bucket\{pool="app-principal-pool",le="\+Inf"\} 1/);
+  assert.match(first, /veloflux_request_duration_seconds_bucket\{pool="app-principal-pool",level="0",le="\+Inf"\} 1/);
 
   await primary.kill();
   await p.waitFor((e) => e.type === 'failover_activated', 3000);

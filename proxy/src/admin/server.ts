@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { ERRORS, errorBody } from '../errors.ts';
-import { DrillError, UnknownPoolError } from '../control/api.ts';
+import { DrillError, NothingToApproveError, UnknownPoolError } from '../control/api.ts';
 import { authPlugin } from './auth.ts';
 import { AdminError, send } from './common.ts';
 import type { AdminContext, AdminPlugin } from './common.ts';
@@ -111,6 +111,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
     if (err instanceof AdminError) return send(reply, err.def, err.message, err.issues);
     if (err instanceof UnknownPoolError) return send(reply, ERRORS.UNKNOWN_POOL, err.message);
     if (err instanceof DrillError) return send(reply, err.def, err.message);
+    if (err instanceof NothingToApproveError) return send(reply, ERRORS.NO_FAILBACK_AWAITING, err.message);
     if (err.statusCode === 413) return send(reply, ERRORS.BODY_TOO_LARGE, `the request body is larger than ${BODY_LIMIT / 1024 / 1024} MiB`);
     if (err.statusCode !== undefined && err.statusCode < 500) return send(reply, ERRORS.BAD_PARAMETER, err.message);
     ctx.onInternalError?.(err);

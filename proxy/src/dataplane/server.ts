@@ -12,6 +12,9 @@ import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
+import { Outliers } from './outlier.ts';
+import { Latencies } from './latency.ts';
+import type { BackendCells } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
 import { listen } from '@veloflux/service/listen';
@@ -51,6 +54,7 @@ export class DataPlane {
   readonly server: Server;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
+  readonly #cells: BackendCells;
   #snapshot: Snapshot;
   #settings: ForwardSettings;
   #budget: Budget;
@@ -59,7 +63,8 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
-    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers);
+    this.#cells = { outliers: new Outliers((id, reason) => this.#hooks.outlier?.(id, reason)), latencies: new Latencies(opts.config.dataplane.headerTimeoutMs) };
+    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers, this.#cells);
     this.#settings = settingsOf(opts.config);
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
@@ -108,13 +113,16 @@ export class DataPlane {
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
       this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
+      this.#cells.outliers.retain(ids);
+      this.#cells.latencies.retain(ids, config.dataplane.headerTimeoutMs);
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
       this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
     }
-    this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
+    this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#cells);
   }
 
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
@@ -388,5 +396,5 @@ class Tunnel implements Dispatcher.DispatchHandler {
 function settingsOf(config: Config): ForwardSettings {
   const d = config.dataplane;
   // Upstream timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
-  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs };
+  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs, headerTimeoutMs: d.headerTimeoutMs };
 }

@@ -71,7 +71,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const id = opts.proxyId ?? proxyId();
   const prober = new Prober({ proxyId: id, version: PROXY_VERSION });
   const clock = opts.clock ?? systemClock;
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id });
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
   const metrics = new ControlMetrics(() => controller, () => clock.now());
   const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, clock });

@@ -61,6 +61,8 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         controller.passive(target.backend.id, error);
         extra?.passive?.(target, error);
       },
+      outlier: (backendId, reason) => controller.outlier(backendId, reason),
+      hedged: (pool) => { traffic.hedge(pool); extra?.hedged?.(pool); },
       done: (pool, target, status, attempts, startedAt) => {
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
