@@ -6,7 +6,15 @@
 // while attempts remain and the retry budget allows. Idempotent methods are retried always (a small body is
 // kept so it can be sent again); other methods only when the failure happened before the request was sent,
 // which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
+//
+// gRPC (SPEC 8): a gRPC request (content-type application/grpc*) is rescued onto the next candidate only when
+// nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
+// GOAWAY whose last stream id leaves it unprocessed, HEADERS that could not go out after a GOAWAY. Its body
+// streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
+// that overflowed it, or that got any response header, is never replayed (streams are not replayed).
+// Response trailers (grpc-status, grpc-message, custom trailing metadata) go to HTTP/2 clients as trailers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
@@ -47,6 +55,8 @@ export interface ForwardHooks {
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
+  /** A gRPC call passed through ended with this grpc-status (from the trailers, or a trailers-only answer). */
+  grpc?(pool: string, status: string): void;
 }
 
 /**
@@ -86,6 +96,8 @@ export interface RequestHead {
   readonly hostCount: number;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
+  /** content-type application/grpc (or +proto, +json...): the gRPC rescue rule applies (SPEC 8). */
+  readonly grpc: boolean;
 }
 
 /**
@@ -100,16 +112,17 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
   let hostCount = 0;
   let contentLength: string | undefined;
   let chunked = false;
+  let grpc = false;
   let xff: string | undefined;
   let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const n = name.length;
-    // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-length(14)
+    // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-type(12) content-length(14)
     // x-forwarded-for(15) proxy-connection/x-forwarded-host(16) transfer-encoding/x-forwarded-proto(17)
     // proxy-authenticate(18) proxy-authorization(19).
-    if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || (n >= 14 && n <= 19)) {
+    if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || n === 12 || (n >= 14 && n <= 19)) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
         hostCount++;
@@ -119,7 +132,11 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
         if (authority !== undefined) { out.push(name, authority); continue; }
       }
       else if (lower === 'content-length') contentLength = value;
+      // TE is hop-by-hop, but `te: trailers` says the client takes trailers.
+      // Over HTTP/2 it may only say that (RFC 9113 8.2.2), and gRPC requires it end to end: kept from HTTP/2 clients.
+      else if (lower === 'te') { if (req.httpVersionMajor === 2 && value.trim().toLowerCase() === 'trailers') out.push(name, 'trailers'); continue; }
       else if (lower === 'transfer-encoding') { chunked = true; continue; }
+      else if (lower === 'content-type') grpc = value.startsWith('application/grpc');
       else if (lower === 'x-forwarded-for') { xff = xff === undefined ? value : `${xff}, ${value}`; continue; }
       else if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
       else if (lower === 'connection') {
@@ -144,7 +161,7 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', xff ? `${xff}, ${client}` : client, 'x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
-  return { headers: out, host, hostCount, contentLength, chunked };
+  return { headers: out, host, hostCount, contentLength, chunked, grpc };
 }
 
 /**
@@ -164,6 +181,77 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   return out;
 }
 
+/**
+ * The backend refused the request before processing it, so it may be sent elsewhere whatever its method
+ * (RFC 9113 8.7): RST_STREAM REFUSED_STREAM, a GOAWAY that left it unprocessed (undici fails such requests with
+ * the GOAWAY's error), or HEADERS nghttp2 could not send after a GOAWAY.
+ */
+export function refused(err: Error & { code?: string; http2ErrorCode?: number }): boolean {
+  if (err.http2ErrorCode === 7 /* REFUSED_STREAM */) return true;
+  const m = err.message;
+  return m.startsWith('HTTP/2: "GOAWAY" frame received') || m.startsWith('HTTP/2: "frameError" received - type 1,');
+}
+
+/**
+ * The body of a streamed gRPC request, as undici reads it: the client's chunks pass through, and the first
+ * replayBufferBytes are kept, so a refused call can be sent again with what already went out, followed by
+ * whatever is still to come. One per gRPC request with a body; the HTTP/1.1 path never builds one.
+ */
+export class GrpcBody {
+  readonly #req: IncomingMessage;
+  #kept: Buffer[] | undefined = [];
+  #size = 0;
+  #ended = false;
+  #out: PassThrough;
+
+  constructor(req: IncomingMessage) {
+    this.#req = req;
+    this.#out = GrpcBody.#fresh();
+    req.on('data', this.#onData);
+    req.on('end', this.#onEnd);
+  }
+
+  get stream(): PassThrough {
+    return this.#out;
+  }
+
+  static #fresh(): PassThrough {
+    const out = new PassThrough();
+    // undici destroys a body it gives up on; nobody else reads its error.
+    out.on('error', () => {});
+    return out;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#kept !== undefined) {
+      this.#size += chunk.length;
+      if (this.#size > DEFAULTS.dataplane.replayBufferBytes) this.#kept = undefined;
+      else this.#kept.push(chunk);
+    }
+    const out = this.#out;
+    if (!out.destroyed && !out.write(chunk)) {
+      this.#req.pause();
+      out.once('drain', () => { if (out === this.#out) this.#req.resume(); });
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#ended = true;
+    this.#out.end();
+  };
+
+  /** A new body carrying everything sent so far and the rest to come, or undefined when too much went out. */
+  replay(): PassThrough | undefined {
+    if (this.#kept === undefined) return undefined;
+    const out = GrpcBody.#fresh();
+    this.#out = out;
+    for (const c of this.#kept) out.write(c);
+    if (this.#ended) out.end();
+    this.#req.resume();
+    return out;
+  }
+}
+
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
@@ -176,8 +264,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly #settings: ForwardSettings;
   readonly #budget: Budget;
   readonly #hooks: ForwardHooks;
-  readonly #options: Dispatcher.DispatchOptions;
+  #options: Dispatcher.DispatchOptions;
   readonly #startedAt: number;
+  /** A gRPC request: rescued only when unsent or refused; its grpc-status is counted. */
+  readonly #grpc: boolean;
+  readonly #grpcBody: GrpcBody | undefined;
+  /** grpc-status of a trailers-only answer (in the response headers). */
+  #grpcStatus: string | undefined;
   readonly #firstLevel: number;
   /** Whether the request body can be sent again (none, or kept in memory). */
   readonly #replayable: boolean;
@@ -193,8 +286,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The client left, or its request body failed: whatever fails from here on is not the backend's doing. */
   #clientGone = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
+  constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
+    this.#grpc = grpc;
     this.#res = res;
     this.#plan = plan;
     this.#settings = settings;
@@ -204,11 +298,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#firstLevel = first.backend.level;
     this.#startedAt = performance.now();
     this.#replayable = body === null || Buffer.isBuffer(body);
+    this.#grpcBody = grpc && body !== null && !this.#replayable ? new GrpcBody(req) : undefined;
     this.#options = {
       path: req.url as string,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body,
+      body: this.#grpcBody?.stream ?? body,
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
@@ -267,6 +362,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (this.#finished) return;
     const res = this.#res;
+    if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; }
     if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
     else res.writeHead(statusCode, downstreamHeaders(headers));
     this.#controller = controller;
@@ -287,9 +383,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished) return;
-    this.#res.end();
+    const res = this.#res;
+    // Trailers reach HTTP/2 clients (gRPC's status and trailing metadata); HTTP/1.1 responses end without them.
+    if (this.#req.httpVersionMajor === 2) {
+      let out: Record<string, string | string[]> | undefined;
+      for (const name in trailers) {
+        const v = trailers[name];
+        if (v !== undefined && !HOP.has(name)) (out ??= {})[name] = v;
+      }
+      if (out !== undefined) res.addTrailers(out);
+    }
+    if (this.#grpc) {
+      const g = trailers['grpc-status'];
+      const status = typeof g === 'string' ? g : this.#grpcStatus;
+      if (status !== undefined) this.#hooks.grpc?.(this.#plan.name, status);
+    }
+    res.end();
     this.#finish(this.#res.statusCode);
   }
 
@@ -315,7 +426,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#finish(0);
       return;
     }
-    if (passive && this.#attempts < this.#settings.maxAttempts && (!this.#sent || (this.#replayable && IDEMPOTENT.has(this.#req.method ?? '')))) {
+    const canTry = passive && this.#attempts < this.#settings.maxAttempts;
+    let again = !this.#sent || (this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? ''));
+    if (canTry && !again && this.#grpc && refused(err)) {
+      // Refused before any answer (RFC 9113 8.7): safe to send elsewhere, with the body so far (GrpcBody).
+      if (this.#grpcBody === undefined) again = true;
+      else {
+        const body = this.#grpcBody.replay();
+        if (body !== undefined) { this.#options = { ...this.#options, body }; again = true; }
+      }
+    }
+    if (canTry && again) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
       const next = this.#plan.next(this.#firstLevel, tried);

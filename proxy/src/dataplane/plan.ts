@@ -30,7 +30,7 @@ export class PoolPlan {
     this.name = pool.name;
     const serving = new Set(routing?.serving ?? []);
     const tiers = new Map<number, Tier>();
-    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b.upstream.origin) });
+    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b) });
     for (const level of pool.levels) {
       const up = pool.backends.filter((b) => b.level === level && b.weight > 0 && serving.has(b.id));
       if (up.length > 0) tiers.set(level, { level, weight: 0, picker: new SmoothPicker(preferRegion(up, region).map(target)) });

@@ -7,7 +7,7 @@ import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
-import { Dispatchers } from './dispatchers.ts';
+import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
@@ -107,7 +107,7 @@ export class DataPlane {
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
-      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map(dispatcherKey))), config.dataplane);
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
@@ -174,7 +174,7 @@ export class DataPlane {
     const length = head.contentLength;
     const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
-      new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks).start();
+      new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc).start();
       return;
     }
     // A small body of an idempotent request is kept in memory so a failed attempt can be sent again elsewhere.
@@ -196,7 +196,7 @@ export class DataPlane {
       req.on('error', () => { res.destroy(); this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); });
       return;
     }
-    new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks).start();
+    new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc).start();
   };
 
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -57,6 +57,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
+      grpc: (pool, status) => traffic.grpcStatus(pool, status),
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
     },
   });

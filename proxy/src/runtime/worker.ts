@@ -29,6 +29,7 @@ process.on('message', (m: ToWorker) => {
           send({ type: 'passive', backendId: target.backend.id, error });
         },
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
+        grpc: (pool, status) => traffic.grpcStatus(pool, status),
       },
     });
     dp.listen(config.listen.host, config.listen.port).then(
