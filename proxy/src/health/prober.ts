@@ -150,7 +150,9 @@ export class Prober {
         'user-agent': this.#identity.userAgent,
         'x-veloflux-proxy': this.#identity.proxyId,
       });
-      stream.on('error', (err: Error & { code?: string }) => done({ ok: false, error: err.code ?? err.message }));
+      // A session that fails (TLS verification, a refused connection) cancels its stream first: the session's
+      // reason is the one worth reporting, so a stream error waits a turn for it.
+      stream.on('error', (err: Error & { code?: string }) => setImmediate(() => done({ ok: false, error: err.code ?? err.message })));
       let status: string | undefined;
       let message = '';
       let httpStatus = 0;
