@@ -119,6 +119,12 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const n = name.length;
+    // HTTP/2 pseudo-headers (node's compat request lists them in rawHeaders): :authority is the Host (RFC 9113
+    // 8.3.1); the others are the request line, which the backend gets from method and path.
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ':authority' && authority === undefined && host === undefined) { host = value; out.push('host', value); }
+      continue;
+    }
     // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-type(12) content-length(14)
     // x-forwarded-for(15) proxy-connection/x-forwarded-host(16) transfer-encoding/x-forwarded-proto(17)
     // proxy-authenticate(18) proxy-authorization(19).

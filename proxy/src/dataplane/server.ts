@@ -172,7 +172,9 @@ export class DataPlane {
     const headers = head.headers;
     const method = req.method ?? 'GET';
     const length = head.contentLength;
-    const hasBody = (length !== undefined && length !== '0') || head.chunked;
+    // HTTP/2 frames bodies itself: a request has one unless its HEADERS ended the stream (no length is required).
+    const hasBody = (length !== undefined && length !== '0') || head.chunked
+      || (req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false);
     if (!hasBody) {
       new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc).start();
       return;

@@ -1,5 +1,6 @@
 // Real gRPC servers and clients for the tests (@grpc/grpc-js), over the protos in fixtures/grpc/, and a test CA.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,12 +128,17 @@ export function echoClient(target: string): EchoClient {
 export function unary(c: EchoClient, msg: Partial<Msg>, opts: { metadata?: grpc.Metadata; deadlineMs?: number } = {}): Promise<{ reply: Msg; headers: grpc.Metadata; trailers: grpc.Metadata }> {
   return new Promise((resolve, reject) => {
     let headers = new grpc.Metadata();
-    let trailersMd = new grpc.Metadata();
+    let reply: Msg | undefined;
+    let failed: grpc.ServiceError | undefined;
     const callOpts: grpc.CallOptions = opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs };
+    // grpc-js calls back before it emits 'status' (which carries the trailers): settle on 'status'.
     const call = (c.Unary as (m: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Msg) => void) => grpc.ClientUnaryCall)(
-      msg, opts.metadata ?? new grpc.Metadata(), callOpts, (err, reply) => (err ? reject(err) : resolve({ reply, headers, trailers: trailersMd })));
+      msg, opts.metadata ?? new grpc.Metadata(), callOpts, (err, r) => { if (err) failed = err; else reply = r; });
     call.on('metadata', (md: grpc.Metadata) => { headers = md; });
-    call.on('status', (s: grpc.StatusObject) => { trailersMd = s.metadata; });
+    call.on('status', (s: grpc.StatusObject) => {
+      if (reply !== undefined) resolve({ reply, headers, trailers: s.metadata });
+      else reject(failed ?? Object.assign(new Error(s.details), s));
+    });
   });
 }
 
@@ -170,4 +176,30 @@ export function makeCa(cn = 'VeloFlux Test CA'): TestCa {
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+// --- a backend process, and an HTTP/2 front for the data plane ----------------------------------------------
+
+export interface BackendProcess {
+  readonly port: number;
+  readonly address: string;
+  readonly child: ChildProcess;
+  kill(): Promise<void>;
+}
+
+/** fixtures/grpc/backend.ts as a child process (SIGKILL is a real crash: no GOAWAY, no goodbye). */
+export async function startBackendProcess(name: string): Promise<BackendProcess> {
+  const child = spawn(process.execPath, [join(FIXTURES, 'backend.ts'), name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gRPC backend process did not start in 10s')), 10_000);
+    let buf = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /\{"port":(\d+)\}/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`gRPC backend process exited: ${code}`)); });
+  });
+  return { port, address: `127.0.0.1:${port}`, child, kill: async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); await exited; } };
 }
