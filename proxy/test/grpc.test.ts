@@ -271,3 +271,31 @@ test('a gRPC call the backend answered (any status) or failed after sending is n
   assert.equal(backup.calls.Expand ?? 0, 0);
   assert.equal(f.p.events.filter((e) => e.type === 'backend_down').length, 0);
 });
+
+test('veloflux_grpc_responses_total: codes by name, a backend\'s nonsense grpc-status is UNKNOWN (bounded labels), promtool accepts it', async () => {
+  const { TrafficMetrics } = await import('../src/metrics/traffic.ts');
+  const { Registry } = await import('prom-client');
+  const { loadConfigText } = await import('@veloflux/config/load');
+  const loaded = loadConfigText('pools:\n  - name: grpc\n    protocol: "h2c"\n    backends: [{ address: "127.0.0.1:1" }]\n');
+  assert.ok(loaded.ok);
+  const traffic = new TrafficMetrics();
+  traffic.prepare(loaded.config);
+  for (const s of ['0', '0', '14', '3', '999', 'abc', '17', '-1']) traffic.grpcStatus('grpc', s);
+  for (let i = 0; i < 500; i++) traffic.grpcStatus('grpc', `x${i}`);
+  const registry = new Registry();
+  for (const fam of traffic.families) registry.registerMetric(fam as never);
+  const text = await registry.metrics();
+  const lines = text.split('\n').filter((l) => l.startsWith('veloflux_grpc_responses_total{'));
+  assert.deepEqual(lines.sort(), [
+    'veloflux_grpc_responses_total{pool="grpc",grpc_code="INVALID_ARGUMENT"} 1',
+    'veloflux_grpc_responses_total{pool="grpc",grpc_code="OK"} 2',
+    'veloflux_grpc_responses_total{pool="grpc",grpc_code="UNAVAILABLE"} 1',
+    'veloflux_grpc_responses_total{pool="grpc",grpc_code="UNKNOWN"} 504',
+  ]);
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<{ code: number; text: string }>((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, text: `${stdout}${stderr}` }));
+    child.stdin?.end(text);
+  });
+  assert.equal(out.code, 0, out.text);
+});
