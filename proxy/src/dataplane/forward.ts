@@ -246,6 +246,11 @@ export class GrpcBody {
     this.#out.end();
   };
 
+  /** The backend answered: the call can no longer be replayed, so what was kept is let go (long streams). */
+  answered(): void {
+    this.#kept = undefined;
+  }
+
   /** A new body carrying everything sent so far and the rest to come, or undefined when too much went out. */
   replay(): PassThrough | undefined {
     if (this.#kept === undefined) return undefined;
@@ -368,7 +373,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (this.#finished) return;
     const res = this.#res;
-    if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; }
+    if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
     if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
     else res.writeHead(statusCode, downstreamHeaders(headers));
     this.#controller = controller;
