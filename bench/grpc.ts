@@ -137,14 +137,15 @@ interface GhzResult { rps: number; p50: number; p99: number; ok: number; failed:
 /** One ghz run: `concurrency` calls in flight over `connections` HTTP/2 connections for `durationS`. */
 async function ghz(bin: string, target: string, o: { durationS: number; concurrency: number; connections: number; cpus: string }): Promise<GhzResult> {
   const stdout = await runToEnd('ghz', join(bin, 'ghz'), ['--insecure', '--proto', PROTO, '--call', 'grpc.health.v1.Health.Check', '-d', '{"service":""}',
-    '-c', String(o.concurrency), '--connections', String(o.connections), '-z', `${o.durationS}s`, '--cpus', '1', '-O', 'json', '--skipFirst', '100', target],
+    '-c', String(o.concurrency), '--connections', String(o.connections), '-z', `${o.durationS}s`, '--duration-stop', 'ignore', '--cpus', '1', '-O', 'json', '--skipFirst', '100', target],
   { cpus: o.cpus, timeoutMs: (o.durationS + 30) * 1000 });
-  const j = JSON.parse(stdout) as { rps: number; latencyDistribution?: { percentage: number; latency: number }[]; statusCodeDistribution?: Record<string, number>; errorDistribution?: Record<string, number> };
+  const j = JSON.parse(stdout) as { rps: number; count: number; latencyDistribution?: { percentage: number; latency: number }[]; statusCodeDistribution?: Record<string, number>; errorDistribution?: Record<string, number> };
   const pct = (p: number): number => (j.latencyDistribution?.find((x) => x.percentage === p)?.latency ?? Number.NaN) / 1e6; // ns -> ms
   const codes = j.statusCodeDistribution ?? {};
   const ok = codes.OK ?? 0;
   const failed = Object.entries(codes).filter(([k]) => k !== 'OK').reduce((a, [, v]) => a + v, 0);
-  return { rps: j.rps, p50: pct(50), p99: pct(99), ok, failed, errors: j.errorDistribution ?? {} };
+  // ghz's rps counts failed calls too: only answered ones count here.
+  return { rps: j.count > 0 ? (j.rps * ok) / j.count : 0, p50: pct(50), p99: pct(99), ok, failed, errors: j.errorDistribution ?? {} };
 }
 
 interface Sample { round: number; rps: number; p99: number; cores: number; perCore: number; failed: number }
