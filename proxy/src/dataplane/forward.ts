@@ -6,20 +6,28 @@
 // while attempts remain and the retry budget allows. Idempotent methods are retried always (a small body is
 // kept so it can be sent again); other methods only when the failure happened before the request was sent,
 // which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Http2ServerResponse, constants as h2 } from 'node:http2';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
+import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; undici also refuses some of them. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect']);
+/** Hop-by-hop headers (RFC 9110 7.6.1; http2-settings: RFC 7540 3.2.1), never forwarded; undici also refuses
+ *  some of them, and node's HTTP/2 refuses to send the connection-specific ones (RFC 9113 8.2.2). */
+export const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings']);
+
+/** A client's request and response: node's HTTP/1.1 ones, or the HTTP/2 compatibility API's (h2.ts). */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
@@ -33,12 +41,27 @@ export interface ForwardSettings {
  * response waits for it to read, so the timer runs only then. Its expiry destroys the connection (node's default
  * for a socket timeout nobody handles), which closes the response and so aborts the upstream exchange.
  */
-export function watchClient(res: ServerResponse, settings: ForwardSettings): void {
-  res.socket?.setTimeout(settings.idleTimeoutMs);
+export function watchClient(res: ClientResponse, settings: ForwardSettings): void {
+  if (res instanceof Http2ServerResponse) watchStream(res.stream, settings.idleTimeoutMs);
+  else res.socket?.setTimeout(settings.idleTimeoutMs);
 }
 
-export function unwatchClient(res: ServerResponse): void {
-  res.socket?.setTimeout(0);
+export function unwatchClient(res: ClientResponse): void {
+  if (res instanceof Http2ServerResponse) res.stream?.setTimeout(0);
+  else res.socket?.setTimeout(0);
+}
+
+/** An HTTP/2 stream's idle timer is the stream's own (the connection carries others): its expiry cancels the
+ *  stream, which closes the response and so aborts the upstream exchange, as on HTTP/1.1. One listener each. */
+const WATCHED = Symbol('veloflux.watched');
+type WatchedStream = ServerHttp2Stream & { [WATCHED]?: true };
+function onStreamTimeout(this: ServerHttp2Stream): void {
+  this.close(h2.NGHTTP2_CANCEL);
+}
+function watchStream(stream: WatchedStream | undefined, ms: number): void {
+  if (stream === undefined || stream.destroyed) return;
+  if (stream[WATCHED] === undefined) { stream[WATCHED] = true; stream.on('timeout', onStreamTimeout); }
+  stream.setTimeout(ms);
 }
 
 export interface ForwardHooks {
@@ -68,14 +91,49 @@ export class Budget {
   }
 }
 
-export function sendError(res: ServerResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
+/**
+ * The proxy's own answer. A gRPC client (content-type application/grpc*) gets a gRPC one (grpc.ts); `res.req` is
+ * read only here, so the request's header object is only built on this path.
+ */
+export function sendError(res: ClientResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (isGrpc(res.req?.headers['content-type'] as string | undefined)) {
+    sendGrpcError(res, grpcStatusOf(e), `${e.code}: ${message}`);
+    return;
+  }
   const body = errorBody(e, message);
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  writeHead(res, e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
   res.end(body);
+}
+
+/**
+ * A trailers-only gRPC answer: over HTTP/2 one HEADERS frame with END_STREAM (what grpc clients read as
+ * trailers-only); over HTTP/1.1 (gRPC-Web) the same fields as headers of an empty 200. Once the response headers
+ * are out, the status goes in the trailers instead.
+ */
+export function sendGrpcError(res: ClientResponse, status: number, message: string): void {
+  const fields = grpcErrorHeaders(status, message);
+  if (res instanceof Http2ServerResponse) {
+    const stream = res.stream;
+    if (stream === undefined || stream.destroyed || stream.closed) return;
+    if (!res.headersSent && !stream.headersSent) { stream.respond({ ':status': 200, ...fields }, { endStream: true }); return; }
+    res.addTrailers({ 'grpc-status': fields['grpc-status'] as string, 'grpc-message': fields['grpc-message'] as string });
+    res.end();
+    return;
+  }
+  if (res.headersSent) { res.destroy(); return; }
+  res.writeHead(200, { ...fields, 'content-length': 0 });
+  res.end();
+}
+
+/** writeHead on either protocol's response (HTTP/2 has no reason phrase: `statusMessage` is for HTTP/1.1). */
+function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders | (string | string[])[], statusMessage?: string): void {
+  if (res instanceof Http2ServerResponse) res.writeHead(status, headers as OutgoingHttpHeaders);
+  else if (statusMessage) res.writeHead(status, statusMessage, headers as OutgoingHttpHeaders);
+  else res.writeHead(status, headers as OutgoingHttpHeaders);
 }
 
 export interface RequestHead {
@@ -166,12 +224,12 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
 
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
-type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
+type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
+type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
 
 export class Exchange implements Dispatcher.DispatchHandler {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
   readonly #settings: ForwardSettings;
   readonly #budget: Budget;
@@ -193,7 +251,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The client left, or its request body failed: whatever fails from here on is not the backend's doing. */
   #clientGone = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
+  /** The client's gRPC deadline (grpc-timeout), when it set one. */
+  #deadline: NodeJS.Timeout | undefined;
+
+  constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
     this.#req = req;
     this.#res = res;
     this.#plan = plan;
@@ -238,6 +299,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (exchange !== undefined) exchange.#onClientClose();
   };
 
+  /**
+   * The client's grpc-timeout: when it expires before the response is complete, the client is answered
+   * DEADLINE_EXCEEDED (in the trailers when the response has started) and the upstream exchange is aborted. The
+   * client chose the deadline, so its expiry counts against nobody (SPEC 2) and is not retried.
+   */
+  deadline(ms: number): this {
+    this.#deadline = setTimeout(() => {
+      if (this.#finished) return;
+      const message = `${ERRORS.DEADLINE_EXCEEDED.code}: the client's grpc-timeout expired after ${ms}ms (pool "${this.#plan.name}")`;
+      sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
+      this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
+      this.#controller?.abort(new ClientGone('grpc-timeout expired'));
+    }, ms);
+    return this;
+  }
+
   start(): void {
     this.#attempts++;
     this.#sent = false;
@@ -267,15 +344,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (this.#finished) return;
     const res = this.#res;
-    if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
-    else res.writeHead(statusCode, downstreamHeaders(headers));
+    writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
     this.#controller = controller;
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.#finished) return;
     const res = this.#res;
-    if (!res.write(chunk)) {
+    if (!(res as ServerResponse).write(chunk)) { // (either protocol's write(Buffer): the union's overloads do not unify)
       controller.pause();
       this.#stalled = true;
       watchClient(res, this.#settings);
@@ -287,8 +363,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished) return;
+    // The backend's trailers (gRPC's grpc-status, grpc-message) go on as trailers: on HTTP/2 a trailing HEADERS
+    // frame, on HTTP/1.1 the chunked trailer section (node drops them from a response with a content-length).
+    for (const _ in trailers) { this.#res.addTrailers(trailers as Record<string, string>); break; }
     this.#res.end();
     this.#finish(this.#res.statusCode);
   }
@@ -333,6 +412,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
