@@ -4,10 +4,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { constants as h2, createServer as createH2Server } from 'node:http2';
-import type { Http2Server, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataPlane } from '../src/dataplane/server.ts';
 import type { Target } from '../src/dataplane/plan.ts';
 import { echoClient, grpc, startBackendProcess, startEchoServer, unary } from './helpers/grpc.ts';
 import type { EchoClient, Msg } from './helpers/grpc.ts';
@@ -23,43 +22,22 @@ interface Front {
   readonly done: { status: number; attempts: number }[];
 }
 
-/**
- * A real proxy (controller, probes, routing) and, in front of its data-plane code, a cleartext HTTP/2 server: each
- * HTTP/2 request goes through the same DataPlane request path as the proxy's own listener. (The proxy's listener
- * learns HTTP/2 on branch h2-inbound; this front stands in for it, nothing else differs.)
- */
+/** A real proxy (controller, probes, routing, its own cleartext listener: HTTP/2 with prior knowledge) with its
+ *  request outcomes recorded. */
 async function front(t: { after: (fn: () => Promise<void> | void) => void }, yaml: string): Promise<Front> {
-  const p = await startTestProxy(yaml);
   const passive: Front['passive'] = [];
   const grpcStatus: string[] = [];
   const done: Front['done'] = [];
-  const controller = p.proxy.controller;
-  const dp = new DataPlane({
-    config: controller.config,
-    routing: controller.routing,
+  const p = await startTestProxy(yaml, {
     hooks: {
-      passive: (target: Target, error: string) => { passive.push({ backend: target.backend.address, error }); controller.passive(target.backend.id, error); },
+      passive: (target: Target, error: string) => { passive.push({ backend: target.backend.address, error }); },
       done: (_pool, _target, status, attempts) => { done.push({ status, attempts }); },
       grpc: (_pool, status) => { grpcStatus.push(status); },
     },
   });
-  const onRouting = (): void => dp.update(controller.config, controller.routing);
-  controller.on('routing', onRouting);
-  const server: Http2Server = createH2Server();
-  server.on('request', (req, res) => dp.server.emit('request', req, res));
-  server.on('sessionError', () => {});
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(async () => {
-    controller.off('routing', onRouting);
-    await new Promise<void>((r) => { server.close(() => r()); for (const s of sessions) s.destroy(); });
-    await dp.close(100);
-    await p.stop();
-  });
-  const sessions = new Set<import('node:http2').ServerHttp2Session>();
-  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  t.after(() => p.stop());
   await p.waitReady();
-  return { p, target: `127.0.0.1:${(server.address() as { port: number }).port}`, passive, grpcStatus, done };
+  return { p, target: `127.0.0.1:${p.proxy.data.port}`, passive, grpcStatus, done };
 }
 
 function poolYaml(backends: { address: string; level?: number }[], check = 'type: "grpc"'): string {

@@ -11,23 +11,30 @@
 // nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
 // GOAWAY whose last stream id leaves it unprocessed, HEADERS that could not go out after a GOAWAY. Its body
 // streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
-// that overflowed it, or that got any response header, is never replayed (streams are not replayed).
-// Response trailers (grpc-status, grpc-message, custom trailing metadata) go to HTTP/2 clients as trailers.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0005).
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Http2ServerResponse, constants as h2 } from 'node:http2';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
+import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; undici also refuses some of them. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect']);
+/** Hop-by-hop headers (RFC 9110 7.6.1; http2-settings: RFC 7540 3.2.1), never forwarded; undici also refuses
+ *  some of them, and node's HTTP/2 refuses to send the connection-specific ones (RFC 9113 8.2.2). */
+export const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings']);
+
+/** A client's request and response: node's HTTP/1.1 ones, or the HTTP/2 compatibility API's (h2.ts). */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
@@ -41,12 +48,27 @@ export interface ForwardSettings {
  * response waits for it to read, so the timer runs only then. Its expiry destroys the connection (node's default
  * for a socket timeout nobody handles), which closes the response and so aborts the upstream exchange.
  */
-export function watchClient(res: ServerResponse, settings: ForwardSettings): void {
-  res.socket?.setTimeout(settings.idleTimeoutMs);
+export function watchClient(res: ClientResponse, settings: ForwardSettings): void {
+  if (res instanceof Http2ServerResponse) watchStream(res.stream, settings.idleTimeoutMs);
+  else res.socket?.setTimeout(settings.idleTimeoutMs);
 }
 
-export function unwatchClient(res: ServerResponse): void {
-  res.socket?.setTimeout(0);
+export function unwatchClient(res: ClientResponse): void {
+  if (res instanceof Http2ServerResponse) res.stream?.setTimeout(0);
+  else res.socket?.setTimeout(0);
+}
+
+/** An HTTP/2 stream's idle timer is the stream's own (the connection carries others): its expiry cancels the
+ *  stream, which closes the response and so aborts the upstream exchange, as on HTTP/1.1. One listener each. */
+const WATCHED = Symbol('veloflux.watched');
+type WatchedStream = ServerHttp2Stream & { [WATCHED]?: true };
+function onStreamTimeout(this: ServerHttp2Stream): void {
+  this.close(h2.NGHTTP2_CANCEL);
+}
+function watchStream(stream: WatchedStream | undefined, ms: number): void {
+  if (stream === undefined || stream.destroyed) return;
+  if (stream[WATCHED] === undefined) { stream[WATCHED] = true; stream.on('timeout', onStreamTimeout); }
+  stream.setTimeout(ms);
 }
 
 export interface ForwardHooks {
@@ -55,7 +77,7 @@ export interface ForwardHooks {
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
-  /** A gRPC call passed through ended with this grpc-status (from the trailers, or a trailers-only answer). */
+  /** A gRPC call ended with this grpc-status (a backend's trailers or trailers-only answer, or the proxy's own). */
   grpc?(pool: string, status: string): void;
 }
 
@@ -78,14 +100,49 @@ export class Budget {
   }
 }
 
-export function sendError(res: ServerResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
+/**
+ * The proxy's own answer. A gRPC client (content-type application/grpc*) gets a gRPC one (grpc.ts); `res.req` is
+ * read only here, so the request's header object is only built on this path.
+ */
+export function sendError(res: ClientResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (isGrpc(res.req?.headers['content-type'] as string | undefined)) {
+    sendGrpcError(res, grpcStatusOf(e), `${e.code}: ${message}`);
+    return;
+  }
   const body = errorBody(e, message);
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  writeHead(res, e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
   res.end(body);
+}
+
+/**
+ * A trailers-only gRPC answer: over HTTP/2 one HEADERS frame with END_STREAM (what grpc clients read as
+ * trailers-only); over HTTP/1.1 (gRPC-Web) the same fields as headers of an empty 200. Once the response headers
+ * are out, the status goes in the trailers instead.
+ */
+export function sendGrpcError(res: ClientResponse, status: number, message: string): void {
+  const fields = grpcErrorHeaders(status, message);
+  if (res instanceof Http2ServerResponse) {
+    const stream = res.stream;
+    if (stream === undefined || stream.destroyed || stream.closed) return;
+    if (!res.headersSent && !stream.headersSent) { stream.respond({ ':status': 200, ...fields }, { endStream: true }); return; }
+    res.addTrailers({ 'grpc-status': fields['grpc-status'] as string, 'grpc-message': fields['grpc-message'] as string });
+    res.end();
+    return;
+  }
+  if (res.headersSent) { res.destroy(); return; }
+  res.writeHead(200, { ...fields, 'content-length': 0 });
+  res.end();
+}
+
+/** writeHead on either protocol's response (HTTP/2 has no reason phrase: `statusMessage` is for HTTP/1.1). */
+function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders | (string | string[])[], statusMessage?: string): void {
+  if (res instanceof Http2ServerResponse) res.writeHead(status, headers as OutgoingHttpHeaders);
+  else if (statusMessage) res.writeHead(status, statusMessage, headers as OutgoingHttpHeaders);
+  else res.writeHead(status, headers as OutgoingHttpHeaders);
 }
 
 export interface RequestHead {
@@ -96,8 +153,8 @@ export interface RequestHead {
   readonly hostCount: number;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
-  /** content-type application/grpc (or +proto, +json...): the gRPC rescue rule applies (SPEC 8). */
-  readonly grpc: boolean;
+  /** content-type application/grpc* (HTTP/2 requests only): the gRPC rescue rule applies (SPEC 8). */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -112,23 +169,16 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
   let hostCount = 0;
   let contentLength: string | undefined;
   let chunked = false;
-  let grpc = false;
   let xff: string | undefined;
   let extra: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const n = name.length;
-    // HTTP/2 pseudo-headers (node's compat request lists them in rawHeaders): :authority is the Host (RFC 9113
-    // 8.3.1); the others are the request line, which the backend gets from method and path.
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ':authority' && authority === undefined && host === undefined) { host = value; out.push('host', value); }
-      continue;
-    }
-    // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-type(12) content-length(14)
+    // Lengths of: te(2) host(4) expect(6) trailer/upgrade(7) connection/keep-alive(10) content-length(14)
     // x-forwarded-for(15) proxy-connection/x-forwarded-host(16) transfer-encoding/x-forwarded-proto(17)
     // proxy-authenticate(18) proxy-authorization(19).
-    if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || n === 12 || (n >= 14 && n <= 19)) {
+    if (n === 2 || n === 4 || n === 6 || n === 7 || n === 10 || (n >= 14 && n <= 19)) {
       const lower = name.toLowerCase();
       if (lower === 'host') {
         hostCount++;
@@ -138,11 +188,7 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
         if (authority !== undefined) { out.push(name, authority); continue; }
       }
       else if (lower === 'content-length') contentLength = value;
-      // TE is hop-by-hop, but `te: trailers` says the client takes trailers.
-      // Over HTTP/2 it may only say that (RFC 9113 8.2.2), and gRPC requires it end to end: kept from HTTP/2 clients.
-      else if (lower === 'te') { if (req.httpVersionMajor === 2 && value.trim().toLowerCase() === 'trailers') out.push(name, 'trailers'); continue; }
       else if (lower === 'transfer-encoding') { chunked = true; continue; }
-      else if (lower === 'content-type') grpc = value.startsWith('application/grpc');
       else if (lower === 'x-forwarded-for') { xff = xff === undefined ? value : `${xff}, ${value}`; continue; }
       else if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
       else if (lower === 'connection') {
@@ -167,7 +213,7 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', xff ? `${xff}, ${client}` : client, 'x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
-  return { headers: out, host, hostCount, contentLength, chunked, grpc };
+  return { headers: out, host, hostCount, contentLength, chunked };
 }
 
 /**
@@ -204,13 +250,13 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
  * whatever is still to come. One per gRPC request with a body; the HTTP/1.1 path never builds one.
  */
 export class GrpcBody {
-  readonly #req: IncomingMessage;
+  readonly #req: ClientRequest;
   #kept: Buffer[] | undefined = [];
   #size = 0;
   #ended = false;
   #out: PassThrough;
 
-  constructor(req: IncomingMessage) {
+  constructor(req: ClientRequest) {
     this.#req = req;
     this.#out = GrpcBody.#fresh();
     req.on('data', this.#onData);
@@ -265,12 +311,12 @@ export class GrpcBody {
 
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
-type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
+type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
+type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
 
 export class Exchange implements Dispatcher.DispatchHandler {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
   readonly #settings: ForwardSettings;
   readonly #budget: Budget;
@@ -297,7 +343,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The client left, or its request body failed: whatever fails from here on is not the backend's doing. */
   #clientGone = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
+  /** The client's gRPC deadline (grpc-timeout), when it set one. */
+  #deadline: NodeJS.Timeout | undefined;
+
+  constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
     this.#grpc = grpc;
     this.#res = res;
@@ -344,6 +393,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (exchange !== undefined) exchange.#onClientClose();
   };
 
+  /**
+   * The client's grpc-timeout: when it expires before the response is complete, the client is answered
+   * DEADLINE_EXCEEDED (in the trailers when the response has started) and the upstream exchange is aborted. The
+   * client chose the deadline, so its expiry counts against nobody (SPEC 2) and is not retried.
+   */
+  deadline(ms: number): this {
+    this.#deadline = setTimeout(() => {
+      if (this.#finished) return;
+      const message = `${ERRORS.DEADLINE_EXCEEDED.code}: the client's grpc-timeout expired after ${ms}ms (pool "${this.#plan.name}")`;
+      sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
+      this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
+      this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
+      this.#controller?.abort(new ClientGone('grpc-timeout expired'));
+    }, ms);
+    return this;
+  }
+
   start(): void {
     this.#attempts++;
     this.#sent = false;
@@ -374,15 +440,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     const res = this.#res;
     if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
-    if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
-    else res.writeHead(statusCode, downstreamHeaders(headers));
+    writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
     this.#controller = controller;
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.#finished) return;
     const res = this.#res;
-    if (!res.write(chunk)) {
+    if (!(res as ServerResponse).write(chunk)) { // (either protocol's write(Buffer): the union's overloads do not unify)
       controller.pause();
       this.#stalled = true;
       watchClient(res, this.#settings);
@@ -396,22 +461,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished) return;
-    const res = this.#res;
-    // Trailers reach HTTP/2 clients (gRPC's status and trailing metadata); HTTP/1.1 responses end without them.
-    if (this.#req.httpVersionMajor === 2) {
-      let out: Record<string, string | string[]> | undefined;
-      for (const name in trailers) {
-        const v = trailers[name];
-        if (v !== undefined && !HOP.has(name)) (out ??= {})[name] = v;
-      }
-      if (out !== undefined) res.addTrailers(out);
-    }
+    // The backend's trailers (gRPC's grpc-status, grpc-message) go on as trailers: on HTTP/2 a trailing HEADERS
+    // frame, on HTTP/1.1 the chunked trailer section (node drops them from a response with a content-length).
+    for (const _ in trailers) { this.#res.addTrailers(trailers as Record<string, string>); break; }
     if (this.#grpc) {
       const g = trailers['grpc-status'];
       const status = typeof g === 'string' ? g : this.#grpcStatus;
       if (status !== undefined) this.#hooks.grpc?.(this.#plan.name, status);
     }
-    res.end();
+    this.#res.end();
     this.#finish(this.#res.statusCode);
   }
 
@@ -459,12 +517,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     sendError(res, fault.error, `${fault.error.summary} (pool "${this.#plan.name}", ${this.#attempts} attempt${this.#attempts === 1 ? '' : 's'})`);
+    if (this.#grpc) this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(fault.error)));
     this.#finish(fault.status);
   }
 
   #finish(status: number): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.

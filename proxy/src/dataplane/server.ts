@@ -1,7 +1,9 @@
-// The data-plane HTTP server: route, pick, forward (forward.ts), WebSocket upgrades, graceful close.
+// The data-plane HTTP server: route, pick, forward (forward.ts), WebSocket upgrades, graceful close. HTTP/1.1 and
+// HTTP/2 (h2.ts) arrive on one listener (listener.ts) and share everything after the request head.
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
@@ -10,7 +12,10 @@ import type { RoutingState } from '../routing.ts';
 import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
-import type { ForwardHooks, ForwardSettings } from './forward.ts';
+import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
+import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
+import { createH2Server, readH2RequestHead } from './h2.ts';
+import { createSniffingServer } from './listener.ts';
 import { Snapshot } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
@@ -48,7 +53,13 @@ export interface DataPlaneOptions {
 }
 
 export class DataPlane {
+  /** The HTTP/1.1 server; it listens on no port of its own: `listener` hands it connections. */
   readonly server: Server;
+  /** The HTTP/2 server (h2.ts), fed the same way. */
+  readonly h2: Http2Server;
+  /** The cleartext port: sniffs each connection for the HTTP/2 preface (listener.ts). */
+  readonly listener: NetServer;
+  readonly #sessions = new Set<Http2Session>();
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
   #snapshot: Snapshot;
@@ -79,6 +90,12 @@ export class DataPlane {
       shouldUpgradeCallback: wantsUpgrade,
     }, this.#onRequest);
     this.#headerTimeoutMs = d.clientHeaderTimeoutMs;
+    this.#keepAliveMs = d.keepAliveTimeoutMs;
+    this.h2 = createH2Server(this.#onH2Request, () => this.#keepAliveMs, this.#sessions);
+    this.listener = createSniffingServer({
+      h1: (socket) => { this.server.emit('connection', socket); socket.resume(); },
+      h2: (socket) => { this.h2.emit('connection', socket); },
+    }, () => this.#headerTimeoutMs);
     this.server.on('connection', (socket: TrackedSocket) => {
       socket[AWAITING_FIRST] = true;
       socket.setTimeout(this.#headerTimeoutMs);
@@ -95,13 +112,18 @@ export class DataPlane {
   }
 
   #headerTimeoutMs: number;
+  #keepAliveMs: number;
 
   get snapshot(): Snapshot {
     return this.#snapshot;
   }
 
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return listen(this.server, host, port);
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const bound = await listen(this.listener, host, port);
+    // The HTTP/1.1 server gets its connections from the listener; 'listening' starts its connection tracking
+    // (headersTimeout checks, closeIdleConnections), which node otherwise starts when it listens itself.
+    this.server.emit('listening');
+    return bound;
   }
 
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */
@@ -113,6 +135,7 @@ export class DataPlane {
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
       this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
+      this.#keepAliveMs = config.dataplane.keepAliveTimeoutMs;
     }
     this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
   }
@@ -120,13 +143,21 @@ export class DataPlane {
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The listener's close completes when every connection it accepted (either protocol) has ended.
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    // The HTTP/1.1 server never listened itself: its close() only stops its connection checks here.
+    this.server.close();
+    // HTTP/2: GOAWAY to every session; a session ends when its open streams have.
+    for (const s of this.#sessions) s.close();
     // Connections that finish their request during the grace period become idle and are closed on the next
     // sweep, so a keep-alive client does not hold the stop for keepalive_timeout.
     this.server.closeIdleConnections();
     const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
-    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
-    await closed;
+    const timer = setTimeout(() => {
+      this.server.closeAllConnections();
+      for (const s of this.#sessions) s.destroy();
+    }, graceMs);
+    await stopped;
     clearInterval(sweep);
     clearTimeout(timer);
     await this.#dispatchers.close();
@@ -136,7 +167,6 @@ export class DataPlane {
     const socket = req.socket as TrackedSocket;
     if (socket[AWAITING_FIRST]) { socket[AWAITING_FIRST] = false; socket.setTimeout(0); }
     if (this.#closing) res.setHeader('connection', 'close');
-    const snap = this.#snapshot;
     let url = req.url ?? '/';
     let authority: string | undefined;
     if (url.charCodeAt(0) !== 47 /* "/" */) {
@@ -150,7 +180,28 @@ export class DataPlane {
       url = (m[2] as string) === '' ? '/' : (m[2] as string).startsWith('/') ? m[2] as string : `/${m[2] as string}`;
       req.url = url;
     }
-    const head = readRequestHead(req, 'http', authority);
+    this.#serve(req, res, readRequestHead(req, protoOf(req.socket), authority), url);
+  };
+
+  #onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const url = req.url;
+    // RFC 9113 8.3.1: :path is origin-form ("*" only for OPTIONS, which no route matches).
+    if (url.charCodeAt(0) !== 47 /* "/" */) { sendError(res, ERRORS.BAD_REQUEST, 'the :path must start with "/"'); return; }
+    const head = readH2RequestHead(req, protoOf(req.socket));
+    // gRPC's deadline (SPEC 8); gRPC only runs over HTTP/2, and a malformed value is refused before anything is sent.
+    const timeout = req.headers['grpc-timeout'];
+    if (typeof timeout === 'string' && isGrpc(req.headers['content-type'])) {
+      const ms = parseGrpcTimeout(timeout);
+      if (typeof ms !== 'number') { sendError(res, ERRORS.BAD_REQUEST, ms.error); return; }
+      this.#serve(req, res, head, url, ms);
+      return;
+    }
+    this.#serve(req, res, head, url);
+  };
+
+  /** Route, pick, forward: the same for both protocols from here on. */
+  #serve(req: ClientRequest, res: ClientResponse, head: RequestHead, url: string, deadlineMs?: number): void {
+    const snap = this.#snapshot;
     if (head.hostCount > 1) {
       // RFC 9112 3.2: more than one Host line is a 400 (which one would the backend and the router believe?).
       sendError(res, ERRORS.BAD_REQUEST, 'the request has more than one Host header');
@@ -160,23 +211,31 @@ export class DataPlane {
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     if (plan === undefined) {
       sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
+      if (head.grpc) this.#hooks.grpc?.('', String(grpcStatusOf(ERRORS.NO_ROUTE)));
       this.#hooks.done('', undefined, 404, 0, performance.now());
       return;
     }
     const first = plan.first();
     if (first === undefined) {
       sendError(res, ERRORS.NO_HEALTHY_BACKEND, `no backend of pool "${plan.name}" can serve at any level`, { 'retry-after': String(DEFAULTS.retryAfterSeconds) });
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.NO_HEALTHY_BACKEND)));
       this.#hooks.done(plan.name, undefined, 503, 0, performance.now());
+      return;
+    }
+    if (deadlineMs === 0) {
+      sendError(res, ERRORS.DEADLINE_EXCEEDED, 'the client\'s grpc-timeout is 0');
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
+      this.#hooks.done(plan.name, undefined, ERRORS.DEADLINE_EXCEEDED.status, 0, performance.now());
       return;
     }
     const headers = head.headers;
     const method = req.method ?? 'GET';
     const length = head.contentLength;
-    // HTTP/2 frames bodies itself: a request has one unless its HEADERS ended the stream (no length is required).
-    const hasBody = (length !== undefined && length !== '0') || head.chunked
-      || (req.httpVersionMajor === 2 && (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false);
+    const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
-      new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc).start();
+      const x = new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
+      if (deadlineMs !== undefined) x.deadline(deadlineMs);
+      x.start();
       return;
     }
     // A small body of an idempotent request is kept in memory so a failed attempt can be sent again elsewhere.
@@ -192,14 +251,18 @@ export class DataPlane {
         const clean: string[] = [];
         for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
         clean.push('content-length', String(body.length));
-        new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
+        const x = new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks, head.grpc);
+        if (deadlineMs !== undefined) x.deadline(deadlineMs);
+        x.start();
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
       req.on('error', () => { res.destroy(); this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); });
       return;
     }
-    new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc).start();
-  };
+    const x = new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
+    if (deadlineMs !== undefined) x.deadline(deadlineMs);
+    x.start();
+  }
 
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Error handling first, before anything is awaited: a client that resets while the backend thinks about its
@@ -375,6 +438,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
     }
     this.#refuse(fault.error.status, fault.error.code, `upgrade failed on pool "${plan.name}": ${fault.error.summary}`, plan.name);
   }
+}
+
+/** X-Forwarded-Proto: what the client spoke to us (a TLS socket, or the HTTP/2 compat proxy of one, says encrypted). */
+function protoOf(socket: object): string {
+  return (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
 }
 
 function settingsOf(config: Config): ForwardSettings {

@@ -57,7 +57,10 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
-      grpc: (pool, status) => traffic.grpcStatus(pool, status),
+      grpc: (pool, status) => {
+        traffic.grpcStatus(pool, status);
+        extra?.grpc?.(pool, status);
+      },
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
     },
   });
