@@ -96,6 +96,9 @@ http {
   server {
     listen 127.0.0.1:${port} http2;
     http2_max_concurrent_streams 1024;
+    # nginx closes an HTTP/2 connection after keepalive_requests (1000) requests by default: the draining
+    # connection fails calls in flight (ghz: "the connection is draining").
+    keepalive_requests 100000000;
     location / {
       grpc_pass grpc://grpcapp;
       grpc_connect_timeout 2s;
