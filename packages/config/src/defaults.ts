@@ -84,6 +84,15 @@ export const DEFAULTS = {
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
     youngGenerationMb: 24,
   },
+  accessLog: {
+    enabled: false,
+    format: 'json',
+    path: '-',
+    sample: 1,
+    /** Lines waiting for a slow stdout or disk, per process, in bytes; beyond it new lines are dropped (and
+     *  counted in veloflux_access_log_dropped_total) rather than held: a stalled disk must not grow memory. */
+    bufferBytes: 4 * 1024 * 1024,
+  },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,
 } as const;

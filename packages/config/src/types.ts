@@ -94,6 +94,15 @@ export interface DataplaneConfig {
   readonly youngGenerationMb: number;
 }
 
+export interface AccessLogConfig {
+  readonly enabled: boolean;
+  readonly format: 'json' | 'combined';
+  /** "-" = stdout. */
+  readonly path: string;
+  /** 0..1. */
+  readonly sample: number;
+}
+
 export interface Config {
   readonly listen: ListenAddress;
   readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
@@ -104,4 +113,5 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   readonly notification: { readonly enabled: boolean; readonly channels: readonly ChannelConfig[] };
   readonly dataplane: DataplaneConfig;
+  readonly accessLog: AccessLogConfig;
 }

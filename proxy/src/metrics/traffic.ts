@@ -31,6 +31,8 @@ export class TrafficMetrics {
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
+  readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
+  readonly #dropped = this.accessLogDropped.cell({});
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
@@ -38,7 +40,7 @@ export class TrafficMetrics {
   readonly #grpc = new Map<string, Map<string, CounterCell>>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.grpc];
+    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.grpc, this.accessLogDropped];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -117,6 +119,11 @@ export class TrafficMetrics {
       if (byStatus.size < 64) byStatus.set(status, c);
     }
     c.value++;
+  }
+
+  /** An access log line was dropped. */
+  accessLogDrop(): void {
+    this.#dropped.value++;
   }
 
   passiveFailure(pool: string, target: Target): void {
