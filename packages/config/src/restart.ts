@@ -6,7 +6,7 @@
 import type { Config } from './types.ts';
 
 /** What a restart-only field is read from: the pod-owned part of the resolved config. */
-export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'>;
+export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane' | 'tls'>;
 
 export interface RestartOnlyField {
   /** The config.yaml path. */
@@ -21,6 +21,9 @@ export const RESTART_ONLY: readonly RestartOnlyField[] = [
   { path: 'admin.token_file', read: (c) => c.admin.tokenFile },
   { path: 'dataplane.workers', read: (c) => c.dataplane.workers },
   { path: 'dataplane.young_generation_mb', read: (c) => c.dataplane.youngGenerationMb },
+  // The listener and the certificate files it reads are the pod's (the chart mounts them); the files' contents
+  // are re-read while it runs (proxy/src/dataplane/certs.ts).
+  { path: 'tls', read: (c) => c.tls ?? null },
 ];
 
 export const RESTART_ONLY_PATHS: readonly string[] = RESTART_ONLY.map((f) => f.path);

@@ -20,12 +20,13 @@ export class TrafficMetrics {
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
+  readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive];
+    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.tlsReloads];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -93,5 +94,10 @@ export class TrafficMetrics {
 
   passiveFailure(pool: string, target: Target): void {
     this.#passiveCell(pool, target.backend.address).value++;
+  }
+
+  /** Not on the request path: a cell lookup per reload is fine. */
+  tlsReload(certFile: string, result: 'ok' | 'error'): void {
+    this.tlsReloads.cell({ cert_file: certFile, result }).value++;
   }
 }

@@ -15,6 +15,8 @@ export type { Address };
 
 export interface RunningProxy {
   readonly data: Address;
+  /** The TLS listener (SPEC 8), when configured. */
+  readonly tls: Address | undefined;
   readonly admin: Address;
   readonly controller: Controller;
   /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
@@ -58,7 +60,9 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
+      tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
     },
+    log: opts.log,
   });
   let current = config;
   controller.on('routing', (routing) => {
@@ -67,6 +71,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   });
   return run(control, {
     listen: () => dp.listen(config.listen.host, config.listen.port),
+    tlsAddress: () => dp.tlsAddress,
     abort: () => dp.close(0),
     stop: (graceMs) => dp.close(graceMs),
   });
@@ -76,6 +81,8 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
 export interface DataSide {
   /** Starts serving; the address of the first listener. */
   listen(): Promise<Address>;
+  /** After listen(): the TLS listener's address, when there is one. */
+  tlsAddress(): Address | undefined;
   /** After a failed start: stop at once. */
   abort(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (at most `graceMs`). */
@@ -100,6 +107,7 @@ export async function run(control: ControlSide, dataSide: DataSide): Promise<Run
   control.controller.start();
   return {
     data,
+    tls: dataSide.tlsAddress(),
     admin,
     controller: control.controller,
     notifier: control.notifier,

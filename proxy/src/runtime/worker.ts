@@ -29,6 +29,12 @@ process.on('message', (m: ToWorker) => {
           send({ type: 'passive', backendId: target.backend.id, error });
         },
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
+        tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
+      },
+      // The primary writes the worker's lines with its logger.
+      log: {
+        info: (fields, msg) => send({ type: 'log', level: 'info', fields, msg }),
+        warn: (fields, msg) => send({ type: 'log', level: 'warn', fields, msg }),
       },
     });
     dp.listen(config.listen.host, config.listen.port).then(
