@@ -29,6 +29,7 @@ export const ERRORS = {
   UNKNOWN_POOL: def('VF_ERR_UNKNOWN_POOL', 404, 'No pool has that name; the message lists the pools.'),
   BAD_PARAMETER: def('VF_ERR_BAD_PARAMETER', 400, 'A query parameter or body is missing or not of the allowed form; the message says which and what is allowed.'),
   NOT_FOUND: def('VF_ERR_NOT_FOUND', 404, 'No admin endpoint at that method and path; GET /openapi.json lists them.'),
+  METHOD_NOT_ALLOWED: def('VF_ERR_METHOD_NOT_ALLOWED', 405, 'Admin API: the path exists but not with that method; the `Allow` header lists the methods it takes (answered only with the token, like every non-public path).'),
   HEADERS_TOO_LARGE: def('VF_ERR_HEADERS_TOO_LARGE', 431, 'The request line and headers exceed the size node accepts (16 KiB); the connection is closed.'),
   BODY_TOO_LARGE: def('VF_ERR_BODY_TOO_LARGE', 413, 'Admin API: the request body is larger than 4 MiB; nothing was applied.'),
   REQUEST_TIMEOUT: def('VF_ERR_REQUEST_TIMEOUT', 408, 'The request head did not arrive in time (data plane: dataplane.client_header_timeout); the connection is closed.'),

@@ -87,6 +87,15 @@ export const DEFAULTS = {
   /** failover.drain_timeout: WebSocket tunnels and HTTP/2 streams on a level that lost its traffic are closed
    *  after this long (SPEC 8). */
   drainTimeoutMs: 30_000,
+  accessLog: {
+    enabled: false,
+    format: 'json',
+    path: '-',
+    sample: 1,
+    /** Lines waiting for a slow stdout or disk, per process, in bytes; beyond it new lines are dropped (and
+     *  counted in veloflux_access_log_dropped_total) rather than held: a stalled disk must not grow memory. */
+    bufferBytes: 4 * 1024 * 1024,
+  },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,
 } as const;

@@ -92,6 +92,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
       retryBudgetPercent: raw.dataplane.retry_budget_percent,
       youngGenerationMb: raw.dataplane.young_generation_mb,
     },
+    accessLog: { enabled: raw.access_log.enabled, format: raw.access_log.format, path: raw.access_log.path, sample: raw.access_log.sample },
   };
 }
 

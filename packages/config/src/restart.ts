@@ -5,8 +5,12 @@
 // dataplane.young_generation_mb was pushed back as the default and refused on every push).
 import type { Config } from './types.ts';
 
-/** What a restart-only field is read from: the pod-owned part of the resolved config. */
-export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane' | 'tls'>;
+/**
+ * What a restart-only field is read from: the pod-owned part of the resolved config (the operator keeps it from
+ * the running proxy). The access log is the pod's too, but changes live; a proxy older than it (or than the TLS
+ * listener) reports none.
+ */
+export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'> & { readonly accessLog?: Config['accessLog']; readonly tls?: Config['tls'] };
 
 export interface RestartOnlyField {
   /** The config.yaml path. */

@@ -191,6 +191,16 @@ export const tlsSchema = s.object(
   { doc: 'A second data-plane listener with TLS termination (SPEC 8); absent: no TLS listener.' },
 );
 
+export const accessLogSchema = s.object(
+  {
+    enabled: s.bool({ doc: 'Write one line per request (client, method, host, path, status, bytes, duration, pool, level, backend, attempts, rescued, hedged, trace id): docs/access-log.md.', default: D.accessLog.enabled }),
+    format: s.oneOf(['json', 'combined'], { doc: '`json`: one JSON object per line; `combined`: the Apache/nginx combined format, VeloFlux fields appended as key=value.', default: D.accessLog.format }),
+    path: s.string({ doc: '`-` for stdout, or a file, opened for appending and reopened on SIGHUP (log rotation).', default: D.accessLog.path, minLength: 1 }),
+    sample: s.number({ doc: 'Share of requests logged, 0 to 1 (0.1 = one in ten, at random).', default: D.accessLog.sample, min: 0, max: 1 }),
+  },
+  { doc: 'Access log (a VeloFlux extension of the seed format).' },
+);
+
 export const configSchema = s.object(
   {
     listen: s.string({ doc: 'Data-plane listen address: ":port" (every interface) or "host:port".', default: D.listen, check: listenCheck }),
@@ -210,6 +220,7 @@ export const configSchema = s.object(
     routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,
+    access_log: accessLogSchema,
   },
   { doc: 'VeloFlux proxy configuration.' },
 );

@@ -82,6 +82,15 @@ export interface TlsConfig {
   readonly certificates: readonly CertificateConfig[];
 }
 
+export interface AccessLogConfig {
+  readonly enabled: boolean;
+  readonly format: 'json' | 'combined';
+  /** "-" = stdout. */
+  readonly path: string;
+  /** 0..1. */
+  readonly sample: number;
+}
+
 export interface Config {
   readonly listen: ListenAddress;
   /** The TLS listener, when configured. */
@@ -96,4 +105,5 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   readonly notification: { readonly enabled: boolean; readonly channels: readonly ChannelConfig[] };
   readonly dataplane: DataplaneConfig;
+  readonly accessLog: AccessLogConfig;
 }

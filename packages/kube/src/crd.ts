@@ -29,7 +29,7 @@ export const CHART_CRD_FILE = fileURLToPath(new URL('../../../charts/veloflux/cr
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names); setup's local check reads the
  *  shipped CRD with the same type (cli/src/kube-validate.ts). */
 export interface Props {
-  type?: 'string' | 'integer' | 'boolean' | 'object' | 'array';
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
   description: string;
   default?: unknown;
   enum?: readonly string[];

@@ -9,7 +9,7 @@ const json = (description: string, schema: object = { type: 'object' }) => ({ de
 
 export const OPENAPI = {
   openapi: '3.1.0',
-  info: { title: 'VeloFlux proxy admin API', version: '1', description: 'Failover control, config, events and health of one VeloFlux proxy. /api/v1/* needs `Authorization: Bearer <token>`.' },
+  info: { title: 'VeloFlux proxy admin API', version: '1', description: 'Failover control, config, events and health of one VeloFlux proxy. /api/v1/* needs `Authorization: Bearer <token>`. JSON answers end with a newline; `?pretty` indents them. A method a path does not take answers 405 with `Allow` (401 without the token).' },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
@@ -28,7 +28,7 @@ export const OPENAPI = {
     '/api/v1/failover/status': { get: { summary: 'Status of one pool, or of all without `pool`', parameters: [{ ...pool, required: false }], responses: { 200: json('`{version, ready, pools: [PoolStatus]}`'), ...errors(401, 404) } } },
     '/api/v1/failover/test': { post: { summary: 'A failover drill. Dry run by default (checks the next level now, sends a test notification, reports); `mode=live&duration=30s` really moves the pool for the duration and reports errors and latency', parameters: [pool, { name: 'mode', in: 'query', schema: { enum: ['dry-run', 'live'] } }, { name: 'duration', in: 'query', schema: { type: 'string' }, description: 'live only: "30s" (1s to 10m); default 30s.' }], responses: { 200: json('The drill report.'), ...errors(400, 401, 404, 409) } } },
     '/api/v1/config': {
-      get: { summary: 'The running config (secrets redacted) and its version', responses: { 200: json('`{version, config}`'), ...errors(401) } },
+      get: { summary: 'The running config (secrets redacted) and its version; `format=yaml`: the config.yaml document the proxy accepts, secrets as "<redacted>" (which a PUT reads as "keep the running value")', parameters: [{ name: 'format', in: 'query', schema: { enum: ['json', 'yaml'] }, description: 'Default json.' }], responses: { 200: { description: '`{version, config}`, or the config.yaml document', content: { 'application/json': { schema: { type: 'object' } }, 'application/yaml': { schema: { type: 'string' } } } }, ...errors(400, 401) } },
       put: { summary: 'Replace the config: validated, applied atomically, health of unchanged backends kept', requestBody: { content: { 'application/yaml': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'object' } } } }, responses: { 200: json('`{version, changed}`'), ...errors(400, 401, 409) } },
     },
     '/api/v1/events': { get: { summary: 'Server-sent events of every state change; first event `hello` with the status', responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401) } } },

@@ -21,12 +21,14 @@ export class TrafficMetrics {
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
   readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
+  readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
+  readonly #dropped = this.accessLogDropped.cell({});
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.tlsReloads];
+    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.accessLogDropped, this.tlsReloads];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -90,6 +92,11 @@ export class TrafficMetrics {
       p.retries.value += attempts - 1;
       if (cls < 2) p.rescued.value++;
     }
+  }
+
+  /** An access log line was dropped. */
+  accessLogDrop(): void {
+    this.#dropped.value++;
   }
 
   passiveFailure(pool: string, target: Target): void {

@@ -10,6 +10,7 @@ import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import { Prober } from '../health/prober.ts';
 import { ControlMetrics } from '../metrics/control.ts';
+import { processRegistry } from '../metrics/process.ts';
 import { Controller } from '../control/controller.ts';
 import { systemClock } from '../control/clock.ts';
 import type { Clock } from '../control/clock.ts';
@@ -20,8 +21,9 @@ import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
+import { PROXY_VERSION } from './version.ts';
 import { restartRequired } from '@veloflux/config/restart';
-import { configView } from './view.ts';
+import { configView, configYamlView, restoreRedacted } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
@@ -65,7 +67,12 @@ export function startControlSide(config: Config, version: string, opts: ControlO
   const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier, clock });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
-    const loaded = loadConfigText(text);
+    const restored = restoreRedacted(text, controller.config);
+    if (!restored.ok) {
+      metrics.reload('invalid');
+      return { ok: false, error: ERRORS.CONFIG_INVALID, message: `the config has ${restored.issues.length} problem${restored.issues.length === 1 ? '' : 's'}; the running config (version ${controller.version}) keeps serving:\n${formatIssues(restored.issues)}`, issues: restored.issues };
+    }
+    const loaded = loadConfigText(restored.text);
     if (!loaded.ok) {
       metrics.reload('invalid');
       log.warn({ problems: loaded.issues.length, running: controller.version }, 'config rejected: invalid; the running config keeps serving');
@@ -92,9 +99,10 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     token: () => token.current(),
     applyConfig,
     configView: () => configView(controller.config),
+    configYaml: () => configYamlView(controller.config, controller.version),
     metrics: async () => {
-      const [control, traffic] = await Promise.all([metrics.registry.metrics(), opts.traffic.text()]);
-      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
+      const [control, traffic, proc] = await Promise.all([metrics.registry.metrics(), opts.traffic.text(), processRegistry(PROXY_VERSION).metrics()]);
+      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}\n${proc}` };
     },
     drill: (pool, o) => drills.run(pool, o),
     onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),

@@ -24,10 +24,10 @@ export function logEvent(log: Logger, e: ProxyEvent): void {
       log.info({ pool: e.pool, from: e.from, to: e.to, percent: e.percent }, 'failover ramp step');
       return;
     case 'backend_down':
-      log.warn({ pool: e.pool, backend: e.backend, level: e.level, error: e.error, by: e.by }, 'backend down');
+      log.warn({ pool: e.pool, backend: e.backend, failover_level: e.level, error: e.error, by: e.by }, 'backend down');
       return;
     case 'backend_up':
-      log.info({ pool: e.pool, backend: e.backend, level: e.level }, 'backend up');
+      log.info({ pool: e.pool, backend: e.backend, failover_level: e.level }, 'backend up');
       return;
     case 'config_applied':
       log.info({ version: e.version, previous: e.previous }, 'config applied');
