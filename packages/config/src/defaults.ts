@@ -84,6 +84,17 @@ export const DEFAULTS = {
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
     youngGenerationMb: 24,
   },
+  tls: {
+    listen: ':8443',
+    minVersion: 'TLSv1.2',
+    alpn: ['h2', 'http/1.1'],
+    /** Certificate files are re-read on every change of their directory, and at least this often (ms) where
+     *  such events do not arrive (network or overlay mounts). */
+    reloadPollMs: 5000,
+  },
+  /** failover.drain_timeout: WebSocket tunnels and HTTP/2 streams on a level that lost its traffic are closed
+   *  after this long (SPEC 8). */
+  drainTimeoutMs: 30_000,
   accessLog: {
     enabled: false,
     format: 'json',

@@ -3,7 +3,7 @@ import { parseListen, parseUpstream } from './address.ts';
 import { DEFAULTS } from './defaults.ts';
 import type { Issue } from './dsl.ts';
 import type { RawConfig, RawPool } from './schema.ts';
-import type { BackendConfig, Config, FailoverPolicy, PoolConfig, RouteConfig, UpstreamTls } from './types.ts';
+import type { BackendConfig, Config, FailoverPolicy, PoolConfig, RouteConfig, TlsConfig, UpstreamTls } from './types.ts';
 
 export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
   const before = issues.length;
@@ -13,6 +13,30 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
   if (typeof listen === 'string') problem('listen', listen);
   const adminListen = parseListen(raw.admin.listen);
   if (typeof adminListen === 'string') problem('admin.listen', adminListen);
+  let tls: TlsConfig | undefined;
+  if (raw.tls !== undefined) {
+    const t = raw.tls;
+    const tlsListen = parseListen(t.listen);
+    if (typeof tlsListen === 'string') problem('tls.listen', tlsListen);
+    else if (typeof listen !== 'string' && tlsListen.port === listen.port && tlsListen.port !== 0 && (tlsListen.host === listen.host || tlsListen.host === '' || listen.host === '')) problem('tls.listen', `must not be the cleartext listen address (${t.listen})`);
+    const alpnSeen = new Set<string>();
+    t.alpn.forEach((a, i) => { if (alpnSeen.has(a)) problem(`tls.alpn[${i}]`, `"${a}" is listed twice`); alpnSeen.add(a); });
+    const hostOwner = new Map<string, number>();
+    t.certificates.forEach((c, i) => (c.hosts ?? []).forEach((h, j) => {
+      const lower = h.toLowerCase();
+      const other = hostOwner.get(lower);
+      if (other !== undefined && other !== i) problem(`tls.certificates[${i}].hosts[${j}]`, `"${h}" is also a host of tls.certificates[${other}]`);
+      hostOwner.set(lower, i);
+    }));
+    if (typeof tlsListen !== 'string') {
+      tls = {
+        listen: tlsListen,
+        minVersion: t.min_version,
+        alpn: t.alpn,
+        certificates: t.certificates.map((c) => ({ certFile: c.cert_file, keyFile: c.key_file, hosts: (c.hosts ?? []).map((h) => h.toLowerCase()) })),
+      };
+    }
+  }
 
   const top: FailoverPolicy = {
     enabled: raw.failover.enabled,
@@ -49,6 +73,8 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
   if (issues.length > before || typeof listen === 'string' || typeof adminListen === 'string') return undefined;
   return {
     listen,
+    tls,
+    drainTimeoutMs: raw.failover.drain_timeout,
     admin: { listen: adminListen, tokenFile: raw.admin.token_file },
     region: raw.region,
     bootstrap: raw.bootstrap,

@@ -142,6 +142,7 @@ export const failoverSchema = s.object(
   {
     enabled: s.bool({ doc: 'Automatic failover; false keeps traffic on level 0 (manual activation still works).', default: D.failover.enabled }),
     ...policyFields,
+    drain_timeout: dur('WebSocket tunnels and HTTP/2 streams open on a level that loses its traffic keep running this long, then are closed (WebSocket close 1001, gRPC UNAVAILABLE), so clients reconnect onto the level now serving.', D.drainTimeoutMs),
     notification: s.object(
       {
         enabled: s.bool({ doc: 'Send notifications.', default: D.notification.enabled }),
@@ -182,6 +183,25 @@ export const dataplaneSchema = s.object(
   { doc: 'Data-plane tuning (a VeloFlux extension of the seed format).' },
 );
 
+export const certificateSchema = s.object(
+  {
+    cert_file: s.string({ doc: 'PEM file with the certificate chain (leaf first); re-read when its directory changes (a Kubernetes Secret\'s `..data` swap), no restart.', minLength: 1 }),
+    key_file: s.string({ doc: 'PEM file with the private key of that certificate; re-read with it.', minLength: 1 }),
+    hosts: s.optional(s.list(s.string({ doc: 'A host name ("api.example.com") or a wildcard ("*.example.com": one label).', pattern: HOST, patternText: 'a host name or "*.suffix"' }), { doc: 'SNI names this certificate is served for; omitted: the default certificate (served when no other matches, or without SNI).', minItems: 1 })),
+  },
+  { doc: 'One certificate and its key.' },
+);
+
+export const tlsSchema = s.object(
+  {
+    listen: s.string({ doc: 'TLS listen address: ":port" (every interface) or "host:port".', default: D.tls.listen, check: listenCheck }),
+    min_version: s.oneOf(['TLSv1.2', 'TLSv1.3'], { doc: 'Lowest TLS version accepted; older handshakes are refused.', default: D.tls.minVersion }),
+    alpn: s.list(s.oneOf(['h2', 'http/1.1'], { doc: 'An ALPN protocol.' }), { doc: 'ALPN protocols offered, in preference order; a client that offers none of them is refused, one that offers no ALPN gets HTTP/1.1.', default: [...D.tls.alpn], minItems: 1 }),
+    certificates: s.list(certificateSchema, { doc: 'Certificates; the first one without `hosts` is the default (else the first one).', minItems: 1 }),
+  },
+  { doc: 'A second data-plane listener with TLS termination (SPEC 8); absent: no TLS listener.' },
+);
+
 export const accessLogSchema = s.object(
   {
     enabled: s.bool({ doc: 'Write one line per request (client, method, host, path, status, bytes, duration, pool, level, backend, attempts, rescued, hedged, trace id): docs/access-log.md.', default: D.accessLog.enabled }),
@@ -207,6 +227,7 @@ export const configSchema = s.object(
     // Empty is valid: a proxy managed by the operator starts with no pools and gets them pushed (and loses them
     // when the last FailoverPool is deleted); every request then answers 404 (no route).
     pools: s.list(poolSchema, { doc: 'Backend pools (none: the proxy answers 404 to everything until a config with pools arrives).', default: [] }),
+    tls: s.optional(tlsSchema),
     routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,

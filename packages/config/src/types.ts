@@ -94,6 +94,20 @@ export interface DataplaneConfig {
   readonly youngGenerationMb: number;
 }
 
+export interface CertificateConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Lower-case SNI names ("*.suffix" allowed); empty: the default certificate. */
+  readonly hosts: readonly string[];
+}
+
+export interface TlsConfig {
+  readonly listen: ListenAddress;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly alpn: readonly ('h2' | 'http/1.1')[];
+  readonly certificates: readonly CertificateConfig[];
+}
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
   readonly format: 'json' | 'combined';
@@ -105,6 +119,10 @@ export interface AccessLogConfig {
 
 export interface Config {
   readonly listen: ListenAddress;
+  /** The TLS listener, when configured. */
+  readonly tls: TlsConfig | undefined;
+  /** failover.drain_timeout. */
+  readonly drainTimeoutMs: number;
   readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
   readonly region: string | undefined;
   /** A bootstrap config: not ready until a pushed config (bootstrap false) runs. */

@@ -4,6 +4,8 @@ import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
@@ -16,6 +18,8 @@ import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, Requ
 import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
 import { createH2Server, readH2RequestHead } from './h2.ts';
 import { createSniffingServer } from './listener.ts';
+import { CertStore } from './certs.ts';
+import type { CertLog } from './certs.ts';
 import { Snapshot } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
@@ -44,13 +48,19 @@ function rawResponse(status: number, code: string, message: string): string {
 export interface DataPlaneHooks extends ForwardHooks {
   /** An upgrade (WebSocket) request was served or failed. */
   upgraded?(pool: string, target: Target | undefined, ok: boolean): void;
+  /** A certificate of the TLS listener was re-read: served from now on ('ok'), or refused and the old kept ('error'). */
+  tlsReload?(certFile: string, result: 'ok' | 'error'): void;
 }
 
 export interface DataPlaneOptions {
   readonly config: Config;
   readonly routing: RoutingState;
   readonly hooks: DataPlaneHooks;
+  /** Where the TLS listener says what happened to its certificates (required with a `tls:` block to be useful). */
+  readonly log?: CertLog;
 }
+
+const NO_LOG: CertLog = { info: () => {}, warn: () => {} };
 
 export class DataPlane {
   /** The HTTP/1.1 server; it listens on no port of its own: `listener` hands it connections. */
@@ -60,6 +70,10 @@ export class DataPlane {
   /** The cleartext port: sniffs each connection for the HTTP/2 preface (listener.ts). */
   readonly listener: NetServer;
   readonly #sessions = new Set<Http2Session>();
+  /** The TLS listener (SPEC 8), once listen() has loaded its certificates. */
+  #tls: { server: TlsServer; certs: CertStore; bound: { host: string; port: number } } | undefined;
+  readonly #tlsConfig: Config['tls'];
+  readonly #log: CertLog;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
   #snapshot: Snapshot;
@@ -69,6 +83,8 @@ export class DataPlane {
 
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
+    this.#tlsConfig = opts.config.tls;
+    this.#log = opts.log ?? NO_LOG;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
     this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers);
     this.#settings = settingsOf(opts.config);
@@ -118,12 +134,53 @@ export class DataPlane {
     return this.#snapshot;
   }
 
+  /** The TLS listener's bound address, when there is one. */
+  get tlsAddress(): { host: string; port: number } | undefined {
+    return this.#tls?.bound;
+  }
+
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    // Certificates first: a bad one fails the start before any port is taken.
+    const certs = this.#tlsConfig === undefined ? undefined : await CertStore.open(this.#tlsConfig, this.#log, (f, r) => this.#hooks.tlsReload?.(f, r), DEFAULTS.tls.reloadPollMs);
     const bound = await listen(this.listener, host, port);
     // The HTTP/1.1 server gets its connections from the listener; 'listening' starts its connection tracking
     // (headersTimeout checks, closeIdleConnections), which node otherwise starts when it listens itself.
     this.server.emit('listening');
+    if (certs !== undefined && this.#tlsConfig !== undefined) {
+      const server = this.#tlsServer(this.#tlsConfig, certs);
+      try {
+        this.#tls = { server, certs, bound: await listen(server, this.#tlsConfig.listen.host, this.#tlsConfig.listen.port) };
+      } catch (err) {
+        certs.close();
+        throw err;
+      }
+    }
     return bound;
+  }
+
+  /**
+   * TLS termination: SNI picks the certificate (certs.ts), ALPN the protocol server: "h2" goes to the HTTP/2
+   * server, "http/1.1" or no ALPN to the HTTP/1.1 one (so WebSocket works over TLS too). A handshake must finish
+   * within client_header_timeout; one that fails (plain HTTP on this port, an old version, no common ALPN
+   * protocol) closes that connection and nothing else.
+   */
+  #tlsServer(cfg: NonNullable<Config['tls']>, certs: CertStore): TlsServer {
+    const def = certs.defaultPair;
+    const server = createTlsServer({
+      cert: def.cert,
+      key: def.key,
+      minVersion: cfg.minVersion,
+      ALPNProtocols: [...cfg.alpn],
+      handshakeTimeout: this.#headerTimeoutMs,
+      SNICallback: (name, cb) => cb(null, certs.context(name)),
+    });
+    certs.onDefaultChange = (pair) => server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: cfg.minVersion });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
+      else this.server.emit('connection', socket);
+    });
+    server.on('tlsClientError', (_err, socket) => socket.destroy());
+    return server;
   }
 
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */
@@ -145,6 +202,9 @@ export class DataPlane {
     this.#closing = true;
     // The listener's close completes when every connection it accepted (either protocol) has ended.
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const tls = this.#tls;
+    const tlsStopped = tls === undefined ? Promise.resolve() : new Promise<void>((resolve) => tls.server.close(() => resolve()));
+    tls?.certs.close();
     // The HTTP/1.1 server never listened itself: its close() only stops its connection checks here.
     this.server.close();
     // HTTP/2: GOAWAY to every session; a session ends when its open streams have.
@@ -158,6 +218,7 @@ export class DataPlane {
       for (const s of this.#sessions) s.destroy();
     }, graceMs);
     await stopped;
+    await tlsStopped;
     clearInterval(sweep);
     clearTimeout(timer);
     await this.#dispatchers.close();

@@ -31,6 +31,7 @@ export class TrafficMetrics {
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
+  readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
   readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
   readonly #dropped = this.accessLogDropped.cell({});
   readonly #backends = new Map<string, BackendCells>();
@@ -40,7 +41,7 @@ export class TrafficMetrics {
   readonly #grpc = new Map<string, Map<string, CounterCell>>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.grpc, this.accessLogDropped];
+    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.grpc, this.accessLogDropped, this.tlsReloads];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -128,5 +129,10 @@ export class TrafficMetrics {
 
   passiveFailure(pool: string, target: Target): void {
     this.#passiveCell(pool, target.backend.address).value++;
+  }
+
+  /** Not on the request path: a cell lookup per reload is fine. */
+  tlsReload(certFile: string, result: 'ok' | 'error'): void {
+    this.tlsReloads.cell({ cert_file: certFile, result }).value++;
   }
 }
