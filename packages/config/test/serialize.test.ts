@@ -20,6 +20,13 @@ const SPEC = readFileSync(new URL('../../../proxy/test/fixtures/spec-example.yam
 const EVERY_KEY = `
 listen: "[::1]:8081"
 admin: { listen: "127.0.0.1:0", token_file: /run/token }
+tls:
+  listen: ":8443"
+  min_version: TLSv1.3
+  alpn: [h2]
+  certificates:
+    - { cert_file: /etc/tls/tls.crt, key_file: /etc/tls/tls.key }
+    - { cert_file: /etc/api/tls.crt, key_file: /etc/api/tls.key, hosts: [api.example.com, "*.API.example.com"] }
 dataplane: { workers: 3, connect_timeout: 1500ms, header_timeout: 1m30s, idle_timeout: 2h, keepalive_timeout: 7s,
              max_attempts: 4, retry_budget_percent: 0, young_generation_mb: 48 }
 access_log: { enabled: true, format: combined, path: /var/log/veloflux/access.log, sample: 0.25 }
@@ -38,6 +45,7 @@ routes:
   - { pool: q }
 failover:
   step_percent: 10
+  drain_timeout: 45s
   notification:
     enabled: true
     channels:
@@ -56,7 +64,7 @@ for (const [name, text] of [['the SPEC example', SPEC], ['every key set to a non
 }
 
 test('restart-only fields: the list names config.yaml paths, each read from the resolved config and written back by podOwnedYaml', () => {
-  assert.deepEqual(RESTART_ONLY_PATHS, ['listen', 'admin.listen', 'admin.token_file', 'dataplane.workers', 'dataplane.young_generation_mb']);
+  assert.deepEqual(RESTART_ONLY_PATHS, ['listen', 'admin.listen', 'admin.token_file', 'dataplane.workers', 'dataplane.young_generation_mb', 'tls']);
   const running = load(EVERY_KEY);
   const yaml = podOwnedYaml(running);
   for (const f of RESTART_ONLY) {

@@ -118,6 +118,7 @@ function backends(): Props {
   delete props.failover; // `failover: true` is config.yaml shorthand for failoverLevel 1; one spelling here.
   props.failoverLevel = { ...(props.failoverLevel as Props), default: 0, description: 'Failover tier: 0 primary, 1 first backup, 2 second backup, and so on. Default: 0.' };
   props.address = { ...(props.address as Props), description: `${(props.address as Props).description} Exactly one of address and service.` };
+  props.healthCheck = { ...(props.healthCheck as Props), 'x-kubernetes-validations': [validation(RULES.healthCheckHttpOnly), validation(RULES.healthCheckGrpcOnly)] };
   props.service = {
     type: 'object',
     description: 'A Service in the FailoverPool\'s namespace: every ready endpoint of its EndpointSlices becomes a backend of this level (same weight, region and health check). Exactly one of address and service.',
@@ -165,6 +166,12 @@ function routes(): Props {
       },
     },
   };
+}
+
+/** The pool's protocol to its backends (SPEC 8). Pool `tls` (a CA file path in the proxy container) is not offered
+ *  yet: https:// backends use the system CAs. */
+function protocol(): Props {
+  return convert((poolSchema.describe().properties as Record<string, Described>).protocol as Described);
 }
 
 function policy(): Record<string, Props> {
@@ -322,6 +329,23 @@ function status(): Props {
           expired: { type: 'boolean', description: 'spec.override.expiresAt has passed, so the pool is back to auto.' },
         },
       },
+      consensus: {
+        type: 'object',
+        description: 'One decision across the proxy replicas (SPEC 9): its mode, sequence and how many proxies serve it.',
+        properties: {
+          mode: { type: 'string', enum: ['shared', 'local'], description: 'spec.consensus.mode in effect.' },
+          source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
+          sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
+          level: { type: 'integer', description: 'Failover level of the last shared decision.' },
+          shares: {
+            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
+            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
+          },
+          agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
+          proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
+          agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
+        },
+      },
       failback: {
         type: 'object',
         description: 'Failback approval (spec.failback).',
@@ -402,6 +426,18 @@ function override(): Props {
   };
 }
 
+function consensus(): Props {
+  return {
+    type: 'object',
+    description: 'One decision across the proxy replicas (SPEC 9). Default: mode shared.',
+    default: {},
+    properties: {
+      mode: { type: 'string', enum: ['shared', 'local'], default: 'shared', description: 'shared: every selected proxy reports its probe view, the operator combines them into one verdict per backend, runs the failover engine on it and sends every proxy the same level and shares (with a sequence and a lease of 3 x checkInterval, at least 2s); a proxy without a fresh decision (operator down, partitioned) decides alone until one arrives. local: each proxy decides alone from its own probes. Default: "shared".' },
+      quorum: { type: 'integer', minimum: 1, maximum: 1000, description: 'shared: how many reporting proxies must see a backend down for the verdict to be down (capped at the number reporting). Default: a strict majority of the reporting proxies.' },
+    },
+  };
+}
+
 export function openApiSchema(): Props {
   const hc = convert(healthCheckSchema.describe());
   if (!hc.properties?.timeout || !hc.properties.interval) throw new Error('health check schema lost timeout/interval');
@@ -413,15 +449,18 @@ export function openApiSchema(): Props {
       proxySelector: labelSelector(),
       routes: routes(),
       backends: backends(),
+      protocol: protocol(),
       ...policy(),
       notifications: notifications(),
       override: override(),
+      consensus: consensus(),
       failback: failback(),
       ...poolV2(),
     },
     'x-kubernetes-validations': [
       validation(RULES.levelZero),
       validation(RULES.timeoutBelowInterval),
+      validation(RULES.grpcNeedsHttp2),
     ],
   };
   return {
@@ -465,6 +504,7 @@ export function failoverPoolCrd(): Record<string, unknown> {
           { name: 'Active Level', type: 'integer', jsonPath: '.status.activeLevel', description: 'Failover level serving traffic.' },
           { name: 'Failover', type: 'string', jsonPath: '.status.conditions[?(@.type=="FailoverActive")].status', description: 'Whether failover is active.' },
           { name: 'Synced', type: 'string', jsonPath: '.status.syncedProxies', description: 'Proxies running the current config, synced/selected.' },
+          { name: 'Agree', type: 'string', jsonPath: '.status.consensus.agree', description: 'Proxies serving the pool\'s one decision, agreeing/proxies (SPEC 9).' },
           { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Accepted and served by at least one synced proxy.' },
           { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why Ready is what it is (e.g. Serving, Conflict, SecretMissing, NoProxies).' },
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

@@ -147,7 +147,7 @@ function addresses(b: BackendSpec, slices: readonly EndpointSliceLike[]): string
   return [...(ready.size > 0 ? ready : all)].sort();
 }
 
-const HC_KEYS: Record<string, string> = { path: 'path', interval: 'interval', timeout: 'timeout', expectedStatus: 'expected_status', unhealthyThreshold: 'unhealthy_threshold', healthyThreshold: 'healthy_threshold' };
+const HC_KEYS: Record<string, string> = { type: 'type', service: 'service', path: 'path', interval: 'interval', timeout: 'timeout', expectedStatus: 'expected_status', unhealthyThreshold: 'unhealthy_threshold', healthyThreshold: 'healthy_threshold' };
 
 function snakeHealthCheck(hc: BackendSpec['healthCheck']): Record<string, unknown> | undefined {
   if (!hc) return undefined;
@@ -187,6 +187,7 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
   })));
   const rendered = defined({
     name,
+    protocol: s.protocol,
     backends,
     failover: defined({
       enabled: s.automaticFailover,
@@ -204,6 +205,8 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
     retry: snake(s.retry),
     // Only a real override is written, so configs without one stay valid for proxies that predate it.
     override: overrideWithApproval(pool, input.now),
+    // SPEC 9: shared is the Kubernetes default (the proxy's own default, standalone, is local).
+    consensus: { mode: s.consensus?.mode ?? 'shared' },
   });
   const routes = s.routes.flatMap((r) => {
     const prefix = r.pathPrefix ?? '/';

@@ -7,7 +7,9 @@ export interface LabelSelector {
 }
 
 export interface HealthCheckSpec {
+  type?: 'http' | 'grpc' | 'tcp';
   path?: string;
+  service?: string;
   interval?: string;
   timeout?: string;
   expectedStatus?: number;
@@ -67,6 +69,7 @@ export interface FailoverPoolSpec {
   proxySelector: LabelSelector;
   routes: { hosts?: string[]; pathPrefix?: string }[];
   backends: BackendSpec[];
+  protocol?: 'http1' | 'h2' | 'h2c' | 'auto';
   automaticFailover?: boolean;
   strategy?: 'immediate' | 'graceful' | 'delayed';
   checkInterval?: string;
@@ -81,6 +84,27 @@ export interface FailoverPoolSpec {
   failback?: FailbackSpec;
   outlierDetection?: OutlierDetectionSpec;
   retry?: RetrySpec;
+  /** SPEC 9: one decision across the proxies (shared, the default) or each proxy alone (local). */
+  consensus?: { mode?: ConsensusMode; quorum?: number };
+}
+
+export type ConsensusMode = 'shared' | 'local';
+
+/** SPEC 9: status.consensus. */
+export interface ConsensusStatus {
+  mode: ConsensusMode;
+  /** Sequence of the last decision (grows across operator restarts and leader changes). */
+  sequence: number;
+  /** Level and shares of the last decision (shared mode). */
+  level?: number;
+  shares?: { level: number; percent: number }[];
+  /** Ready proxies serving the decision (shared) or the most common level (local), and ready proxies. */
+  agreeing: number;
+  proxies: number;
+  /** "agreeing/proxies", for the AGREE column. */
+  agree: string;
+  /** Where the selected proxies' decisions come from: shared while the operator decides for them. */
+  source: 'shared' | 'local';
 }
 
 export interface Condition {
@@ -100,6 +124,7 @@ export interface FailoverPoolStatus {
   syncedProxies?: string;
   proxies?: { selected: number; synced: number };
   override?: { mode: OverrideMode; expired: boolean };
+  consensus?: ConsensusStatus;
   /** failback: mode, whether a failback awaits approval on a reporting proxy, and the approval rendered last. */
   failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean; approvedAt?: string };
   /** failover.hold_down: the flapping episode as the reporting proxies see it, or absent. */
@@ -123,6 +148,8 @@ export interface ProxyPoolStatus {
   failoverActive?: boolean;
   failoverCount?: number;
   backends?: { address: string; level: number; health?: string; lastError?: string | null; downBy?: string | null }[];
+  /** SPEC 9: where the pool's level comes from on that proxy. */
+  decision?: { source: 'shared' | 'local'; sequence: number | null; expiresAt: string | null };
   flapping?: { since: string; failovers: number; holdMs: number } | null;
   failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean };
 }
@@ -130,5 +157,7 @@ export interface ProxyPoolStatus {
 export interface ProxyStatus {
   version: string;
   ready?: boolean;
+  /** The proxy id (pod name), SPEC 2. */
+  proxy?: string;
   pools: ProxyPoolStatus[];
 }

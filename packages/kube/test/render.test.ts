@@ -59,6 +59,7 @@ test('one pool renders to the proxy format, keeps the pod\'s own keys, and hashe
         { address: '10.0.0.2:80', failover_level: 1 },
       ],
       failover: { strategy: 'graceful', recovery_interval: '30s', step_percent: 50 },
+      consensus: { mode: 'shared' },
     }],
     routes: [{ host: 'app.example.com', path_prefix: '/', pool: 'app' }],
   });
@@ -135,6 +136,13 @@ test('notification secrets come from Secrets; a missing one refuses the pool', (
   assert.deepEqual(missing.refused.get('app'), { reason: 'SecretMissing', message: 'Secret "hooks" has no key "hmac"' });
 });
 
+test('consensus: shared unless the FailoverPool says local (SPEC 9)', () => {
+  const mode = (spec: Partial<FailoverPool['spec']>): unknown => (doc(render(input([fp('app', spec)])).text) as { pools: { consensus: unknown }[] }).pools[0]?.consensus;
+  assert.deepEqual(mode({}), { mode: 'shared' });
+  assert.deepEqual(mode({ consensus: { mode: 'local' } }), { mode: 'local' });
+  assert.deepEqual(mode({ consensus: { mode: 'shared', quorum: 2 } }), { mode: 'shared' }, 'the quorum is the operator\'s, not the proxy\'s');
+});
+
 test('override: active and inactive are rendered with their reason; expiry returns the pool to auto', () => {
   const rows: [FailoverPoolSpec['override'], unknown][] = [
     [undefined, undefined],
@@ -172,4 +180,21 @@ test('engine v2 fields render to the proxy format; spec.failback.approve.approve
   const bad = render(input([fp('app', { outlierDetection: { baseEjection: '1m', maxEjection: '10s' } })]));
   assert.equal(bad.refused.get('app')?.reason, 'InvalidConfig');
   assert.match(bad.refused.get('app')?.message ?? '', /outlier_detection\.max_ejection: must be at least base_ejection/);
+});
+
+test('SPEC 8: protocol and healthCheck type/service render to the proxy\'s keys, and the proxy loads the result', () => {
+  const r = render(input([fp('grpc', {
+    protocol: 'h2c',
+    backends: [
+      { address: '10.0.0.1:50051', healthCheck: { type: 'grpc', service: 'my.pkg.Service', interval: '2s' } },
+      { address: '10.0.0.2:50051', failoverLevel: 1, healthCheck: { type: 'http', path: '/health' } },
+      { address: '10.0.0.3:5432', failoverLevel: 2, healthCheck: { type: 'tcp' } },
+    ],
+  })]));
+  const pool = doc(r.text).pools[0];
+  assert.equal(pool.protocol, 'h2c');
+  assert.deepEqual(pool.backends.map((b: any) => b.health_check), [{ type: 'grpc', service: 'my.pkg.Service', interval: '2s' }, { type: 'http', path: '/health' }, { type: 'tcp' }]);
+  const loaded = loadConfigText(r.text ?? '');
+  assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
+  assert.deepEqual(loaded.config.pools[0]?.backends.map((b) => b.healthCheck.type), ['grpc', 'http', 'tcp']);
 });

@@ -10,6 +10,7 @@ import { authPlugin } from './auth.ts';
 import { AdminError, send } from './common.ts';
 import type { AdminContext, AdminPlugin } from './common.ts';
 import { configPlugin } from './config.ts';
+import { decisionPlugin } from './decision.ts';
 import { eventsPlugin } from './events.ts';
 import { failoverPlugin } from './failover.ts';
 import { OPENAPI } from './openapi.ts';
@@ -25,8 +26,9 @@ const publicPlugin: AdminPlugin = (app, ctx) => {
   const open = { config: { public: true } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_req, reply) => {
-    if (ctx.controller().ready) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: 'the first health-check round has not finished' });
+    const c = ctx.controller();
+    if (c.ready) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason: c.notReadyReason ?? 'the first health-check round has not finished' });
   });
   app.get('/metrics', open, async (_req, reply) => {
     const m = await ctx.metrics();
@@ -123,6 +125,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
   failoverPlugin(app, ctx);
   configPlugin(app, ctx);
   eventsPlugin(app, ctx);
+  decisionPlugin(app, ctx);
   methodNotAllowedPlugin(app, paths);
   return app;
 }

@@ -47,6 +47,9 @@ export function logEvent(log: Logger, e: ProxyEvent): void {
     case 'config_applied':
       log.info({ version: e.version, previous: e.previous }, 'config applied');
       return;
+    case 'decision_source':
+      log.warn({ pool: e.pool, source: e.source, sequence: e.sequence, reason: e.reason }, e.source === 'shared' ? 'failover decision: following the operator (shared)' : 'failover decision: deciding locally');
+      return;
     case 'mode_changed':
       log.warn({ pool: e.pool, mode: e.mode, reason: e.reason }, `failover mode ${e.mode}`);
       return;
