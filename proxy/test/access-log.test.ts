@@ -33,6 +33,8 @@ function pool(primary: TestBackend, backup: TestBackend): string {
       - { address: "${primary.address}", health_check: ${hc} }
       - { address: "${backup.address}", failover: true, health_check: ${hc} }
 routes: [{ pool: app }]
+# A backup whose first probe answers before the primary's may take the pool at start: it comes back quickly.
+failover: { recovery_interval: "300ms" }
 `;
 }
 
@@ -114,6 +116,7 @@ test('hedged: a request whose first try stalls gets a hedged try (pools[].retry.
     retry: { per_try_timeout: "100ms", hedge: true }
 routes: [{ pool: app }]
 dataplane: { header_timeout: "3s" }
+failover: { recovery_interval: "300ms" }
 access_log: { enabled: true, path: "${file}" }
 `);
   t.after(async () => {
