@@ -11,7 +11,7 @@
 // nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
 // GOAWAY whose last stream id leaves it unprocessed, HEADERS that could not go out after a GOAWAY. Its body
 // streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
-// that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0005).
+// that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0008).
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Http2ServerResponse, constants as h2 } from 'node:http2';
 import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
