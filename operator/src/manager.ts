@@ -31,7 +31,8 @@ import type { Clock } from './clock.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 import { listen } from '@veloflux/service/listen';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** operator/package.json's version: `veloflux-operator --version`, veloflux_build_info{version}. */
+export const OPERATOR_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface ManagerOptions {
   readonly kubeConfig: KubeConfig;
@@ -113,7 +114,7 @@ export class Manager {
     // (active handles/requests/resources): `promtool check metrics` refuses a gauge with a counter's suffix.
     collectDefaultMetrics({ register: r });
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
-    new Gauge({ name: 'veloflux_build_info', help: 'Always 1; the operator version in label version.', labelNames: ['version'], registers: [r] }).set({ version: VERSION }, 1);
+    new Gauge({ name: 'veloflux_build_info', help: 'Always 1; the operator version in label version.', labelNames: ['version'], registers: [r] }).set({ version: OPERATOR_VERSION }, 1);
     const informers: Informer<never>[] = [];
     this.#m = {
       reconciles: new Counter({ name: 'veloflux_operator_reconcile_total', help: 'Reconciles by kind (pod, pool) and result (success, error, requeue).', labelNames: ['kind', 'result'], registers: [r] }),

@@ -258,13 +258,16 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     refused,
     proxies: reports,
     override: { mode: override.mode, expired: override.expired },
+    failback: pool.spec.failback ? { mode: pool.spec.failback.mode ?? 'auto', approvedAt: pool.spec.failback.approve?.approvedAt } : undefined,
+    holdDown: pool.spec.holdDown !== undefined,
     now,
   });
   const { transitions } = computed;
   const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, world.decisions.status(ns, name), pods.map((p) => p.metadata.name), reports) };
   if (!statusEqual(pool.status, status)) {
     try {
-      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status });
+      // A merge patch keeps keys it does not name: null removes an episode that ended, or a failback block gone from the spec.
+      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status: { ...status, flapping: status.flapping ?? null, failback: status.failback ?? null } });
     } catch (err) {
       if (err instanceof KubeError && err.code === 404) return {};
       throw err;
@@ -312,6 +315,8 @@ const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {
   FailoverActivated: (t) => `failover activated: traffic moved from level ${t.from} to level ${t.to}`,
   LevelChanged: (t) => `failover level changed from ${t.from} to ${t.to}`,
   FailoverRecovered: (t) => `failover recovered: traffic back from level ${t.from} to level ${t.to}`,
+  FlappingStarted: (t) => (t.type === 'FlappingStarted' ? `failover flapping: ${t.failovers} failovers; failback held until the earlier level is healthy for ${t.holdMs}ms without a break` : ''),
+  FlappingEnded: () => 'failover flapping ended: no failover within the flap window',
 };
 
 async function recordEvent(world: World, pool: PoolObject, t: Transition, reports: readonly ProxyReport[]): Promise<void> {
@@ -331,7 +336,7 @@ async function recordEvent(world: World, pool: PoolObject, t: Transition, report
       involvedObject: { apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', name: pool.metadata.name, namespace: ns, uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion },
       reason: t.type,
       message,
-      type: t.type === 'FailoverRecovered' ? 'Normal' : 'Warning',
+      type: t.type === 'FailoverRecovered' || t.type === 'FlappingEnded' ? 'Normal' : 'Warning',
       source: { component: 'veloflux-operator' },
       reportingComponent: 'veloflux.io/operator',
       firstTimestamp: at,

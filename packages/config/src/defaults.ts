@@ -34,6 +34,40 @@ export const DEFAULTS = {
     delayMs: 30_000,
     stepPercent: 25,
     stepIntervalMs: 5000,
+    /** auto: traffic returns to a recovered level by itself; manual: it waits for an approval (SPEC 10). */
+    failback: 'auto',
+  },
+  /** failover.hold_down (SPEC 10), off when the block is absent; these are its fields' defaults when present. */
+  holdDown: {
+    minDwellMs: 30_000,
+    flapThreshold: 3,
+    flapWindowMs: 5 * 60_000,
+    maxHoldMs: 10 * 60_000,
+  },
+  /** failover.ramp_gate (SPEC 10), off when the block is absent. */
+  rampGate: {
+    maxErrorPercent: 5,
+    maxP99Ms: 500,
+  },
+  /** pools[].outlier_detection (SPEC 10), off when the block is absent; its fields' defaults when present. */
+  outlier: {
+    consecutive5xx: 5,
+    consecutiveGatewayErrors: 3,
+    errorPercent: 50,
+    minRequests: 20,
+    intervalMs: 10_000,
+    baseEjectionMs: 30_000,
+    maxEjectionMs: 5 * 60_000,
+    maxEjectionPercent: 50,
+  },
+  /** pools[].retry (SPEC 10), off when the block is absent. */
+  retry: {
+    perTryTimeout: 'auto',
+    hedge: false,
+    /** per_try_timeout auto: the backend's observed p99 time to response head, bounded to this much at least
+     *  (and to header_timeout at most); until a backend has answered this many requests, header_timeout. */
+    autoMinMs: 50,
+    autoMinSamples: 20,
   },
   notification: {
     enabled: true,
@@ -79,6 +113,15 @@ export const DEFAULTS = {
      *  to 128 MB under load (most of a proxy's memory); 24 MB keeps a worker near 115 MB of RSS at full speed,
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
     youngGenerationMb: 24,
+  },
+  accessLog: {
+    enabled: false,
+    format: 'json',
+    path: '-',
+    sample: 1,
+    /** Lines waiting for a slow stdout or disk, per process, in bytes; beyond it new lines are dropped (and
+     *  counted in veloflux_access_log_dropped_total) rather than held: a stalled disk must not grow memory. */
+    bufferBytes: 4 * 1024 * 1024,
   },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,

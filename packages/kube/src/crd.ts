@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Described } from '@veloflux/config/dsl';
 import { formatDuration } from '@veloflux/config/duration';
-import { backendSchema, channelSchema, failoverSchema, healthCheckSchema, routeSchema } from '@veloflux/config/schema';
+import { backendSchema, channelSchema, failoverSchema, healthCheckSchema, poolSchema, routeSchema } from '@veloflux/config/schema';
 import { INLINE_SECRET_FIELDS, INLINE_SECRET_RULES, RULES, validation } from './rules.ts';
 
 export const GROUP = 'veloflux.io';
@@ -29,7 +29,7 @@ export const CHART_CRD_FILE = fileURLToPath(new URL('../../../charts/veloflux/cr
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names); setup's local check reads the
  *  shipped CRD with the same type (cli/src/kube-validate.ts). */
 export interface Props {
-  type?: 'string' | 'integer' | 'boolean' | 'object' | 'array';
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
   description: string;
   default?: unknown;
   enum?: readonly string[];
@@ -58,7 +58,7 @@ const MAX_STRING = 1024;
 const MAX_BACKENDS = 256;
 const MAX_ROUTES = 128;
 
-export const camel = (key: string): string => key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+export const camel = (key: string): string => key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 
 function showDefault(d: Described): string | undefined {
   if (d.defaultText !== undefined) return d.defaultText;
@@ -181,6 +181,37 @@ function policy(): Record<string, Props> {
       'x-kubernetes-validations': [validation(RULES.stepPercent)],
     },
     stepInterval: stepInterval as Props,
+    holdDown: f.holdDown as Props,
+    rampGate: f.rampGate as Props,
+  };
+}
+
+/** SPEC 10 per pool: outlierDetection and retry, from the proxy's pool schema. */
+function poolV2(): Record<string, Props> {
+  const p = convert(poolSchema.describe()).properties as Record<string, Props>;
+  const retry = p.retry as Props;
+  const perTry = retry.properties?.perTryTimeout as Props;
+  return {
+    outlierDetection: p.outlierDetection as Props,
+    retry: { ...retry, properties: { ...retry.properties, perTryTimeout: { ...perTry, pattern: `^auto$|${DURATION}` } } },
+  };
+}
+
+/** failover.failback in config.yaml, and the approval that only Kubernetes has. */
+function failback(): Props {
+  const mode = convert(failoverSchema.describe()).properties?.failback as Props;
+  return {
+    type: 'object',
+    description: 'Failback approval (SPEC 10). Default: mode auto.',
+    properties: {
+      mode: { ...mode, description: mode.description.replace("or, in Kubernetes, the FailoverPool's spec.failback.approve", 'or spec.failback.approve below') },
+      approve: {
+        type: 'object',
+        description: 'Approves the failback the pool awaits (status.failback.awaitingApproval): set approvedAt to the current time (e.g. kubectl patch fp NAME --type merge -p \'{"spec":{"failback":{"approve":{"approvedAt":"2026-01-02T03:04:05Z"}}}}\'). Each new approvedAt approves the failback awaited when the proxies receive it, once; the same value again approves nothing (idempotent), and one that arrives while nothing awaits is not kept for later. The last one rendered is in status.failback.approvedAt.',
+        required: ['approvedAt'],
+        properties: { approvedAt: TS('When the failback was approved (RFC 3339); a new value is a new approval.') },
+      },
+    },
   };
 }
 
@@ -308,9 +339,27 @@ function status(): Props {
           agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
         },
       },
+      failback: {
+        type: 'object',
+        description: 'Failback approval (spec.failback).',
+        properties: {
+          mode: { type: 'string', enum: ['auto', 'manual'], description: 'spec.failback.mode.' },
+          awaitingApproval: { type: 'boolean', description: 'A reporting proxy holds traffic on a backup level until the failback is approved (spec.failback.approve).' },
+          approvedAt: TS('The spec.failback.approve.approvedAt last rendered to the proxies.'),
+        },
+      },
+      flapping: {
+        type: 'object',
+        description: 'spec.holdDown: the flapping episode as the reporting proxies see it (absent when none is flapping; also the Flapping condition).',
+        properties: {
+          since: TS('When the episode began.'),
+          failovers: { type: 'integer', description: 'Failovers in the episode.' },
+          holdMs: { type: 'integer', description: 'How long, in milliseconds, the earlier level must be healthy without a break before traffic fails back.' },
+        },
+      },
       conditions: {
         type: 'array',
-        description: 'Ready (accepted and serving), Synced (every selected proxy runs the current config), FailoverActive (serving from a level above 0, or manually activated), Degraded (a backend is down, proxies disagree, or pushes fail).',
+        description: 'Ready (accepted and serving), Synced (every selected proxy runs the current config), FailoverActive (serving from a level above 0, or manually activated), Degraded (a backend is down, proxies disagree, or pushes fail), Flapping (spec.holdDown: a proxy reports the pool flapping).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
         maxItems: 16,
@@ -397,6 +446,8 @@ export function openApiSchema(): Props {
       notifications: notifications(),
       override: override(),
       consensus: consensus(),
+      failback: failback(),
+      ...poolV2(),
     },
     'x-kubernetes-validations': [
       validation(RULES.levelZero),

@@ -4,8 +4,8 @@
 // and every worker switches levels on the same message.
 import { EventEmitter } from 'node:events';
 import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
-import type { Decision, LevelHealth, PoolState } from '@veloflux/engine/engine';
+import { activate, approveFailback, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
+import type { Decision, LevelHealth, LevelTraffic, PoolState } from '@veloflux/engine/engine';
 import type { Share } from '@veloflux/engine/share';
 import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
@@ -14,6 +14,9 @@ import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { ProbeOutcome, ProxyEvent } from './events.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
+import { between, readTraffic } from './traffic-stats.ts';
+import type { TrafficReading } from './traffic-stats.ts';
+import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 
 
 export interface ControllerOptions {
@@ -23,6 +26,11 @@ export interface ControllerOptions {
   readonly probe: (b: BackendConfig) => Promise<ProbeResult>;
   /** Random source for probe jitter, [0, 1). */
   readonly random?: () => number;
+  /**
+   * The data plane's request metrics (the drills' source): the ramp gate (failover.ramp_gate) reads the traffic
+   * of the level taking traffic over each step from them. Without it ramps advance on time alone.
+   */
+  readonly traffic?: () => Promise<MetricObjectWithValues<MetricValueWithName<string>>[]>;
 }
 
 interface Events {
@@ -41,7 +49,9 @@ export interface BackendStatus {
   readonly since: string;
   readonly lastCheck: string | null;
   readonly lastError: string | null;
-  readonly downBy: 'probe' | 'passive' | null;
+  readonly downBy: 'probe' | 'passive' | 'outlier' | null;
+  /** outlier_detection: while ejected, until when (ISO), else null. */
+  readonly ejectedUntil: string | null;
 }
 
 /** Where the pool's level and shares come from (SPEC 9): the operator's fresh decision, or this proxy alone. */
@@ -97,11 +107,24 @@ export interface PoolStatus {
   /** When the current failover started (ISO), or null. */
   readonly activeSince: string | null;
   readonly lastFailoverTime: string | null;
-  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number } | null;
+  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number; readonly paused: { readonly reason: string } | null } | null;
+  /** failover.hold_down: the flapping episode (SPEC 10), or null. */
+  readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | null;
+  /** failover.failback; `awaitingApproval`: a failback waits for POST /api/v1/failover/failback (or the CR). */
+  readonly failback: { readonly mode: 'auto' | 'manual'; readonly awaitingApproval: boolean; readonly to: number | null; readonly since: string | null; readonly message: string | null };
   readonly shares: readonly Share[];
   readonly levels: readonly { readonly level: number; readonly serving: number; readonly backends: number }[];
   readonly backends: readonly BackendStatus[];
   readonly decision: DecisionStatus;
+}
+
+/** failback approval asked of a pool that awaits none (the admin API answers 409). */
+export class NothingToApproveError extends Error {
+  readonly pool: string;
+  constructor(pool: string, detail: string) {
+    super(`pool "${pool}" awaits no failback approval: ${detail}`);
+    this.pool = pool;
+  }
 }
 
 /** Unknown pool, for callers that report it (the admin API answers 404). */
@@ -143,6 +166,15 @@ export class Controller extends EventEmitter<Events> {
   /** Started from a bootstrap config: readiness also waits for the first decision of every shared pool. */
   readonly #bootstrapped: boolean;
   #warm = false;
+  readonly #traffic: ControllerOptions['traffic'];
+  /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
+  readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
+  /** ramp_gate: pools whose due step is being judged (traffic being read). */
+  readonly #judging = new Set<string>();
+  /** outlier_detection: ejected backends by id, until when and why. */
+  readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
+  /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
+  readonly #ejections = new Map<string, { count: number; endedAt: number }>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -158,6 +190,7 @@ export class Controller extends EventEmitter<Events> {
     this.#random = opts.random ?? Math.random;
     this.#proxyId = opts.proxyId ?? 'veloflux-proxy';
     this.#bootstrapped = config.bootstrap;
+    this.#traffic = opts.traffic;
     const now = this.#clock.now();
     for (const pool of config.pools) {
       this.#pools.set(pool.name, initialPoolState());
@@ -232,6 +265,7 @@ export class Controller extends EventEmitter<Events> {
 
   stop(): void {
     this.#stopped = true;
+    for (const e of this.#ejected.values()) clearTimeout(e.timer);
     for (const t of this.#probeTimers.values()) clearTimeout(t);
     for (const t of this.#wakeTimers.values()) clearTimeout(t);
     for (const t of this.#expiryTimers.values()) clearTimeout(t);
@@ -245,6 +279,53 @@ export class Controller extends EventEmitter<Events> {
     const found = this.#find(backendId);
     if (!found) return;
     this.#observe(found.pool, found.backend, { ok: false, source: 'passive', at: this.#clock.now(), error });
+  }
+
+  /**
+   * outlier_detection: the data plane saw this backend fail real requests (`reason`). It is ejected for
+   * base_ejection x 2^(ejections in a row - 1), at most max_ejection, unless that would eject more than
+   * max_ejection_percent of its level (rounded down) or it is ejected already. The count of ejections in a row
+   * restarts once a backend has gone max_ejection without one.
+   */
+  outlier(backendId: string, reason: string): void {
+    const found = this.#find(backendId);
+    const policy = found?.pool.outlier;
+    if (!found || !policy || this.#ejected.has(backendId) || this.#stopped) return;
+    const { pool, backend } = found;
+    const level = pool.backends.filter((b) => b.level === backend.level && b.weight > 0);
+    const ejectedInLevel = level.filter((b) => this.#ejected.has(b.id)).length;
+    if (ejectedInLevel + 1 > Math.floor((level.length * policy.maxEjectionPercent) / 100)) return;
+    const now = this.#clock.now();
+    const last = this.#ejections.get(backendId);
+    const count = last === undefined || now - last.endedAt >= policy.maxEjectionMs ? 1 : last.count + 1;
+    const ms = Math.min(policy.maxEjectionMs, policy.baseEjectionMs * 2 ** Math.min(count - 1, 40));
+    const timer = setTimeout(() => this.#readmit(backendId), ms);
+    timer.unref();
+    const wasServing = this.#serves(backend);
+    this.#ejected.set(backendId, { until: now + ms, reason: `ejected for ${ms}ms: ${reason}`, timer });
+    this.#ejections.set(backendId, { count, endedAt: now + ms });
+    this.emit('event', { type: 'backend_down', pool: pool.name, backend: backend.address, level: backend.level, error: `ejected for ${ms}ms: ${reason}`, by: 'outlier', at: now });
+    if (wasServing) this.#decide(pool, true);
+  }
+
+  #readmit(backendId: string): void {
+    const e = this.#ejected.get(backendId);
+    if (!e) return;
+    clearTimeout(e.timer);
+    this.#ejected.delete(backendId);
+    const found = this.#find(backendId);
+    if (!found || this.#stopped) return;
+    const { pool, backend } = found;
+    const h = this.#health.get(backend.id);
+    // Back to what its health checks say: up (or not probed yet) serves again; down by a probe meanwhile stays down.
+    if (h && h.status !== 'down') {
+      this.emit('event', { type: 'backend_up', pool: pool.name, backend: backend.address, level: backend.level, at: this.#clock.now() });
+      this.#decide(pool, true);
+    }
+  }
+
+  #serves(b: BackendConfig): boolean {
+    return !this.#ejected.has(b.id) && isServing(this.#health.get(b.id) ?? initialHealth(0));
   }
 
   /**
@@ -270,6 +351,11 @@ export class Controller extends EventEmitter<Events> {
     }
     this.#health.clear();
     for (const [id, h] of keepHealth) this.#health.set(id, h);
+    // Ejections last while their backend stays in a pool that still has outlier detection.
+    const ejecting = new Set(config.pools.filter((p) => p.outlier !== undefined).flatMap((p) => p.backends.map((b) => b.id)));
+    const released: string[] = [];
+    for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); released.push(id); }
+    for (const id of this.#ejections.keys()) if (!ejecting.has(id)) this.#ejections.delete(id);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
     // A decision is for the pool as it was configured: removed pools and pools that now decide alone drop it.
     const dropped: { name: string; sequence: number }[] = [];
@@ -288,11 +374,23 @@ export class Controller extends EventEmitter<Events> {
       this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence, reason: 'consensus.mode is local now: deciding alone', at: now });
       this.#serve(pool, 'consensus.mode local: deciding alone');
     }
+    // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
+    for (const id of released) {
+      const found = this.#find(id);
+      const h = this.#health.get(id);
+      if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
+    }
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
       if (!this.#pools.has(pool.name)) this.#pools.set(pool.name, initialPoolState());
+      const approval = pool.override.failbackApproval;
+      const approvalBefore = old.pools.find((p) => p.name === pool.name)?.override.failbackApproval;
       if (pool.override.mode !== before && (pool.override.mode === 'active' || before === 'active')) {
         this.#setMode(pool, pool.override.mode === 'active' ? 'manual' : 'auto', `config override ${pool.override.mode}${pool.override.reason ? `: ${pool.override.reason}` : ''}`, false);
+      } else if (approval !== undefined && approval !== approvalBefore && this.#pools.get(pool.name)?.awaitingApproval !== undefined) {
+        // A new approval token (FailoverPool spec.failback.approve) approves the failback awaited now; the same
+        // token again, or one that arrives while nothing awaits, approves nothing.
+        this.#decide(pool, false, approveFailback);
       } else {
         this.#decide(pool, false);
       }
@@ -351,6 +449,24 @@ export class Controller extends EventEmitter<Events> {
     return this.status(pool.name)[0] as PoolStatus;
   }
 
+  /**
+   * failback: manual: let the failback the pool awaits happen now. Throws NothingToApproveError when none
+   * awaits (the pool is not failed over, its earlier level is not healthy long enough yet, or failback is auto).
+   */
+  failback(poolName: string): PoolStatus {
+    const pool = this.#pool(poolName);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    if (st.awaitingApproval === undefined) {
+      const detail = (pool.policy.failback ?? 'auto') === 'auto' ? 'its failover.failback is auto'
+        : st.failoverSince === undefined ? 'it is not failed over'
+          : st.mode === 'manual' ? 'it is manually activated (deactivate it first)'
+            : `no earlier level than ${st.active} has been healthy long enough yet`;
+      throw new NothingToApproveError(pool.name, detail);
+    }
+    this.#decide(pool, true, approveFailback);
+    return this.status(poolName)[0] as PoolStatus;
+  }
+
   /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */
   status(poolName?: string): PoolStatus[] {
     const pools = poolName === undefined ? this.#config.pools : [this.#pool(poolName)];
@@ -373,15 +489,25 @@ export class Controller extends EventEmitter<Events> {
         activeSince: iso(shared !== undefined ? served?.since : st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
         ramp: shared !== undefined
-          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent } : null)
-          : (st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent } : null),
+          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent, paused: null } : null)
+          : (st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null),
+        flapping: st.flapping ? { since: iso(st.flapping.since) as string, failovers: st.flapping.failovers, holdMs: st.flapping.holdMs } : null,
+        failback: {
+          mode: pool.policy.failback ?? 'auto',
+          awaitingApproval: st.awaitingApproval !== undefined,
+          to: st.awaitingApproval?.to ?? null,
+          since: iso(st.awaitingApproval?.since),
+          message: st.awaitingApproval ? `awaiting failback approval: level ${st.awaitingApproval.to} is healthy; traffic stays on level ${st.active}` : null,
+        },
         shares: this.#currentShares(pool, now),
         levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
         backends: pool.backends.map((b) => {
           const h = this.#health.get(b.id) ?? initialHealth(0);
+          const ej = this.#ejected.get(b.id);
           return {
-            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: h.status,
-            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: h.lastError ?? null, downBy: h.downBy ?? null,
+            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: ej ? 'down' : h.status,
+            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: ej ? ej.reason : h.lastError ?? null,
+            downBy: ej ? 'outlier' : h.downBy ?? null, ejectedUntil: iso(ej?.until),
           };
         }),
         decision: { source: shared !== undefined ? 'shared' : 'local', sequence: held?.sequence ?? null, expiresAt: iso(held?.expiresAt) },
@@ -513,6 +639,8 @@ export class Controller extends EventEmitter<Events> {
     const after = observe(before, outcome, b.healthCheck);
     this.#health.set(b.id, after);
     if (before.status === after.status || (before.status === 'unknown' && after.status === 'up')) return;
+    // An ejected backend is down whatever its probes say: the change shows when the ejection ends.
+    if (this.#ejected.has(b.id)) return;
     const at = outcome.at;
     if (after.status === 'down') {
       this.emit('event', { type: 'backend_down', pool: pool.name, backend: b.address, level: b.level, error: after.lastError ?? 'unknown error', by: after.downBy ?? outcome.source, at });
@@ -530,16 +658,18 @@ export class Controller extends EventEmitter<Events> {
       for (const b of pool.backends) {
         if (b.level !== level || b.weight === 0) continue;
         totalWeight += b.weight;
-        if (isServing(this.#health.get(b.id) ?? initialHealth(0))) { serving++; servingWeight += b.weight; }
+        if (this.#serves(b)) { serving++; servingWeight += b.weight; }
       }
       return { level, serving, servingWeight, totalWeight };
     });
   }
 
   /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
-  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision): Decision {
+  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision, traffic?: readonly LevelTraffic[]): Decision {
     const state = this.#pools.get(pool.name) ?? initialPoolState();
-    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now() };
+    // A gated ramp's due step is judged on the traffic of that step only (#judgeStep): any other decision leaves it.
+    const trafficPending = traffic === undefined && this.#gateBaseline.has(pool.name);
+    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now(), traffic, trafficPending };
     const decision = (step ?? evaluate)(state, input);
     this.#pools.set(pool.name, decision.state);
     this.#shares.set(pool.name, decision.shares);
@@ -553,6 +683,9 @@ export class Controller extends EventEmitter<Events> {
       this.#served.set(pool.name, { level: decision.state.active, since: decision.state.failoverSince });
     }
     this.#arm(pool, decision.wakeAt);
+    this.#followRamp(pool, decision.state, traffic !== undefined);
+    const ramp = decision.state.ramp;
+    if (trafficPending && ramp !== undefined && input.now >= ramp.nextStepAt) this.#judgeStep(pool);
     if (publish) {
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
@@ -568,10 +701,56 @@ export class Controller extends EventEmitter<Events> {
     const timer = setTimeout(() => {
       this.#wakeTimers.delete(pool.name);
       const current = this.#config.pools.find((p) => p.name === pool.name);
-      if (current) this.#decide(current, true);
+      if (!current) return;
+      const ramp = this.#pools.get(current.name)?.ramp;
+      if (ramp !== undefined && this.#gateBaseline.has(current.name) && this.#clock.now() >= ramp.nextStepAt) this.#judgeStep(current);
+      else this.#decide(current, true);
     }, Math.max(0, wakeAt - this.#clock.now()));
     timer.unref();
     this.#wakeTimers.set(pool.name, timer);
+  }
+
+  /**
+   * ramp_gate: while a pool ramps under a gate, keep a reading of its traffic by level from the start of the
+   * current step (the one the next step is judged on); none when it does not ramp. A decision that judged a
+   * step (`judged`) starts the next step's baseline.
+   */
+  #followRamp(pool: PoolConfig, state: PoolState, judged: boolean): void {
+    if (state.ramp === undefined || pool.policy.rampGate === undefined || this.#traffic === undefined) { this.#gateBaseline.delete(pool.name); return; }
+    if (judged || !this.#gateBaseline.has(pool.name)) this.#gateBaseline.set(pool.name, this.#readLevels(pool));
+  }
+
+  /** A gated ramp step is due: read the traffic of the step that ends now, then decide on it (once at a time). */
+  #judgeStep(pool: PoolConfig): void {
+    const baseline = this.#gateBaseline.get(pool.name);
+    if (baseline === undefined || this.#judging.has(pool.name)) return;
+    this.#judging.add(pool.name);
+    void this.#stepTraffic(pool, baseline).then((traffic) => {
+      this.#judging.delete(pool.name);
+      const again = this.#config.pools.find((p) => p.name === pool.name);
+      if (!this.#stopped && again) this.#decide(again, true, undefined, traffic);
+    });
+  }
+
+  async #readLevels(pool: PoolConfig): Promise<ReadonlyMap<number, TrafficReading>> {
+    const out = new Map<number, TrafficReading>();
+    const metrics = await (this.#traffic as NonNullable<ControllerOptions['traffic']>)().catch(() => []);
+    for (const level of pool.levels) {
+      out.set(level, readTraffic(metrics, pool.name, { level, backends: new Set(pool.backends.filter((b) => b.level === level).map((b) => b.address)) }));
+    }
+    return out;
+  }
+
+  async #stepTraffic(pool: PoolConfig, baseline: Promise<ReadonlyMap<number, TrafficReading>>): Promise<LevelTraffic[]> {
+    const [before, after] = await Promise.all([baseline, this.#readLevels(pool)]);
+    const out: LevelTraffic[] = [];
+    for (const [level, b] of after) {
+      const a = before.get(level);
+      if (a === undefined) continue;
+      const d = between(a, b);
+      out.push({ level, requests: d.requests, errors: d.errors, p99Ms: d.latencyMs.p99 });
+    }
+    return out;
   }
 
   #buildRouting(): RoutingState {
@@ -579,7 +758,7 @@ export class Controller extends EventEmitter<Events> {
     for (const pool of this.#config.pools) {
       pools[pool.name] = {
         shares: this.#currentShares(pool, this.#clock.now()),
-        serving: pool.backends.filter((b) => isServing(this.#health.get(b.id) ?? initialHealth(0))).map((b) => b.id),
+        serving: pool.backends.filter((b) => this.#serves(b)).map((b) => b.id),
       };
     }
     return { seq: ++this.#seq, configVersion: this.#version, pools };

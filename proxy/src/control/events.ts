@@ -3,7 +3,7 @@
 import type { FailoverEvent } from '@veloflux/engine/engine';
 
 export type BackendEvent =
-  | { readonly type: 'backend_down'; readonly pool: string; readonly backend: string; readonly level: number; readonly error: string; readonly by: 'probe' | 'passive'; readonly at: number }
+  | { readonly type: 'backend_down'; readonly pool: string; readonly backend: string; readonly level: number; readonly error: string; readonly by: 'probe' | 'passive' | 'outlier'; readonly at: number }
   | { readonly type: 'backend_up'; readonly pool: string; readonly backend: string; readonly level: number; readonly at: number };
 
 export type ControlEvent =

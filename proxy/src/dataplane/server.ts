@@ -12,6 +12,9 @@ import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ForwardHooks, ForwardSettings } from './forward.ts';
 import { Snapshot } from './plan.ts';
+import { Outliers } from './outlier.ts';
+import { Latencies } from './latency.ts';
+import type { BackendCells } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
 import { listen } from '@veloflux/service/listen';
@@ -51,6 +54,7 @@ export class DataPlane {
   readonly server: Server;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
+  readonly #cells: BackendCells;
   #snapshot: Snapshot;
   #settings: ForwardSettings;
   #budget: Budget;
@@ -59,7 +63,8 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
-    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers);
+    this.#cells = { outliers: new Outliers((id, reason) => this.#hooks.outlier?.(id, reason)), latencies: new Latencies(opts.config.dataplane.headerTimeoutMs) };
+    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers, this.#cells);
     this.#settings = settingsOf(opts.config);
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
@@ -108,13 +113,16 @@ export class DataPlane {
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
       this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
+      this.#cells.outliers.retain(ids);
+      this.#cells.latencies.retain(ids, config.dataplane.headerTimeoutMs);
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
       this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
     }
-    this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
+    this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#cells);
   }
 
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
@@ -159,14 +167,18 @@ export class DataPlane {
     const poolName = snap.router.match(head.host, url);
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     if (plan === undefined) {
+      const startedAt = performance.now();
       sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
-      this.#hooks.done('', undefined, 404, 0, performance.now());
+      this.#hooks.done('', undefined, 404, 0, startedAt);
+      this.#hooks.access?.(req, res, '', undefined, 404, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
     }
     const first = plan.first();
     if (first === undefined) {
+      const startedAt = performance.now();
       sendError(res, ERRORS.NO_HEALTHY_BACKEND, `no backend of pool "${plan.name}" can serve at any level`, { 'retry-after': String(DEFAULTS.retryAfterSeconds) });
-      this.#hooks.done(plan.name, undefined, 503, 0, performance.now());
+      this.#hooks.done(plan.name, undefined, 503, 0, startedAt);
+      this.#hooks.access?.(req, res, plan.name, undefined, 503, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
     }
     const headers = head.headers;
@@ -193,7 +205,12 @@ export class DataPlane {
         new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
-      req.on('error', () => { res.destroy(); this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); });
+      const startedAt = performance.now();
+      req.on('error', () => {
+        res.destroy();
+        this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, startedAt);
+        this.#hooks.access?.(req, res, plan.name, undefined, CLIENT_CLOSED, 0, startedAt, 0, false);
+      });
       return;
     }
     new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks).start();
@@ -302,6 +319,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
     const plan = this.#plan;
     if (plan === undefined) return;
     this.#hooks.done(plan.name, this.#target, status, this.#attempts, this.#startedAt);
+    this.#hooks.access?.(this.#req, undefined, plan.name, this.#target, status, this.#attempts, this.#startedAt, 0, false);
     this.#hooks.upgraded?.(plan.name, this.#target, status === 101);
   }
 
@@ -378,5 +396,5 @@ class Tunnel implements Dispatcher.DispatchHandler {
 function settingsOf(config: Config): ForwardSettings {
   const d = config.dataplane;
   // Upstream timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
-  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs };
+  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs, headerTimeoutMs: d.headerTimeoutMs };
 }

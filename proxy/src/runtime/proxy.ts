@@ -10,6 +10,7 @@ import type { Notifier } from './notify-wiring.ts';
 import type { Controller } from '../control/controller.ts';
 import type { Clock } from '../control/clock.ts';
 import type { Logger } from './log.ts';
+import { createAccessLog } from './access-log.ts';
 
 export type { Address };
 
@@ -21,6 +22,8 @@ export interface RunningProxy {
   readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
+  /** Opens the access log file again (SIGHUP, after logrotate moved it); in every data-plane process. */
+  reopenLogs(): void;
 }
 
 export interface StartOptions {
@@ -47,6 +50,8 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   });
   const { controller } = control;
   const extra = opts.hooks;
+  const accessLog = createAccessLog(opts.log, () => traffic.accessLogDrop());
+  accessLog.configure(config.accessLog);
   const dp = new DataPlane({
     config,
     routing: controller.routing,
@@ -56,22 +61,26 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         controller.passive(target.backend.id, error);
         extra?.passive?.(target, error);
       },
+      outlier: (backendId, reason) => controller.outlier(backendId, reason),
+      hedged: (pool) => { traffic.hedge(pool); extra?.hedged?.(pool); },
       done: (pool, target, status, attempts, startedAt) => {
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
+      access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
     },
   });
   let current = config;
   controller.on('routing', (routing) => {
-    if (controller.config !== current) { current = controller.config; traffic.prepare(current); }
+    if (controller.config !== current) { current = controller.config; traffic.prepare(current); accessLog.configure(current.accessLog); }
     dp.update(controller.config, routing);
   });
   return run(control, {
     listen: () => dp.listen(config.listen.host, config.listen.port),
-    abort: () => dp.close(0),
-    stop: (graceMs) => dp.close(graceMs),
+    abort: async () => { await dp.close(0); await accessLog.close(0); },
+    stop: async (graceMs) => { await dp.close(graceMs); await accessLog.close(); },
+    reopenLogs: () => accessLog.reopen(),
   });
 }
 
@@ -83,6 +92,8 @@ export interface DataSide {
   abort(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (at most `graceMs`). */
   stop(graceMs: number): Promise<void>;
+  /** The access log file, opened again (rotation). */
+  reopenLogs(): void;
 }
 
 /**
@@ -110,5 +121,6 @@ export async function run(control: ControlSide, dataSide: DataSide): Promise<Run
       await dataSide.stop(graceMs);
       await control.close();
     },
+    reopenLogs: () => dataSide.reopenLogs(),
   };
 }
