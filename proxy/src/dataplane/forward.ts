@@ -22,6 +22,7 @@ import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
+import type { Drainable } from './drain.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -322,7 +323,7 @@ const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
 type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
@@ -357,6 +358,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** The client's gRPC deadline (grpc-timeout), when it set one. */
   #deadline: NodeJS.Timeout | undefined;
+  /** The set of open exchanges a drain walks (drain.ts), for HTTP/2 streams; HTTP/1.1 requests are not tracked. */
+  #tracker: Set<Drainable> | undefined;
 
   constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
@@ -424,6 +427,33 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#controller?.abort(new ClientGone('grpc-timeout expired'));
     }, ms);
     return this;
+  }
+
+  /** Joins the open exchanges a failover drain may close (drain.ts); leaves the set when finished. */
+  track(set: Set<Drainable>): this {
+    this.#tracker = set;
+    set.add(this);
+    return this;
+  }
+
+  get poolName(): string {
+    return this.#plan.name;
+  }
+
+  get level(): number {
+    return this.#target.backend.level;
+  }
+
+  /** failover.drain_timeout passed since this stream's level lost its traffic: close it, at nobody's fault. */
+  drain(): void {
+    if (this.#finished) return;
+    const res = this.#res;
+    const message = `${ERRORS.DRAINED.code}: level ${this.level} of pool "${this.#plan.name}" no longer takes traffic; reconnect`;
+    if (isGrpc(res.req?.headers['content-type'] as string | undefined)) sendGrpcError(res, grpcStatusOf(ERRORS.DRAINED), message);
+    else if (res instanceof Http2ServerResponse) res.stream?.close(h2.NGHTTP2_CANCEL);
+    else res.destroy();
+    this.#finish(ERRORS.DRAINED.status);
+    this.#controller?.abort(new ClientGone('drained'));
   }
 
   start(): void {
@@ -547,6 +577,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#tracker?.delete(this);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
