@@ -249,12 +249,13 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
 }
 
 /**
- * The body of a gRPC request, as undici reads it. The first replayBufferBytes are kept, so a refused call can be
- * sent again with what already went out, followed by whatever is still to come. The first attempt waits one turn
- * of the event loop (Exchange.start): a unary call's message usually arrives with its HEADERS, and a body that has
- * all arrived goes to undici as one Buffer, written at once, where a stream would cost a pipeline per call
- * (measured: the pipeline's AbortController and its DOMException were a tenth of the proxy's CPU per unary call).
- * A body still arriving (client streaming, bidi) becomes a stream that carries what was kept and the rest.
+ * The body of a gRPC request, as undici reads it: a stream of what came so far and the rest, or, on a replay of a
+ * body that has all arrived, one Buffer. The first replayBufferBytes are kept, so a refused call can be sent again
+ * with what already went out, followed by whatever is still to come.
+ *
+ * (Tried and reverted: holding the first attempt one event-loop turn so a unary body goes to undici whole, which
+ * saves the stream pipeline per call and measured ~2.6x unary calls/s; under upstream header timeouts it wedged
+ * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0005.)
  */
 export class GrpcBody {
   readonly #req: ClientRequest;
@@ -337,8 +338,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #grpcBody: GrpcBody | undefined;
   /** grpc-status of a trailers-only answer (in the response headers). */
   #grpcStatus: string | undefined;
-  /** The first attempt of a gRPC call has waited its turn for the body. */
-  #waited = false;
   readonly #firstLevel: number;
   /** Whether the request body can be sent again (none, or kept in memory). */
   readonly #replayable: boolean;
@@ -395,10 +394,6 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       req.once('end', () => { if (!this.#stalled) unwatchClient(res); });
     }
   }
-
-  static #afterWait = (x: Exchange): void => {
-    if (!x.#finished) x.start();
-  };
 
   /** Shared by every streamed request body: the client's upload failed. */
   static #onRequestError = function (this: TrackedRequest): void {
@@ -457,11 +452,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   }
 
   start(): void {
-    if (this.#grpcBody !== undefined && this.#attempts === 0) {
-      // The first attempt of a gRPC call with a body waits one turn for it (GrpcBody).
-      if (!this.#waited) { this.#waited = true; setImmediate(Exchange.#afterWait, this); return; }
-      this.#options = { ...this.#options, body: this.#grpcBody.body() };
-    }
+    if (this.#grpcBody !== undefined && this.#attempts === 0) this.#options = { ...this.#options, body: this.#grpcBody.body() };
     this.#attempts++;
     this.#sent = false;
     this.#controller = undefined;
