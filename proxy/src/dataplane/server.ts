@@ -513,6 +513,7 @@ class Tunnel implements Dispatcher.DispatchHandler, Drainable {
     this.#drainSet.add(this);
     upstream.on('error', end);
     upstream.on('close', end);
+    client.on('close', end);
     client.on('timeout', end);
     client.setTimeout(this.#settings.idleTimeoutMs);
     upstream.pipe(client).pipe(upstream);
