@@ -21,6 +21,8 @@ export interface LoadgenOptions {
   warmupS?: number;
   /** Per-request headers/body timeout, ms. */
   timeoutMs: number;
+  /** Also report the latency of the 2xx answers to requests scheduled before this second (the drill's normal). */
+  normalBeforeS?: number;
 }
 
 export interface SecondStats {
@@ -43,6 +45,8 @@ export interface LoadgenResult {
   unfinished: number;
   /** Over 2xx responses, ms from scheduled time. */
   latency: { p50: number; p99: number; max: number };
+  /** The same over requests scheduled before `normalBeforeS` (when asked). */
+  normal?: { p50: number; p99: number; max: number };
   /** Worst delay between a request's scheduled time and the generator sending it: if large, the generator lagged. */
   maxSendLagMs: number;
   errorKinds: Record<string, number>;
@@ -73,6 +77,7 @@ export async function generate(o: LoadgenOptions): Promise<LoadgenResult> {
   const perSecond: SecondStats[] = Array.from({ length: seconds }, (_, second) =>
     ({ second, sent: 0, ok: 0, non2xx: 0, errors: 0, maxLatencyMs: 0, servedBy: {} }));
   const okLatencies = new Float64Array(total - skip);
+  const okSeconds = new Uint32Array(total - skip);
   let okCount = 0;
   let non2xx = 0;
   let errors = 0;
@@ -124,6 +129,7 @@ export async function generate(o: LoadgenOptions): Promise<LoadgenResult> {
       if (!this.measured) return;
       const b = this.bucket;
       if (this.status >= 200 && this.status < 300) {
+        okSeconds[okCount] = b.second;
         okLatencies[okCount++] = latency;
         b.ok++;
         b.servedBy[this.servedBy] = (b.servedBy[this.servedBy] ?? 0) + 1;
@@ -174,6 +180,13 @@ export async function generate(o: LoadgenOptions): Promise<LoadgenResult> {
   const unfinished = total - done; // a warm-up request still pending this late also counts: the server is stuck
   await pool.destroy().catch(() => {});
 
+  let normal: LoadgenResult['normal'];
+  if (o.normalBeforeS !== undefined) {
+    const before: number[] = [];
+    for (let i = 0; i < okCount; i++) if ((okSeconds[i] as number) < o.normalBeforeS) before.push(okLatencies[i] as number);
+    const n = Float64Array.from(before).sort();
+    normal = { p50: percentile(n, 50), p99: percentile(n, 99), max: n.length ? n[n.length - 1]! : Number.NaN };
+  }
   const sorted = okLatencies.subarray(0, okCount).sort();
   return {
     startAt,
@@ -183,6 +196,7 @@ export async function generate(o: LoadgenOptions): Promise<LoadgenResult> {
     errors,
     unfinished,
     latency: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN },
+    ...(normal ? { normal } : {}),
     maxSendLagMs,
     errorKinds,
     perSecond,

@@ -26,7 +26,7 @@ const PURE = [
   /^proxy\/src\/dataplane\/router\.ts$/,
   /^proxy\/src\/routing\.ts$/,
   /^cli\/src\/(answers|config|format|kube|questions|yaml)\.ts$/,
-  /^operator\/src\/status\.ts$/,
+  /^operator\/src\/(status|consensus)\.ts$/,
   /^proxy\/src\/notify\/(incident|format)\.ts$/,
 ];
 const IO_MODULES = [

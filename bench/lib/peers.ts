@@ -2,9 +2,9 @@
 // backup backend. Every peer is configured for failover where it can be (nginx `backup`, HAProxy `backup` + checks,
 // VeloFlux level 1), with 2 s connect/response timeouts, so throughput is measured with the failover machinery on.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, start, waitHttp, type Proc } from './proc.ts';
 import { commandPath } from './tools.ts';
@@ -34,7 +34,17 @@ export function buildBaseline(rev: string): () => void {
   const root = mkdtempSync(join(tmpdir(), `veloflux-baseline-${sha}-`));
   const archive = execFileSync('git', ['-C', REPO, 'archive', '--format=tar', sha], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', root], { input: archive });
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  // This checkout's installed packages, except the workspace links (@veloflux/*): those point into the commit's own
+  // packages/, so a baseline from before a change to packages/config is built and run against its own config code.
+  const modules = join(root, 'node_modules');
+  mkdirSync(join(modules, '@veloflux'), { recursive: true });
+  for (const entry of readdirSync(join(REPO, 'node_modules'))) {
+    if (entry !== '@veloflux') symlinkSync(join(REPO, 'node_modules', entry), join(modules, entry));
+  }
+  for (const name of readdirSync(join(REPO, 'node_modules/@veloflux'))) {
+    const target = relative(REPO, realpathSync(join(REPO, 'node_modules/@veloflux', name)));
+    if (existsSync(join(root, target))) symlinkSync(join(root, target), join(modules, '@veloflux', name), 'dir');
+  }
   console.log(`baseline: building the proxy of ${sha} (${rev}) in ${root}`);
   execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'proxy/tsconfig.build.json')], { stdio: 'inherit' });
   baselineMain = join(root, 'proxy/dist/main.js');
@@ -46,13 +56,16 @@ export function buildBaseline(rev: string): () => void {
 // `veloflux1` is VeloFlux held at one worker whatever the scenario asks (the both-cores scenario compares it with
 // `veloflux` at two workers).
 // `baseline` is VeloFlux built from another commit (--baseline).
-export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'veloflux1' | 'baseline' | 'nginx' | 'haproxy';
+// `hedged` is VeloFlux with engine v2's request-level settings (SPEC 10): per-try timeout auto with hedging and
+// hold-down against flapping.
+export type PeerKind = 'direct' | 'minimal' | 'veloflux' | 'veloflux1' | 'hedged' | 'baseline' | 'nginx' | 'haproxy';
 
 export const PEER_LABEL: Record<PeerKind, string> = {
   direct: 'direct (no proxy)',
   minimal: 'minimal undici',
   veloflux: 'VeloFlux',
   veloflux1: 'VeloFlux 1 worker',
+  hedged: 'VeloFlux hedged',
   baseline: 'VeloFlux baseline',
   nginx: 'nginx',
   haproxy: 'HAProxy',
@@ -118,6 +131,8 @@ export interface Peer {
   url: string;
   /** Undefined for `direct`. */
   proc?: Proc;
+  /** VeloFlux: its admin API (token `bench-token`). */
+  admin?: string;
   stop(): Promise<void>;
 }
 
@@ -141,6 +156,7 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
   const label = PEER_LABEL[kind];
   let proc: Proc;
   let ready: string = url;
+  let adminUrl: string | undefined;
   switch (kind) {
     case 'direct':
       return { kind, label, url: `http://127.0.0.1:${o.primary}/`, stop: async () => {} };
@@ -150,11 +166,13 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
       break;
     case 'veloflux':
     case 'veloflux1':
+    case 'hedged':
     case 'baseline': {
       const admin = await freePort();
       const cfg = join(dir, 'config.yaml');
       const workers = kind === 'veloflux1' ? 1 : o.workers;
-      writeFileSync(cfg, velofluxConfig(port, admin, { ...o, workers }));
+      writeFileSync(cfg, velofluxConfig(port, admin, { ...o, workers }, kind === 'hedged'));
+      adminUrl = `http://127.0.0.1:${admin}`;
       const main = kind === 'baseline' ? baselineMain : VELOFLUX_MAIN;
       if (main === undefined) throw new Error(`no baseline build (${baselineRev || 'buildBaseline not called'})`);
       proc = start(kind, process.execPath, [...(o.nodeFlags ?? []), main, '--config', cfg, '--workers', String(workers)],
@@ -184,13 +202,14 @@ export async function startPeer(kind: PeerKind, o: PeerOptions): Promise<Peer> {
     await p.stop();
     throw err;
   }
-  return { kind, label, url, proc: p, stop: () => p.stop() };
+  return { kind, label, url, proc: p, ...(adminUrl ? { admin: adminUrl } : {}), stop: () => p.stop() };
 }
 
 // Health checks every 1 s with a 500 ms timeout, down after 2 failures, up after 2 successes: the same cadence as the
 // HAProxy peer (`inter 1s fall 2 rise 2`). Connect and response-header timeouts 2 s, like nginx's and HAProxy's.
 // recovery_interval 2s: traffic returns once the primary has been healthy for 2 s (about HAProxy's `rise 2`).
-export function velofluxConfig(port: number, admin: number, o: PeerOptions): string {
+// `v2` (the hedged peer): pools[].retry { per_try_timeout: auto, hedge: true } and failover.hold_down.
+export function velofluxConfig(port: number, admin: number, o: PeerOptions, v2 = false): string {
   const hc = '{ path: "/health", interval: "1s", timeout: "500ms", expected_status: 200, unhealthy_threshold: 2, healthy_threshold: 2 }';
   return `# generated by bench/lib/peers.ts
 listen: "127.0.0.1:${port}"
@@ -205,7 +224,7 @@ pools:
       - address: "127.0.0.1:${o.backup}"
         failover: true
         health_check: ${hc}
-routes:
+${v2 ? '    retry: { per_try_timeout: "auto", hedge: true }\n' : ''}routes:
   - path_prefix: "/"
     pool: "bench"
 failover:
@@ -213,7 +232,7 @@ failover:
   strategy: "immediate"
   check_interval: "1s"
   recovery_interval: "2s"
-`;
+${v2 ? '  hold_down: { min_dwell: "5s", flap_threshold: 3, flap_window: "2m", max_hold: "2m" }\n' : ''}`;
 }
 
 export function nginxConfig(port: number, dir: string, o: PeerOptions): string {

@@ -23,6 +23,7 @@ import type { Logger } from './log.ts';
 import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
+import { Decisions, foldEvent } from './decisions.ts';
 import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
 import { systemClock } from './clock.ts';
@@ -71,6 +72,7 @@ export class Manager {
   readonly #registry = new Registry();
   readonly #elector: LeaderElector;
   readonly world: World;
+  readonly #decisions: Decisions;
   #server: Server | undefined;
   #workers: Promise<void>[] = [];
   #informers: Informer<never>[] = [];
@@ -86,6 +88,8 @@ export class Manager {
     proxies: Gauge;
     poolProxies: Gauge<'pool_namespace' | 'pool' | 'state'>;
     cachedSecrets: Gauge;
+    decisionSteps: Counter;
+    decisions: Counter;
   };
 
   constructor(opts: ManagerOptions) {
@@ -139,6 +143,8 @@ export class Manager {
         },
       }),
       cachedSecrets: new Gauge({ name: 'veloflux_operator_cached_secrets', help: 'Secrets in the operator\'s cache: only those labelled veloflux.io/secret=true ever enter it.', registers: [r], collect: () => { this.#m.cachedSecrets.set(this.world.secrets.size); } }),
+      decisionSteps: new Counter({ name: 'veloflux_operator_decision_steps_total', help: 'Shared decisions evaluated (SPEC 9): one per pool per batch of view changes or engine timer.', registers: [r] }),
+      decisions: new Counter({ name: 'veloflux_operator_decisions_total', help: 'Shared decisions that changed a pool\'s level or shares (a new sequence sent to every proxy of the pool).', registers: [r] }),
     };
 
     const log = this.#log;
@@ -171,10 +177,11 @@ export class Manager {
       on(pools, (c) => {
         slices.setScopes(sliceScopes(pools.list()));
         queue.add(poolKey(nsOf(c.object), c.object.metadata.name));
+        this.#decisions.touch(nsOf(c.object), c.object.metadata.name);
         if (!(c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation)) podsIn(nsOf(c.object));
       }),
       // A pod: its own key, and the pools of its namespace (their status counts it).
-      on(pods, (c) => { queue.add(podKey(nsOf(c.object), c.object.metadata.name)); poolsIn(nsOf(c.object)); }),
+      on(pods, (c) => { queue.add(podKey(nsOf(c.object), c.object.metadata.name)); poolsIn(nsOf(c.object)); this.#decisions.touchNamespace(nsOf(c.object)); }),
       // A labelled Secret: the pods of its namespace (tokens, notification secrets).
       on(secrets, (c) => {
         log.debug({ secret: `${nsOf(c.object)}/${c.object.metadata.name}`, change: c.type }, 'labelled Secret cached');
@@ -205,7 +212,9 @@ export class Manager {
         }
       },
       now: () => this.#clock.now(),
+      decisions: { status: (ns, name) => this.#decisions.status(ns, name) },
     };
+    this.#decisions = new Decisions(this.world, { stepped: (changed) => { this.#m.decisionSteps.inc(); if (changed) this.#m.decisions.inc(); } });
   }
 
   /** Follows one proxy's event stream for as long as the pod's state lives. */
@@ -215,16 +224,24 @@ export class Manager {
     const poolsOfNs = (): void => { for (const p of this.world.pools.list(ns)) this.#queue.add(poolKey(ns as string, p.metadata.name)); };
     void state.client.follow((type, data) => {
       if (type === 'hello') {
-        const d = data as { version: string; ready?: boolean; pools: never[] };
-        state.status = { version: d.version, ...(d.ready !== undefined ? { ready: d.ready } : {}), pools: d.pools };
+        const d = data as { version: string; ready?: boolean; proxy?: string; pools: never[] };
+        state.status = { version: d.version, ...(d.ready !== undefined ? { ready: d.ready } : {}), ...(typeof d.proxy === 'string' ? { proxy: d.proxy } : {}), pools: d.pools };
         state.version = d.version;
         state.reachable = true;
         // A (re)connected stream may be a restarted proxy: make sure it runs what we render.
         this.#queue.add(`pod/${state.key}`);
         poolsOfNs();
+        this.#decisions.touchNamespace(ns as string);
         return;
       }
-      void state.refreshStatus(log).then(poolsOfNs);
+      // A view or level change goes into the shared decision (and the status) at once, with no status read;
+      // other events (a config applied, a mode changed, a ramp step) re-read the proxy's status.
+      if (foldEvent(state.status, type, data)) {
+        this.#decisions.touchNamespace(ns as string);
+        poolsOfNs();
+        return;
+      }
+      void state.refreshStatus(log).then(() => { poolsOfNs(); this.#decisions.touchNamespace(ns as string); });
     }, (up) => {
       state.reachable = up;
       if (!up) poolsOfNs();
@@ -292,6 +309,7 @@ export class Manager {
     this.#log.info({ pools: this.world.pools.size, pods: this.world.pods.size, secrets: this.world.secrets.size }, 'caches synced');
     if (!(await this.#elector.acquire(signal))) return 'stopped';
     this.#log.info('leading: starting workers');
+    this.#decisions.start();
     // Everything the caches hold, once: keys queued by events while standing by are there already.
     this.#enqueueAll();
     const n = this.#o.workers ?? D.workers;
@@ -346,6 +364,7 @@ export class Manager {
     this.#stopping ??= (async () => {
       this.#log.info('stopping');
       this.#stop.abort();
+      this.#decisions.stop();
       this.#queue.shutdown();
       await Promise.race([Promise.all(this.#workers), sleep(graceMs)]);
       for (const s of this.world.proxies.values()) s.abort.abort();

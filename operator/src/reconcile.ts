@@ -13,8 +13,10 @@ import type { PushOutcome } from './push.ts';
 import { effectiveOverride, render, selects } from '@veloflux/kube/render';
 import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from '@veloflux/kube/render';
 import { computeStatus } from './status.ts';
+import { agreeing } from './consensus.ts';
+import type { PoolDecisionStatus } from './decisions.ts';
 import type { ProxyReport, Transition } from './status.ts';
-import type { FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
+import type { ConsensusStatus, FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 export interface PodObject extends KubeObject {
@@ -60,6 +62,8 @@ export interface World {
   readonly follow: (state: PodState) => void;
   readonly onPush: (outcome: PushOutcome, ms: number, pod: string) => void;
   readonly now: () => number;
+  /** SPEC 9: the leader's shared decision of a pool, if it holds one (decisions.ts). */
+  readonly decisions: { status(ns: string, name: string): PoolDecisionStatus | undefined };
 }
 
 export interface Result { readonly requeueAfterMs?: number }
@@ -135,7 +139,7 @@ function slicesOf(world: World, namespace: string, pools: readonly FailoverPool[
   return [...services].flatMap((svc) => world.slices.byIndex(SLICE_INDEX, `${namespace}/${svc}`));
 }
 
-function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
+export function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
   const ns = pod.metadata.namespace as string;
   const selecting = poolsSelecting(world, pod);
   return render({
@@ -248,17 +252,22 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     };
   });
   const override = effectiveOverride(pool, now);
-  const { status, transitions } = computeStatus({
+  const computed = computeStatus({
     generation: pool.metadata.generation ?? 0,
     prev: pool.status,
     refused,
     proxies: reports,
     override: { mode: override.mode, expired: override.expired },
+    failback: pool.spec.failback ? { mode: pool.spec.failback.mode ?? 'auto', approvedAt: pool.spec.failback.approve?.approvedAt } : undefined,
+    holdDown: pool.spec.holdDown !== undefined,
     now,
   });
+  const { transitions } = computed;
+  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, world.decisions.status(ns, name), pods.map((p) => p.metadata.name), reports) };
   if (!statusEqual(pool.status, status)) {
     try {
-      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status });
+      // A merge patch keeps keys it does not name: null removes an episode that ended, or a failback block gone from the spec.
+      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status: { ...status, flapping: status.flapping ?? null, failback: status.failback ?? null } });
     } catch (err) {
       if (err instanceof KubeError && err.code === 404) return {};
       throw err;
@@ -271,10 +280,43 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
   return expiry === undefined ? {} : { requeueAfterMs: expiry + 10 };
 }
 
+/**
+ * status.consensus (SPEC 9). Shared: the leader's decision, and the ready proxies that acknowledged its sequence
+ * within its lease; local: the ready proxies on the most common level. The sequence of a pool the leader holds no
+ * decision for (yet) stays what is stored, so it only grows.
+ */
+function consensusStatus(pool: PoolObject, d: PoolDecisionStatus | undefined, ready: readonly string[], reports: readonly ProxyReport[]): ConsensusStatus {
+  const mode = pool.spec.consensus?.mode ?? 'shared';
+  const stored = pool.status?.consensus;
+  // A leader that has not yet sent its decision to every proxy (it just took over) does not know who agrees:
+  // what is stored stands until it does, so a restart does not write 0/3 in between.
+  if (mode === 'shared' && stored?.mode === 'shared' && (d === undefined || !d.settled)) {
+    const n = Math.min(stored.agreeing, ready.length);
+    return { ...stored, sequence: Math.max(d?.sequence ?? 0, stored.sequence), agreeing: n, proxies: ready.length, agree: `${n}/${ready.length}` };
+  }
+  const n = mode === 'shared'
+    ? (d?.agreeing(ready) ?? 0)
+    : agreeing('local', undefined, reports.map((r) => ({ level: r.pool?.activeLevel, source: undefined, sequence: undefined })));
+  const level = d?.level ?? stored?.level;
+  const shares = d?.shares ?? stored?.shares;
+  return {
+    mode,
+    source: mode === 'shared' && d !== undefined ? 'shared' : 'local',
+    sequence: Math.max(d?.sequence ?? 0, stored?.sequence ?? 0),
+    ...(level !== undefined ? { level } : {}),
+    ...(shares !== undefined ? { shares: shares.map((x) => ({ level: x.level, percent: x.percent })) } : {}),
+    agreeing: n,
+    proxies: ready.length,
+    agree: `${n}/${ready.length}`,
+  };
+}
+
 const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {
   FailoverActivated: (t) => `failover activated: traffic moved from level ${t.from} to level ${t.to}`,
   LevelChanged: (t) => `failover level changed from ${t.from} to ${t.to}`,
   FailoverRecovered: (t) => `failover recovered: traffic back from level ${t.from} to level ${t.to}`,
+  FlappingStarted: (t) => (t.type === 'FlappingStarted' ? `failover flapping: ${t.failovers} failovers; failback held until the earlier level is healthy for ${t.holdMs}ms without a break` : ''),
+  FlappingEnded: () => 'failover flapping ended: no failover within the flap window',
 };
 
 async function recordEvent(world: World, pool: PoolObject, t: Transition, reports: readonly ProxyReport[]): Promise<void> {
@@ -294,7 +336,7 @@ async function recordEvent(world: World, pool: PoolObject, t: Transition, report
       involvedObject: { apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', name: pool.metadata.name, namespace: ns, uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion },
       reason: t.type,
       message,
-      type: t.type === 'FailoverRecovered' ? 'Normal' : 'Warning',
+      type: t.type === 'FailoverRecovered' || t.type === 'FlappingEnded' ? 'Normal' : 'Warning',
       source: { component: 'veloflux-operator' },
       reportingComponent: 'veloflux.io/operator',
       firstTimestamp: at,

@@ -18,6 +18,12 @@
 //   Degraded        True  ReplicasDisagree | Unauthorized | TokenSecretMissing | ProxiesUnreachable | PushFailed |
 //                         BackendsDown | NoProxies
 //                   False AsExpected
+//   Flapping        True  Flapping        a reporting proxy says the pool is flapping (spec.holdDown, SPEC 10)
+//                   False Stable          (set only once spec.holdDown is given, or the condition exists)
+//
+// status.failback: spec.failback.mode, whether a reporting proxy awaits a failback approval, and the
+// spec.failback.approve.approvedAt rendered; status.flapping: the episode of the reporting proxy that has
+// seen the most failovers in it. Flapping's start and end are Events (FlappingStarted, FlappingEnded).
 import type { Refusal } from '@veloflux/kube/render';
 import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from '@veloflux/kube/types';
 
@@ -46,6 +52,9 @@ export interface StatusInput {
   /** One per selected ready pod. */
   readonly proxies: readonly ProxyReport[];
   readonly override: { readonly mode: OverrideMode; readonly expired: boolean };
+  /** spec.failback.mode and approve.approvedAt; spec.holdDown given. */
+  readonly failback?: { readonly mode: 'auto' | 'manual'; readonly approvedAt: string | undefined } | undefined;
+  readonly holdDown?: boolean | undefined;
   /** Unix milliseconds. */
   readonly now: number;
 }
@@ -53,7 +62,9 @@ export interface StatusInput {
 export type Transition =
   | { readonly type: 'FailoverActivated'; readonly from: number; readonly to: number }
   | { readonly type: 'LevelChanged'; readonly from: number; readonly to: number }
-  | { readonly type: 'FailoverRecovered'; readonly from: number; readonly to: number };
+  | { readonly type: 'FailoverRecovered'; readonly from: number; readonly to: number }
+  | { readonly type: 'FlappingStarted'; readonly from: number; readonly to: number; readonly failovers: number; readonly holdMs: number }
+  | { readonly type: 'FlappingEnded'; readonly from: number; readonly to: number };
 
 export interface StatusResult {
   readonly status: FailoverPoolStatus;
@@ -153,7 +164,20 @@ export function computeStatus(input: StatusInput): StatusResult {
     set('Degraded', false, 'AsExpected', 'all backends healthy and all proxies agree');
   }
 
-  const order = ['Ready', 'Synced', 'FailoverActive', 'Degraded'];
+  // Flapping (spec.holdDown): the reporting proxy with the most failovers in its episode speaks for the pool.
+  const flaps = reports.map((p) => p.pool?.flapping).filter((f): f is NonNullable<typeof f> => f !== undefined && f !== null);
+  const flapping = flaps.sort((a, b) => b.failovers - a.failovers)[0];
+  const wasFlapping = prev?.conditions?.find((c) => c.type === 'Flapping')?.status === 'True';
+  if (input.holdDown || conditions.some((c) => c.type === 'Flapping')) {
+    if (flapping) set('Flapping', true, 'Flapping', `${flapping.failovers} failovers since ${flapping.since}; failback needs ${flapping.holdMs}ms of health without a break`);
+    else set('Flapping', false, 'Stable', 'no proxy reports the pool flapping');
+  }
+  if (reports.length > 0) {
+    if (flapping && !wasFlapping) transitions.push({ type: 'FlappingStarted', from: level, to: level, failovers: flapping.failovers, holdMs: flapping.holdMs });
+    else if (!flapping && wasFlapping) transitions.push({ type: 'FlappingEnded', from: level, to: level });
+  }
+
+  const order = ['Ready', 'Synced', 'FailoverActive', 'Degraded', 'Flapping'];
   conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 
   const status: FailoverPoolStatus = {
@@ -164,6 +188,12 @@ export function computeStatus(input: StatusInput): StatusResult {
     syncedProxies: `${synced}/${selected}`,
     proxies: { selected, synced },
     override: { mode: input.override.mode, expired: input.override.expired },
+    ...(input.failback ? { failback: {
+      mode: input.failback.mode,
+      awaitingApproval: reports.some((p) => p.pool?.failback?.awaitingApproval === true),
+      ...(input.failback.approvedAt ? { approvedAt: input.failback.approvedAt } : {}),
+    } } : {}),
+    ...(flapping ? { flapping: { since: flapping.since, failovers: flapping.failovers, holdMs: flapping.holdMs } } : {}),
     conditions,
   };
   return { status, transitions };

@@ -88,3 +88,27 @@ test('lastTransitionTime changes only when the status does', () => {
   assert.equal(c3[0]?.lastTransitionTime, '2026-01-01T00:00:02Z');
   assert.equal(c3.length, 1);
 });
+
+test('engine v2: the Flapping condition and its Events, status.flapping and status.failback', () => {
+  const flap = { since: '2026-01-01T00:00:00.000Z', failovers: 3, holdMs: 20_000 };
+  const reportOf = (flapping: typeof flap | null, awaitingApproval = false): ProxyReport =>
+    proxy('a', 1, { pool: { name: 'app', activeLevel: 1, failoverActive: true, flapping, failback: { mode: 'manual', awaitingApproval } } });
+  const failback = { mode: 'manual' as const, approvedAt: undefined };
+  // Without spec.holdDown (and no condition yet), no Flapping condition is written.
+  assert.equal(run([reportOf(null)]).status.conditions?.some((c) => c.type === 'Flapping'), false);
+  const stable = run([reportOf(null)], undefined, T0, { holdDown: true, failback });
+  assert.equal(cond(stable.status, 'Flapping'), 'False Stable');
+  assert.deepEqual(stable.status.failback, { mode: 'manual', awaitingApproval: false });
+  const started = run([reportOf(flap, true)], stable.status, T0 + 1000, { holdDown: true, failback });
+  assert.equal(cond(started.status, 'Flapping'), 'True Flapping');
+  assert.deepEqual(started.status.flapping, { since: flap.since, failovers: 3, holdMs: 20_000 });
+  assert.deepEqual(started.status.failback, { mode: 'manual', awaitingApproval: true });
+  assert.deepEqual(started.transitions.filter((t) => t.type.startsWith('Flapping')), [{ type: 'FlappingStarted', from: 1, to: 1, failovers: 3, holdMs: 20_000 }]);
+  // Counted against the stored status: the same report again records nothing.
+  assert.deepEqual(run([reportOf(flap, true)], started.status, T0 + 2000, { holdDown: true, failback }).transitions, []);
+  const ended = run([reportOf(null)], started.status, T0 + 3000, { holdDown: true, failback: { mode: 'manual', approvedAt: '2026-01-01T00:00:03Z' } });
+  assert.equal(cond(ended.status, 'Flapping'), 'False Stable');
+  assert.equal(ended.status.flapping, undefined);
+  assert.deepEqual(ended.status.failback, { mode: 'manual', awaitingApproval: false, approvedAt: '2026-01-01T00:00:03Z' });
+  assert.deepEqual(ended.transitions.map((t) => t.type), ['FlappingEnded']);
+});

@@ -34,7 +34,10 @@ export const ERRORS = {
   HEADERS_TOO_LARGE: def('VF_ERR_HEADERS_TOO_LARGE', 431, 'The request line and headers exceed the size node accepts (16 KiB); the connection is closed.'),
   BODY_TOO_LARGE: def('VF_ERR_BODY_TOO_LARGE', 413, 'Admin API: the request body is larger than 4 MiB; nothing was applied.'),
   REQUEST_TIMEOUT: def('VF_ERR_REQUEST_TIMEOUT', 408, 'The request head did not arrive in time (data plane: dataplane.client_header_timeout); the connection is closed.'),
+  DECISION_STALE: def('VF_ERR_DECISION_STALE', 409, 'A shared decision (PUT /api/v1/pools/{pool}/decision) whose sequence is lower than the one the proxy holds; nothing was changed.'),
+  DECISION_LOCAL: def('VF_ERR_DECISION_LOCAL', 409, 'A shared decision for a pool that decides locally (consensus.mode: local); nothing was changed.'),
   DRILL_RUNNING: def('VF_ERR_DRILL_RUNNING', 409, 'A live drill is already running on that pool.'),
+  NO_FAILBACK_AWAITING: def('VF_ERR_NO_FAILBACK_AWAITING', 409, 'POST /api/v1/failover/failback: the pool awaits no failback approval (failback auto, not failed over, or its earlier level not healthy long enough yet); the message says which.'),
   INTERNAL: def('VF_ERR_INTERNAL', 500, 'An unexpected failure in the proxy; the proxy log has the details.'),
 } as const satisfies Record<string, ErrorDef>;
 

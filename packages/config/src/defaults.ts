@@ -18,6 +18,10 @@ export const DEFAULTS = {
     /** To the backends: HTTP/1.1 unless the pool says otherwise (SPEC 8). */
     protocol: 'http1',
   },
+  /** SPEC 9: standalone, a proxy decides alone; the operator renders `shared` (FailoverPool default). */
+  consensus: {
+    mode: 'local',
+  },
   healthCheck: {
     type: 'http',
     path: '/health',
@@ -35,6 +39,40 @@ export const DEFAULTS = {
     delayMs: 30_000,
     stepPercent: 25,
     stepIntervalMs: 5000,
+    /** auto: traffic returns to a recovered level by itself; manual: it waits for an approval (SPEC 10). */
+    failback: 'auto',
+  },
+  /** failover.hold_down (SPEC 10), off when the block is absent; these are its fields' defaults when present. */
+  holdDown: {
+    minDwellMs: 30_000,
+    flapThreshold: 3,
+    flapWindowMs: 5 * 60_000,
+    maxHoldMs: 10 * 60_000,
+  },
+  /** failover.ramp_gate (SPEC 10), off when the block is absent. */
+  rampGate: {
+    maxErrorPercent: 5,
+    maxP99Ms: 500,
+  },
+  /** pools[].outlier_detection (SPEC 10), off when the block is absent; its fields' defaults when present. */
+  outlier: {
+    consecutive5xx: 5,
+    consecutiveGatewayErrors: 3,
+    errorPercent: 50,
+    minRequests: 20,
+    intervalMs: 10_000,
+    baseEjectionMs: 30_000,
+    maxEjectionMs: 5 * 60_000,
+    maxEjectionPercent: 50,
+  },
+  /** pools[].retry (SPEC 10), off when the block is absent. */
+  retry: {
+    perTryTimeout: 'auto',
+    hedge: false,
+    /** per_try_timeout auto: the backend's observed p99 time to response head, bounded to this much at least
+     *  (and to header_timeout at most); until a backend has answered this many requests, header_timeout. */
+    autoMinMs: 50,
+    autoMinSamples: 20,
   },
   notification: {
     enabled: true,

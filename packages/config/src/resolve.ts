@@ -3,7 +3,18 @@ import { parseListen, parseUpstream } from './address.ts';
 import { DEFAULTS } from './defaults.ts';
 import type { Issue } from './dsl.ts';
 import type { RawConfig, RawPool } from './schema.ts';
-import type { BackendConfig, Config, FailoverPolicy, PoolConfig, RouteConfig, TlsConfig, UpstreamTls } from './types.ts';
+import type { BackendConfig, Config, FailoverPolicy, HoldDownPolicy, PoolConfig, RampGatePolicy, RouteConfig, TlsConfig, UpstreamTls } from './types.ts';
+
+type RawHoldDown = RawConfig['failover']['hold_down'];
+type RawRampGate = RawConfig['failover']['ramp_gate'];
+
+function holdDown(h: RawHoldDown): HoldDownPolicy | undefined {
+  return h === undefined ? undefined : { minDwellMs: h.min_dwell, flapThreshold: h.flap_threshold, flapWindowMs: h.flap_window, maxHoldMs: h.max_hold };
+}
+
+function rampGate(g: RawRampGate): RampGatePolicy | undefined {
+  return g === undefined ? undefined : { maxErrorPercent: g.max_error_percent, maxP99Ms: g.max_p99 };
+}
 
 export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
   const before = issues.length;
@@ -46,6 +57,9 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
     delayMs: raw.failover.delay,
     stepPercent: raw.failover.step_percent,
     stepIntervalMs: raw.failover.step_interval,
+    holdDown: holdDown(raw.failover.hold_down),
+    rampGate: rampGate(raw.failover.ramp_gate),
+    failback: raw.failover.failback,
   };
 
   const names = new Map<string, number>();
@@ -106,6 +120,9 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     delayMs: o.delay ?? top.delayMs,
     stepPercent: o.step_percent ?? top.stepPercent,
     stepIntervalMs: o.step_interval ?? top.stepIntervalMs,
+    holdDown: o.hold_down === undefined ? top.holdDown : holdDown(o.hold_down),
+    rampGate: o.ramp_gate === undefined ? top.rampGate : rampGate(o.ramp_gate),
+    failback: o.failback ?? top.failback,
   };
 
   const protocol = pool.protocol;
@@ -180,5 +197,14 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
   if (pool.backends.length > 0 && backends.length === pool.backends.length && !levels.includes(0)) {
     problem(`${path}.backends`, 'needs at least one level-0 (primary) backend: one without failover: true or failover_level > 0');
   }
-  return { name: pool.name, override: { mode: pool.override.mode, reason: pool.override.reason }, protocol, tls, backends, levels, policy };
+  const od = pool.outlier_detection;
+  const outlier = od === undefined ? undefined : {
+    consecutive5xx: od.consecutive_5xx, consecutiveGatewayErrors: od.consecutive_gateway_errors, errorPercent: od.error_percent,
+    minRequests: od.min_requests, intervalMs: od.interval, baseEjectionMs: od.base_ejection, maxEjectionMs: od.max_ejection, maxEjectionPercent: od.max_ejection_percent,
+  };
+  if (outlier !== undefined && outlier.maxEjectionMs < outlier.baseEjectionMs) {
+    problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
+  }
+  const retry = pool.retry === undefined ? undefined : { perTryTimeoutMs: pool.retry.per_try_timeout, hedge: pool.retry.hedge };
+  return { name: pool.name, outlier, retry, protocol, tls, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
 }

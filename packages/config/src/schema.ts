@@ -44,6 +44,21 @@ export const backendSchema = s.object(
   { doc: 'One backend server.' },
 );
 
+/** `per_try_timeout`: "auto" or a duration. */
+const perTrySchema: Schema<number | 'auto'> = {
+  doc: `How long one try may go without response headers before the next try starts: "auto" = the backend's observed p99 (at least ${D.retry.autoMinMs}ms, at most dataplane.header_timeout; header_timeout until it has answered ${D.retry.autoMinSamples} requests) or a duration like "200ms". With hedge false the slow try is cut and the request retried on the next candidate (idempotent methods, within the retry budget).`,
+  fallback: { value: D.retry.perTryTimeout },
+  optional: false,
+  parse(v, path, ctx) {
+    if (v === 'auto') return 'auto';
+    const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+    if (ms !== undefined && ms >= 1) return ms;
+    ctx.issues.push({ path, message: `must be "auto" or a duration like "200ms", got ${s.show(v)}` });
+    return s.INVALID;
+  },
+  describe: () => ({ type: 'string', description: perTrySchema.doc, default: D.retry.perTryTimeout }),
+};
+
 /** Strategy and timing; the top-level block sets them for every pool, a pool's own block overrides field by field. */
 const policyFields = {
   strategy: s.oneOf(['immediate', 'graceful', 'delayed'], { doc: 'How traffic moves to the next level: immediate (all at once), graceful (step_percent every step_interval), delayed (only after the failure lasts `delay`).', default: D.failover.strategy }),
@@ -52,6 +67,23 @@ const policyFields = {
   delay: dur('delayed strategy: how long a failure must persist before failover.', D.failover.delayMs),
   step_percent: s.int({ doc: 'graceful strategy and failback: share of traffic moved per step, in percent.', default: D.failover.stepPercent, min: 1, max: 100 }),
   step_interval: dur('graceful strategy and failback: time between steps.', D.failover.stepIntervalMs),
+  hold_down: s.optional(s.object(
+    {
+      min_dwell: dur('A level that just took traffic keeps it at least this long before traffic fails back from it (unless it fails itself).', D.holdDown.minDwellMs),
+      flap_threshold: s.int({ doc: 'This many failovers of one pool within flap_window make the pool flapping (one `flapping` notification per episode).', default: D.holdDown.flapThreshold, min: 1, max: 1000 }),
+      flap_window: dur('Window over which failovers are counted; a flapping episode ends after flap_window without a failover (`flapping_ended`).', D.holdDown.flapWindowMs),
+      max_hold: dur('While flapping, failing back needs the earlier level healthy without a break for the hold: 2 x min_dwell at the flap_threshold-th failover, doubled at each further one, at most max_hold (and never less than recovery_interval).', D.holdDown.maxHoldMs),
+    },
+    { doc: 'Hold-down against flapping (SPEC 10); off when absent. A pool\'s block replaces the top-level one as a whole.' },
+  )),
+  ramp_gate: s.optional(s.object(
+    {
+      max_error_percent: s.int({ doc: 'A ramp step (graceful failover or failback) waits while the level taking traffic answered more than this percent of 5xx or cut responses over the last step_interval.', default: D.rampGate.maxErrorPercent, min: 0, max: 100 }),
+      max_p99: dur('... or while its p99 latency over the last step_interval is above this.', D.rampGate.maxP99Ms),
+    },
+    { doc: 'Ramp gate (SPEC 10): graceful ramps and failback ramps advance only while the level taking traffic is well; a paused ramp shows why in status (`ramp.paused`), metrics and events. Off when absent: ramps advance on time alone. A pool\'s block replaces the top-level one as a whole.' },
+  )),
+  failback: s.oneOf(['auto', 'manual'], { doc: 'auto: traffic returns to a recovered level by the recovery rules; manual: it stays where it is ("awaiting failback approval" in status, a `failback_awaiting_approval` notification) until POST /api/v1/failover/failback?pool=P or, in Kubernetes, the FailoverPool\'s spec.failback.approve.', default: D.failover.failback }),
 } as const;
 
 type PolicyFields = typeof policyFields;
@@ -81,12 +113,39 @@ export const poolSchema = s.object(
       { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
       { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },
     ),
+    outlier_detection: s.optional(s.object(
+      {
+        consecutive_5xx: s.int({ doc: 'Eject a backend after this many consecutive 5xx answers or backend faults (refused, reset, timed out, invalid HTTP); 0 turns this detector off. A client that leaves (499) never counts.', default: D.outlier.consecutive5xx, min: 0, max: 100_000 }),
+        consecutive_gateway_errors: s.int({ doc: 'Eject after this many consecutive 502/503/504 answers or backend faults (connect failures, resets, timeouts); 0 turns this detector off.', default: D.outlier.consecutiveGatewayErrors, min: 0, max: 100_000 }),
+        error_percent: s.int({ doc: 'Eject when more than this percent of a backend\'s answers over `interval` were 5xx or backend faults, with at least min_requests in the interval; 100 turns this detector off.', default: D.outlier.errorPercent, min: 0, max: 100 }),
+        min_requests: s.int({ doc: 'Requests a backend must have answered in one `interval` before error_percent judges it.', default: D.outlier.minRequests, min: 1, max: 10_000_000 }),
+        interval: dur('Window of error_percent.', D.outlier.intervalMs),
+        base_ejection: dur('How long a first ejection lasts; doubled at each repeat, up to max_ejection (the count restarts after a backend has not been ejected for max_ejection).', D.outlier.baseEjectionMs),
+        max_ejection: dur('Longest ejection.', D.outlier.maxEjectionMs),
+        max_ejection_percent: s.int({ doc: 'Never eject more than this percent of a level\'s backends at once (rounded down: 50 ejects 1 of 2 or 3, none of 1; 100 lets a single-backend level be ejected, so its pool fails over).', default: D.outlier.maxEjectionPercent, min: 0, max: 100 }),
+      },
+      { doc: 'Outlier detection from real traffic (SPEC 10, Envoy-style): backends whose answers fail are ejected (status `downBy: "outlier"`) for a while, counted per data-plane process; off when absent.' },
+    )),
+    retry: s.optional(s.object(
+      {
+        per_try_timeout: perTrySchema,
+        hedge: s.bool({ doc: 'Idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE with a body of at most 64 KiB): after per_try_timeout, send a second try to the next candidate (same level, then the next level) and keep the first answer, cancelling the other. Never for other methods; a hedge is a retry for the retry budget (dataplane.retry_budget_percent), so a slow pool cannot double its own load. Counted in veloflux_hedged_requests_total.', default: D.retry.hedge }),
+      },
+      { doc: 'Per-try timeout and hedging (SPEC 10); off when absent: a try waits up to dataplane.header_timeout.' },
+    )),
     override: s.object(
       {
         mode: s.oneOf(['auto', 'active', 'inactive'], { doc: 'Manual failover held in the config (the operator renders FailoverPool spec.override here): auto = automatic; active = failed over to the first serving level above 0, whatever the health of level 0; inactive = automatic failover off, traffic stays on (or returns to) level 0.', default: 'auto' }),
         reason: s.optional(s.string({ doc: 'Why the override is set; shown in status and events.' })),
+        failback_approval: s.optional(s.string({ doc: 'failback: manual: an approval token (the operator renders FailoverPool spec.failback.approve.approvedAt here). A value this proxy has not seen yet approves the failback the pool awaits when it arrives; the same value again does nothing.', minLength: 1 })),
       },
       { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
+    ),
+    consensus: s.object(
+      {
+        mode: s.oneOf(['local', 'shared'], { doc: 'Who decides this pool\'s level and shares: local = this proxy alone, from its own probes; shared = the operator, from the probe views of every replica (SPEC 9): the proxy serves a fresh decision sent to PUT /api/v1/pools/{pool}/decision and decides alone only while it holds none (its ttl ran out, or none came yet). With bootstrap: true, /readyz waits for a first decision. The operator renders FailoverPool spec.consensus.mode here.', default: D.consensus.mode }),
+      },
+      { doc: 'One decision across proxy replicas (Kubernetes; a VeloFlux extension of the seed format).' },
     ),
   },
   { doc: 'A set of backends for one application.' },

@@ -75,6 +75,9 @@ function policyYaml(p: FailoverPolicy): Record<string, unknown> {
     delay: formatDuration(p.delayMs),
     step_percent: p.stepPercent,
     step_interval: formatDuration(p.stepIntervalMs),
+    ...(p.holdDown ? { hold_down: { min_dwell: formatDuration(p.holdDown.minDwellMs), flap_threshold: p.holdDown.flapThreshold, flap_window: formatDuration(p.holdDown.flapWindowMs), max_hold: formatDuration(p.holdDown.maxHoldMs) } } : {}),
+    ...(p.rampGate ? { ramp_gate: { max_error_percent: p.rampGate.maxErrorPercent, max_p99: formatDuration(p.rampGate.maxP99Ms) } } : {}),
+    failback: p.failback ?? 'auto',
   };
 }
 
@@ -91,7 +94,14 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
       health_check: healthCheckYaml(b.healthCheck),
     })),
     failover: policyYaml(p.policy),
-    override: defined({ mode: p.override.mode, reason: p.override.reason }),
+    ...(p.outlier ? { outlier_detection: {
+      consecutive_5xx: p.outlier.consecutive5xx, consecutive_gateway_errors: p.outlier.consecutiveGatewayErrors, error_percent: p.outlier.errorPercent,
+      min_requests: p.outlier.minRequests, interval: formatDuration(p.outlier.intervalMs), base_ejection: formatDuration(p.outlier.baseEjectionMs),
+      max_ejection: formatDuration(p.outlier.maxEjectionMs), max_ejection_percent: p.outlier.maxEjectionPercent,
+    } } : {}),
+    ...(p.retry ? { retry: { per_try_timeout: p.retry.perTryTimeoutMs === 'auto' ? 'auto' : formatDuration(p.retry.perTryTimeoutMs), hedge: p.retry.hedge } } : {}),
+    override: defined({ mode: p.override.mode, reason: p.override.reason, failback_approval: p.override.failbackApproval }),
+    consensus: { mode: p.consensus.mode },
   };
 }
 

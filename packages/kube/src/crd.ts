@@ -58,7 +58,7 @@ const MAX_STRING = 1024;
 const MAX_BACKENDS = 256;
 const MAX_ROUTES = 128;
 
-export const camel = (key: string): string => key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+export const camel = (key: string): string => key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 
 function showDefault(d: Described): string | undefined {
   if (d.defaultText !== undefined) return d.defaultText;
@@ -188,6 +188,37 @@ function policy(): Record<string, Props> {
       'x-kubernetes-validations': [validation(RULES.stepPercent)],
     },
     stepInterval: stepInterval as Props,
+    holdDown: f.holdDown as Props,
+    rampGate: f.rampGate as Props,
+  };
+}
+
+/** SPEC 10 per pool: outlierDetection and retry, from the proxy's pool schema. */
+function poolV2(): Record<string, Props> {
+  const p = convert(poolSchema.describe()).properties as Record<string, Props>;
+  const retry = p.retry as Props;
+  const perTry = retry.properties?.perTryTimeout as Props;
+  return {
+    outlierDetection: p.outlierDetection as Props,
+    retry: { ...retry, properties: { ...retry.properties, perTryTimeout: { ...perTry, pattern: `^auto$|${DURATION}` } } },
+  };
+}
+
+/** failover.failback in config.yaml, and the approval that only Kubernetes has. */
+function failback(): Props {
+  const mode = convert(failoverSchema.describe()).properties?.failback as Props;
+  return {
+    type: 'object',
+    description: 'Failback approval (SPEC 10). Default: mode auto.',
+    properties: {
+      mode: { ...mode, description: mode.description.replace("or, in Kubernetes, the FailoverPool's spec.failback.approve", 'or spec.failback.approve below') },
+      approve: {
+        type: 'object',
+        description: 'Approves the failback the pool awaits (status.failback.awaitingApproval): set approvedAt to the current time (e.g. kubectl patch fp NAME --type merge -p \'{"spec":{"failback":{"approve":{"approvedAt":"2026-01-02T03:04:05Z"}}}}\'). Each new approvedAt approves the failback awaited when the proxies receive it, once; the same value again approves nothing (idempotent), and one that arrives while nothing awaits is not kept for later. The last one rendered is in status.failback.approvedAt.',
+        required: ['approvedAt'],
+        properties: { approvedAt: TS('When the failback was approved (RFC 3339); a new value is a new approval.') },
+      },
+    },
   };
 }
 
@@ -298,9 +329,44 @@ function status(): Props {
           expired: { type: 'boolean', description: 'spec.override.expiresAt has passed, so the pool is back to auto.' },
         },
       },
+      consensus: {
+        type: 'object',
+        description: 'One decision across the proxy replicas (SPEC 9): its mode, sequence and how many proxies serve it.',
+        properties: {
+          mode: { type: 'string', enum: ['shared', 'local'], description: 'spec.consensus.mode in effect.' },
+          source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
+          sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
+          level: { type: 'integer', description: 'Failover level of the last shared decision.' },
+          shares: {
+            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
+            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
+          },
+          agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
+          proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
+          agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
+        },
+      },
+      failback: {
+        type: 'object',
+        description: 'Failback approval (spec.failback).',
+        properties: {
+          mode: { type: 'string', enum: ['auto', 'manual'], description: 'spec.failback.mode.' },
+          awaitingApproval: { type: 'boolean', description: 'A reporting proxy holds traffic on a backup level until the failback is approved (spec.failback.approve).' },
+          approvedAt: TS('The spec.failback.approve.approvedAt last rendered to the proxies.'),
+        },
+      },
+      flapping: {
+        type: 'object',
+        description: 'spec.holdDown: the flapping episode as the reporting proxies see it (absent when none is flapping; also the Flapping condition).',
+        properties: {
+          since: TS('When the episode began.'),
+          failovers: { type: 'integer', description: 'Failovers in the episode.' },
+          holdMs: { type: 'integer', description: 'How long, in milliseconds, the earlier level must be healthy without a break before traffic fails back.' },
+        },
+      },
       conditions: {
         type: 'array',
-        description: 'Ready (accepted and serving), Synced (every selected proxy runs the current config), FailoverActive (serving from a level above 0, or manually activated), Degraded (a backend is down, proxies disagree, or pushes fail).',
+        description: 'Ready (accepted and serving), Synced (every selected proxy runs the current config), FailoverActive (serving from a level above 0, or manually activated), Degraded (a backend is down, proxies disagree, or pushes fail), Flapping (spec.holdDown: a proxy reports the pool flapping).',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
         maxItems: 16,
@@ -360,6 +426,18 @@ function override(): Props {
   };
 }
 
+function consensus(): Props {
+  return {
+    type: 'object',
+    description: 'One decision across the proxy replicas (SPEC 9). Default: mode shared.',
+    default: {},
+    properties: {
+      mode: { type: 'string', enum: ['shared', 'local'], default: 'shared', description: 'shared: every selected proxy reports its probe view, the operator combines them into one verdict per backend, runs the failover engine on it and sends every proxy the same level and shares (with a sequence and a lease of 3 x checkInterval, at least 2s); a proxy without a fresh decision (operator down, partitioned) decides alone until one arrives. local: each proxy decides alone from its own probes. Default: "shared".' },
+      quorum: { type: 'integer', minimum: 1, maximum: 1000, description: 'shared: how many reporting proxies must see a backend down for the verdict to be down (capped at the number reporting). Default: a strict majority of the reporting proxies.' },
+    },
+  };
+}
+
 export function openApiSchema(): Props {
   const hc = convert(healthCheckSchema.describe());
   if (!hc.properties?.timeout || !hc.properties.interval) throw new Error('health check schema lost timeout/interval');
@@ -375,6 +453,9 @@ export function openApiSchema(): Props {
       ...policy(),
       notifications: notifications(),
       override: override(),
+      consensus: consensus(),
+      failback: failback(),
+      ...poolV2(),
     },
     'x-kubernetes-validations': [
       validation(RULES.levelZero),
@@ -423,6 +504,7 @@ export function failoverPoolCrd(): Record<string, unknown> {
           { name: 'Active Level', type: 'integer', jsonPath: '.status.activeLevel', description: 'Failover level serving traffic.' },
           { name: 'Failover', type: 'string', jsonPath: '.status.conditions[?(@.type=="FailoverActive")].status', description: 'Whether failover is active.' },
           { name: 'Synced', type: 'string', jsonPath: '.status.syncedProxies', description: 'Proxies running the current config, synced/selected.' },
+          { name: 'Agree', type: 'string', jsonPath: '.status.consensus.agree', description: 'Proxies serving the pool\'s one decision, agreeing/proxies (SPEC 9).' },
           { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Accepted and served by at least one synced proxy.' },
           { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why Ready is what it is (e.g. Serving, Conflict, SecretMissing, NoProxies).' },
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

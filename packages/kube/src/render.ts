@@ -160,6 +160,21 @@ function defined(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
+/** camelCase spec block -> config.yaml keys: minDwell -> min_dwell, consecutive5xx -> consecutive_5xx. */
+function snake(block: object | undefined): Record<string, unknown> | undefined {
+  if (block === undefined) return undefined;
+  // An underscore before each capital, and before a digit that follows a lower-case letter.
+  const key = (k: string): string => k.replace(/[A-Z]|(?<=[a-z])[0-9]/g, (c) => `_${c.toLowerCase()}`);
+  return defined(Object.fromEntries(Object.entries(block).map(([k, v]) => [key(k), v])));
+}
+
+/** `pools[].override`, with spec.failback.approve.approvedAt as its failback_approval token (SPEC 10). */
+function overrideWithApproval(pool: FailoverPool, now: number): Record<string, unknown> | undefined {
+  const o = renderOverride(pool, now);
+  const approval = pool.spec.failback?.approve?.approvedAt;
+  return approval === undefined ? o : { ...(o ?? { mode: 'auto' }), failback_approval: approval };
+}
+
 function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<string, unknown>; routes: Record<string, unknown>[]; channels: Record<string, unknown>[] } {
   const s = pool.spec;
   const name = pool.metadata.name;
@@ -182,9 +197,16 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
       delay: s.delay,
       step_percent: s.stepPercent,
       step_interval: s.stepInterval,
+      hold_down: snake(s.holdDown),
+      ramp_gate: snake(s.rampGate),
+      failback: s.failback?.mode,
     }),
+    outlier_detection: snake(s.outlierDetection),
+    retry: snake(s.retry),
     // Only a real override is written, so configs without one stay valid for proxies that predate it.
-    override: renderOverride(pool, input.now),
+    override: overrideWithApproval(pool, input.now),
+    // SPEC 9: shared is the Kubernetes default (the proxy's own default, standalone, is local).
+    consensus: { mode: s.consensus?.mode ?? 'shared' },
   });
   const routes = s.routes.flatMap((r) => {
     const prefix = r.pathPrefix ?? '/';

@@ -45,6 +45,26 @@ export interface ChannelSpec {
 
 export type OverrideMode = 'auto' | 'active' | 'inactive';
 
+/** SPEC 10, in camelCase: config.yaml's failover.hold_down, ramp_gate, failback and a pool's outlier_detection, retry. */
+export interface HoldDownSpec { minDwell?: string; flapThreshold?: number; flapWindow?: string; maxHold?: string }
+export interface RampGateSpec { maxErrorPercent?: number; maxP99?: string }
+export interface FailbackSpec {
+  mode?: 'auto' | 'manual';
+  /** Approves the failback the pool awaits: a new approvedAt (RFC 3339) approves once; the same one again does nothing. */
+  approve?: { approvedAt: string };
+}
+export interface OutlierDetectionSpec {
+  consecutive5xx?: number;
+  consecutiveGatewayErrors?: number;
+  errorPercent?: number;
+  minRequests?: number;
+  interval?: string;
+  baseEjection?: string;
+  maxEjection?: string;
+  maxEjectionPercent?: number;
+}
+export interface RetrySpec { perTryTimeout?: string; hedge?: boolean }
+
 export interface FailoverPoolSpec {
   proxySelector: LabelSelector;
   routes: { hosts?: string[]; pathPrefix?: string }[];
@@ -59,6 +79,32 @@ export interface FailoverPoolSpec {
   stepInterval?: string;
   notifications?: { enabled?: boolean; channels?: ChannelSpec[] };
   override?: { mode?: OverrideMode; reason?: string; expiresAt?: string };
+  holdDown?: HoldDownSpec;
+  rampGate?: RampGateSpec;
+  failback?: FailbackSpec;
+  outlierDetection?: OutlierDetectionSpec;
+  retry?: RetrySpec;
+  /** SPEC 9: one decision across the proxies (shared, the default) or each proxy alone (local). */
+  consensus?: { mode?: ConsensusMode; quorum?: number };
+}
+
+export type ConsensusMode = 'shared' | 'local';
+
+/** SPEC 9: status.consensus. */
+export interface ConsensusStatus {
+  mode: ConsensusMode;
+  /** Sequence of the last decision (grows across operator restarts and leader changes). */
+  sequence: number;
+  /** Level and shares of the last decision (shared mode). */
+  level?: number;
+  shares?: { level: number; percent: number }[];
+  /** Ready proxies serving the decision (shared) or the most common level (local), and ready proxies. */
+  agreeing: number;
+  proxies: number;
+  /** "agreeing/proxies", for the AGREE column. */
+  agree: string;
+  /** Where the selected proxies' decisions come from: shared while the operator decides for them. */
+  source: 'shared' | 'local';
 }
 
 export interface Condition {
@@ -78,6 +124,11 @@ export interface FailoverPoolStatus {
   syncedProxies?: string;
   proxies?: { selected: number; synced: number };
   override?: { mode: OverrideMode; expired: boolean };
+  consensus?: ConsensusStatus;
+  /** failback: mode, whether a failback awaits approval on a reporting proxy, and the approval rendered last. */
+  failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean; approvedAt?: string };
+  /** failover.hold_down: the flapping episode as the reporting proxies see it, or absent. */
+  flapping?: { since: string; failovers: number; holdMs: number };
   conditions?: Condition[];
 }
 
@@ -96,11 +147,17 @@ export interface ProxyPoolStatus {
   mode?: string;
   failoverActive?: boolean;
   failoverCount?: number;
-  backends?: { address: string; level: number; health?: string; lastError?: string | null }[];
+  backends?: { address: string; level: number; health?: string; lastError?: string | null; downBy?: string | null }[];
+  /** SPEC 9: where the pool's level comes from on that proxy. */
+  decision?: { source: 'shared' | 'local'; sequence: number | null; expiresAt: string | null };
+  flapping?: { since: string; failovers: number; holdMs: number } | null;
+  failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean };
 }
 
 export interface ProxyStatus {
   version: string;
   ready?: boolean;
+  /** The proxy id (pod name), SPEC 2. */
+  proxy?: string;
   pools: ProxyPoolStatus[];
 }

@@ -59,6 +59,7 @@ test('one pool renders to the proxy format, keeps the pod\'s own keys, and hashe
         { address: '10.0.0.2:80', failover_level: 1 },
       ],
       failover: { strategy: 'graceful', recovery_interval: '30s', step_percent: 50 },
+      consensus: { mode: 'shared' },
     }],
     routes: [{ host: 'app.example.com', path_prefix: '/', pool: 'app' }],
   });
@@ -135,6 +136,13 @@ test('notification secrets come from Secrets; a missing one refuses the pool', (
   assert.deepEqual(missing.refused.get('app'), { reason: 'SecretMissing', message: 'Secret "hooks" has no key "hmac"' });
 });
 
+test('consensus: shared unless the FailoverPool says local (SPEC 9)', () => {
+  const mode = (spec: Partial<FailoverPool['spec']>): unknown => (doc(render(input([fp('app', spec)])).text) as { pools: { consensus: unknown }[] }).pools[0]?.consensus;
+  assert.deepEqual(mode({}), { mode: 'shared' });
+  assert.deepEqual(mode({ consensus: { mode: 'local' } }), { mode: 'local' });
+  assert.deepEqual(mode({ consensus: { mode: 'shared', quorum: 2 } }), { mode: 'shared' }, 'the quorum is the operator\'s, not the proxy\'s');
+});
+
 test('override: active and inactive are rendered with their reason; expiry returns the pool to auto', () => {
   const rows: [FailoverPoolSpec['override'], unknown][] = [
     [undefined, undefined],
@@ -163,4 +171,30 @@ test('SPEC 8: protocol and healthCheck type/service render to the proxy\'s keys,
   const loaded = loadConfigText(r.text ?? '');
   assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
   assert.deepEqual(loaded.config.pools[0]?.backends.map((b) => b.healthCheck.type), ['grpc', 'http', 'tcp']);
+});
+
+test('engine v2 fields render to the proxy format; spec.failback.approve.approvedAt is the override\'s failback_approval token', () => {
+  const r = render(input([fp('app', {
+    holdDown: { minDwell: '10s', flapThreshold: 2, flapWindow: '1m', maxHold: '5m' },
+    rampGate: { maxErrorPercent: 10, maxP99: '300ms' },
+    failback: { mode: 'manual', approve: { approvedAt: '2026-01-01T00:00:00Z' } },
+    outlierDetection: { consecutive5xx: 4, consecutiveGatewayErrors: 2, errorPercent: 40, minRequests: 10, interval: '5s', baseEjection: '10s', maxEjection: '1m', maxEjectionPercent: 34 },
+    retry: { perTryTimeout: 'auto', hedge: true },
+  })]));
+  assert.deepEqual(r.pools, ['app']);
+  const pool = doc(r.text).pools[0];
+  assert.deepEqual(pool.failover, { hold_down: { min_dwell: '10s', flap_threshold: 2, flap_window: '1m', max_hold: '5m' }, ramp_gate: { max_error_percent: 10, max_p99: '300ms' }, failback: 'manual' });
+  assert.deepEqual(pool.outlier_detection, { consecutive_5xx: 4, consecutive_gateway_errors: 2, error_percent: 40, min_requests: 10, interval: '5s', base_ejection: '10s', max_ejection: '1m', max_ejection_percent: 34 });
+  assert.deepEqual(pool.retry, { per_try_timeout: 'auto', hedge: true });
+  assert.deepEqual(pool.override, { mode: 'auto', failback_approval: '2026-01-01T00:00:00Z' });
+  const loaded = loadConfigText(r.text);
+  assert.ok(loaded.ok);
+  assert.equal(loaded.ok && loaded.config.pools[0]?.override.failbackApproval, '2026-01-01T00:00:00Z');
+  // With an active override the token rides along.
+  const active = render(input([fp('app', { override: { mode: 'active', reason: 'drill' }, failback: { approve: { approvedAt: '2026-01-01T00:05:00Z' } } })]));
+  assert.deepEqual(doc(active.text).pools[0].override, { mode: 'active', reason: 'drill', failback_approval: '2026-01-01T00:05:00Z' });
+  // A bad value is the proxy's refusal, named by its config path.
+  const bad = render(input([fp('app', { outlierDetection: { baseEjection: '1m', maxEjection: '10s' } })]));
+  assert.equal(bad.refused.get('app')?.reason, 'InvalidConfig');
+  assert.match(bad.refused.get('app')?.message ?? '', /outlier_detection\.max_ejection: must be at least base_ejection/);
 });

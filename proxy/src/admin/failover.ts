@@ -15,9 +15,13 @@ export const failoverPlugin: AdminPlugin = (app, ctx) => {
     const c = ctx.controller();
     return c.deactivate(poolParam(req, c, true) as string);
   });
+  app.post('/api/v1/failover/failback', async (req) => {
+    const c = ctx.controller();
+    return c.failback(poolParam(req, c, true) as string);
+  });
   app.get('/api/v1/failover/status', async (req) => {
     const c = ctx.controller();
-    return { version: c.version, ready: c.ready, pools: c.status(poolParam(req, c, false)) };
+    return { version: c.version, ready: c.ready, proxy: c.proxyId, pools: c.status(poolParam(req, c, false)) };
   });
   app.post('/api/v1/failover/test', async (req) => {
     const c = ctx.controller();

@@ -5,11 +5,12 @@ import { STATUS_CODES } from 'node:http';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { ERRORS, errorBody } from '../errors.ts';
-import { DrillError, UnknownPoolError } from '../control/api.ts';
+import { DrillError, NothingToApproveError, UnknownPoolError } from '../control/api.ts';
 import { authPlugin } from './auth.ts';
 import { AdminError, send } from './common.ts';
 import type { AdminContext, AdminPlugin } from './common.ts';
 import { configPlugin } from './config.ts';
+import { decisionPlugin } from './decision.ts';
 import { eventsPlugin } from './events.ts';
 import { failoverPlugin } from './failover.ts';
 import { OPENAPI } from './openapi.ts';
@@ -25,8 +26,9 @@ const publicPlugin: AdminPlugin = (app, ctx) => {
   const open = { config: { public: true } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_req, reply) => {
-    if (ctx.controller().ready) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: 'the first health-check round has not finished' });
+    const c = ctx.controller();
+    if (c.ready) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason: c.notReadyReason ?? 'the first health-check round has not finished' });
   });
   app.get('/metrics', open, async (_req, reply) => {
     const m = await ctx.metrics();
@@ -109,6 +111,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
     if (err instanceof AdminError) return send(reply, err.def, err.message, err.issues);
     if (err instanceof UnknownPoolError) return send(reply, ERRORS.UNKNOWN_POOL, err.message);
     if (err instanceof DrillError) return send(reply, err.def, err.message);
+    if (err instanceof NothingToApproveError) return send(reply, ERRORS.NO_FAILBACK_AWAITING, err.message);
     if (err.statusCode === 413) return send(reply, ERRORS.BODY_TOO_LARGE, `the request body is larger than ${BODY_LIMIT / 1024 / 1024} MiB`);
     if (err.statusCode !== undefined && err.statusCode < 500) return send(reply, ERRORS.BAD_PARAMETER, err.message);
     ctx.onInternalError?.(err);
@@ -122,6 +125,7 @@ export function createAdmin(ctx: AdminContext, observe?: { onRoute(method: strin
   failoverPlugin(app, ctx);
   configPlugin(app, ctx);
   eventsPlugin(app, ctx);
+  decisionPlugin(app, ctx);
   methodNotAllowedPlugin(app, paths);
   return app;
 }

@@ -4,8 +4,8 @@
 // and every worker switches levels on the same message.
 import { EventEmitter } from 'node:events';
 import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
-import { activate, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
-import type { Decision, LevelHealth, PoolState } from '@veloflux/engine/engine';
+import { activate, approveFailback, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
+import type { Decision, LevelHealth, LevelTraffic, PoolState } from '@veloflux/engine/engine';
 import type { Share } from '@veloflux/engine/share';
 import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
@@ -14,13 +14,23 @@ import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { ProbeOutcome, ProxyEvent } from './events.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
+import { between, readTraffic } from './traffic-stats.ts';
+import type { TrafficReading } from './traffic-stats.ts';
+import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 
 
 export interface ControllerOptions {
   readonly clock?: Clock;
+  /** This proxy's id (SPEC 2, 9: the pod name in Kubernetes, else the host name); status and views carry it. */
+  readonly proxyId?: string;
   readonly probe: (b: BackendConfig) => Promise<ProbeResult>;
   /** Random source for probe jitter, [0, 1). */
   readonly random?: () => number;
+  /**
+   * The data plane's request metrics (the drills' source): the ramp gate (failover.ramp_gate) reads the traffic
+   * of the level taking traffic over each step from them. Without it ramps advance on time alone.
+   */
+  readonly traffic?: () => Promise<MetricObjectWithValues<MetricValueWithName<string>>[]>;
 }
 
 interface Events {
@@ -39,7 +49,51 @@ export interface BackendStatus {
   readonly since: string;
   readonly lastCheck: string | null;
   readonly lastError: string | null;
-  readonly downBy: 'probe' | 'passive' | null;
+  readonly downBy: 'probe' | 'passive' | 'outlier' | null;
+  /** outlier_detection: while ejected, until when (ISO), else null. */
+  readonly ejectedUntil: string | null;
+}
+
+/** Where the pool's level and shares come from (SPEC 9): the operator's fresh decision, or this proxy alone. */
+export interface DecisionStatus {
+  readonly source: 'shared' | 'local';
+  /** Sequence of the decision held (fresh or expired), or null when none came. */
+  readonly sequence: number | null;
+  /** When the held decision stops being fresh (ISO), or null. */
+  readonly expiresAt: string | null;
+}
+
+/** A decision for one pool, as the operator sends it (PUT /api/v1/pools/{pool}/decision), already validated. */
+export interface SharedDecision {
+  readonly level: number;
+  readonly shares: readonly Share[];
+  readonly sequence: number;
+  readonly ttlMs: number;
+}
+
+interface HeldDecision {
+  readonly level: number;
+  readonly shares: readonly Share[];
+  readonly sequence: number;
+  readonly expiresAt: number;
+}
+
+/** What the pool serves, as announced in events: its level and since when it is failed over. */
+interface Served {
+  readonly level: number;
+  readonly since: number | undefined;
+}
+
+/** A decision the proxy refuses (the admin API answers 409): older than the one held, or a pool that decides alone. */
+export class DecisionRefused extends Error {
+  readonly reason: 'stale' | 'local';
+  /** The sequence held (stale only). */
+  readonly held: number | undefined;
+  constructor(reason: 'stale' | 'local', message: string, held?: number) {
+    super(message);
+    this.reason = reason;
+    this.held = held;
+  }
 }
 
 export interface PoolStatus {
@@ -53,10 +107,24 @@ export interface PoolStatus {
   /** When the current failover started (ISO), or null. */
   readonly activeSince: string | null;
   readonly lastFailoverTime: string | null;
-  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number } | null;
+  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number; readonly paused: { readonly reason: string } | null } | null;
+  /** failover.hold_down: the flapping episode (SPEC 10), or null. */
+  readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | null;
+  /** failover.failback; `awaitingApproval`: a failback waits for POST /api/v1/failover/failback (or the CR). */
+  readonly failback: { readonly mode: 'auto' | 'manual'; readonly awaitingApproval: boolean; readonly to: number | null; readonly since: string | null; readonly message: string | null };
   readonly shares: readonly Share[];
   readonly levels: readonly { readonly level: number; readonly serving: number; readonly backends: number }[];
   readonly backends: readonly BackendStatus[];
+  readonly decision: DecisionStatus;
+}
+
+/** failback approval asked of a pool that awaits none (the admin API answers 409). */
+export class NothingToApproveError extends Error {
+  readonly pool: string;
+  constructor(pool: string, detail: string) {
+    super(`pool "${pool}" awaits no failback approval: ${detail}`);
+    this.pool = pool;
+  }
 }
 
 /** Unknown pool, for callers that report it (the admin API answers 404). */
@@ -88,6 +156,25 @@ export class Controller extends EventEmitter<Events> {
   readonly #wakeTimers = new Map<string, NodeJS.Timeout>();
   readonly #unprobed = new Set<string>();
   readonly #lastFailover = new Map<string, number>();
+  /** SPEC 9: the operator's decisions, per pool (fresh until expiresAt), and their expiry timers. */
+  readonly #decisions = new Map<string, HeldDecision>();
+  readonly #expiryTimers = new Map<string, NodeJS.Timeout>();
+  /** Per pool: the level it serves, whoever decided it (announced in failover events), and shared failovers. */
+  readonly #served = new Map<string, Served>();
+  readonly #sharedFailovers = new Map<string, number>();
+  readonly #proxyId: string;
+  /** Started from a bootstrap config: readiness also waits for the first decision of every shared pool. */
+  readonly #bootstrapped: boolean;
+  #warm = false;
+  readonly #traffic: ControllerOptions['traffic'];
+  /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
+  readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
+  /** ramp_gate: pools whose due step is being judged (traffic being read). */
+  readonly #judging = new Set<string>();
+  /** outlier_detection: ejected backends by id, until when and why. */
+  readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
+  /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
+  readonly #ejections = new Map<string, { count: number; endedAt: number }>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -101,6 +188,9 @@ export class Controller extends EventEmitter<Events> {
     this.#clock = opts.clock ?? systemClock;
     this.#probe = opts.probe;
     this.#random = opts.random ?? Math.random;
+    this.#proxyId = opts.proxyId ?? 'veloflux-proxy';
+    this.#bootstrapped = config.bootstrap;
+    this.#traffic = opts.traffic;
     const now = this.#clock.now();
     for (const pool of config.pools) {
       this.#pools.set(pool.name, initialPoolState());
@@ -130,7 +220,28 @@ export class Controller extends EventEmitter<Events> {
    * config, a config without it (pushed by the operator) has been applied (SPEC 6 warm-up).
    */
   get ready(): boolean {
-    return this.#ready && !this.#config.bootstrap;
+    if (this.#warm) return true;
+    const now = this.#clock.now();
+    // Warm-up only: once ready, an expired decision does not take the proxy out of its Service (it decides
+    // alone instead, SPEC 9), or an operator outage would empty every Service at once.
+    const decided = !this.#bootstrapped || this.#config.pools.every((p) => p.consensus.mode !== 'shared' || this.#fresh(p.name, now) !== undefined);
+    this.#warm = this.#ready && !this.#config.bootstrap && decided;
+    return this.#warm;
+  }
+
+  /** Why the proxy is not ready (for /readyz), or undefined when it is. */
+  get notReadyReason(): string | undefined {
+    if (this.ready) return undefined;
+    if (!this.#ready) return 'the first health-check round has not finished';
+    if (this.#config.bootstrap) return 'waiting for a config from the operator (bootstrap: true)';
+    const now = this.#clock.now();
+    const waiting = this.#config.pools.filter((p) => p.consensus.mode === 'shared' && this.#fresh(p.name, now) === undefined).map((p) => `"${p.name}"`);
+    return `waiting for a first shared decision for pool ${waiting.join(', ')} (consensus.mode: shared)`;
+  }
+
+  /** This proxy's id (the pod name in Kubernetes); probes carry it as X-VeloFlux-Proxy. */
+  get proxyId(): string {
+    return this.#proxyId;
   }
 
   health(id: string): HealthState | undefined {
@@ -154,10 +265,13 @@ export class Controller extends EventEmitter<Events> {
 
   stop(): void {
     this.#stopped = true;
+    for (const e of this.#ejected.values()) clearTimeout(e.timer);
     for (const t of this.#probeTimers.values()) clearTimeout(t);
     for (const t of this.#wakeTimers.values()) clearTimeout(t);
+    for (const t of this.#expiryTimers.values()) clearTimeout(t);
     this.#probeTimers.clear();
     this.#wakeTimers.clear();
+    this.#expiryTimers.clear();
   }
 
   /** A passive signal from real traffic (connection refused, reset, timed out). */
@@ -165,6 +279,53 @@ export class Controller extends EventEmitter<Events> {
     const found = this.#find(backendId);
     if (!found) return;
     this.#observe(found.pool, found.backend, { ok: false, source: 'passive', at: this.#clock.now(), error });
+  }
+
+  /**
+   * outlier_detection: the data plane saw this backend fail real requests (`reason`). It is ejected for
+   * base_ejection x 2^(ejections in a row - 1), at most max_ejection, unless that would eject more than
+   * max_ejection_percent of its level (rounded down) or it is ejected already. The count of ejections in a row
+   * restarts once a backend has gone max_ejection without one.
+   */
+  outlier(backendId: string, reason: string): void {
+    const found = this.#find(backendId);
+    const policy = found?.pool.outlier;
+    if (!found || !policy || this.#ejected.has(backendId) || this.#stopped) return;
+    const { pool, backend } = found;
+    const level = pool.backends.filter((b) => b.level === backend.level && b.weight > 0);
+    const ejectedInLevel = level.filter((b) => this.#ejected.has(b.id)).length;
+    if (ejectedInLevel + 1 > Math.floor((level.length * policy.maxEjectionPercent) / 100)) return;
+    const now = this.#clock.now();
+    const last = this.#ejections.get(backendId);
+    const count = last === undefined || now - last.endedAt >= policy.maxEjectionMs ? 1 : last.count + 1;
+    const ms = Math.min(policy.maxEjectionMs, policy.baseEjectionMs * 2 ** Math.min(count - 1, 40));
+    const timer = setTimeout(() => this.#readmit(backendId), ms);
+    timer.unref();
+    const wasServing = this.#serves(backend);
+    this.#ejected.set(backendId, { until: now + ms, reason: `ejected for ${ms}ms: ${reason}`, timer });
+    this.#ejections.set(backendId, { count, endedAt: now + ms });
+    this.emit('event', { type: 'backend_down', pool: pool.name, backend: backend.address, level: backend.level, error: `ejected for ${ms}ms: ${reason}`, by: 'outlier', at: now });
+    if (wasServing) this.#decide(pool, true);
+  }
+
+  #readmit(backendId: string): void {
+    const e = this.#ejected.get(backendId);
+    if (!e) return;
+    clearTimeout(e.timer);
+    this.#ejected.delete(backendId);
+    const found = this.#find(backendId);
+    if (!found || this.#stopped) return;
+    const { pool, backend } = found;
+    const h = this.#health.get(backend.id);
+    // Back to what its health checks say: up (or not probed yet) serves again; down by a probe meanwhile stays down.
+    if (h && h.status !== 'down') {
+      this.emit('event', { type: 'backend_up', pool: pool.name, backend: backend.address, level: backend.level, at: this.#clock.now() });
+      this.#decide(pool, true);
+    }
+  }
+
+  #serves(b: BackendConfig): boolean {
+    return !this.#ejected.has(b.id) && isServing(this.#health.get(b.id) ?? initialHealth(0));
   }
 
   /**
@@ -190,14 +351,46 @@ export class Controller extends EventEmitter<Events> {
     }
     this.#health.clear();
     for (const [id, h] of keepHealth) this.#health.set(id, h);
+    // Ejections last while their backend stays in a pool that still has outlier detection.
+    const ejecting = new Set(config.pools.filter((p) => p.outlier !== undefined).flatMap((p) => p.backends.map((b) => b.id)));
+    const released: string[] = [];
+    for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); released.push(id); }
+    for (const id of this.#ejections.keys()) if (!ejecting.has(id)) this.#ejections.delete(id);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
+    // A decision is for the pool as it was configured: removed pools and pools that now decide alone drop it.
+    const dropped: { name: string; sequence: number }[] = [];
+    for (const [name, held] of [...this.#decisions]) {
+      if (config.pools.find((p) => p.name === name)?.consensus.mode === 'shared') continue;
+      if (this.#fresh(name, now) !== undefined) dropped.push({ name, sequence: held.sequence });
+      this.#dropDecision(name);
+    }
+    for (const name of [...this.#served.keys()]) if (!config.pools.some((p) => p.name === name)) this.#served.delete(name);
     this.#config = config;
     this.#version = version;
+    // A pool that followed a decision and now decides alone serves its own engine's level from here on.
+    for (const { name, sequence } of dropped) {
+      const pool = config.pools.find((p) => p.name === name);
+      if (!pool) continue;
+      this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence, reason: 'consensus.mode is local now: deciding alone', at: now });
+      this.#serve(pool, 'consensus.mode local: deciding alone');
+    }
+    // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
+    for (const id of released) {
+      const found = this.#find(id);
+      const h = this.#health.get(id);
+      if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
+    }
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
       if (!this.#pools.has(pool.name)) this.#pools.set(pool.name, initialPoolState());
+      const approval = pool.override.failbackApproval;
+      const approvalBefore = old.pools.find((p) => p.name === pool.name)?.override.failbackApproval;
       if (pool.override.mode !== before && (pool.override.mode === 'active' || before === 'active')) {
         this.#setMode(pool, pool.override.mode === 'active' ? 'manual' : 'auto', `config override ${pool.override.mode}${pool.override.reason ? `: ${pool.override.reason}` : ''}`, false);
+      } else if (approval !== undefined && approval !== approvalBefore && this.#pools.get(pool.name)?.awaitingApproval !== undefined) {
+        // A new approval token (FailoverPool spec.failback.approve) approves the failback awaited now; the same
+        // token again, or one that arrives while nothing awaits, approves nothing.
+        this.#decide(pool, false, approveFailback);
       } else {
         this.#decide(pool, false);
       }
@@ -229,34 +422,170 @@ export class Controller extends EventEmitter<Events> {
     return this.status(poolName)[0] as PoolStatus;
   }
 
+  /**
+   * A decision from the operator (SPEC 9). A lower sequence than the one held is refused (stale), the same one
+   * renews the lease (the operator re-sends it before the ttl runs out), a higher one replaces it. The pool then
+   * serves its level and shares until `ttlMs` from now; per-request rescue stays local.
+   */
+  applyDecision(poolName: string, d: SharedDecision): PoolStatus {
+    const pool = this.#pool(poolName);
+    if (pool.consensus.mode !== 'shared') throw new DecisionRefused('local', `pool "${pool.name}" decides locally (consensus.mode: local); it takes no shared decision`);
+    const held = this.#decisions.get(pool.name);
+    if (held !== undefined && d.sequence < held.sequence) {
+      throw new DecisionRefused('stale', `decision sequence ${d.sequence} is lower than the one held (${held.sequence}); nothing was changed`, held.sequence);
+    }
+    const now = this.#clock.now();
+    const wasShared = this.#fresh(pool.name, now) !== undefined;
+    const next: HeldDecision = { level: d.level, shares: d.shares, sequence: d.sequence, expiresAt: now + d.ttlMs };
+    this.#decisions.set(pool.name, next);
+    this.#armExpiry(pool.name, next.expiresAt);
+    const changed = !wasShared || held === undefined || held.level !== d.level || JSON.stringify(held.shares) !== JSON.stringify(d.shares);
+    if (!wasShared) this.emit('event', { type: 'decision_source', pool: pool.name, source: 'shared', sequence: d.sequence, reason: `decision ${d.sequence} from the operator`, at: now });
+    if (changed) {
+      this.#serve(pool, `shared decision ${d.sequence}`);
+      this.#routing = this.#buildRouting();
+      this.emit('routing', this.#routing);
+    }
+    return this.status(pool.name)[0] as PoolStatus;
+  }
+
+  /**
+   * failback: manual: let the failback the pool awaits happen now. Throws NothingToApproveError when none
+   * awaits (the pool is not failed over, its earlier level is not healthy long enough yet, or failback is auto).
+   */
+  failback(poolName: string): PoolStatus {
+    const pool = this.#pool(poolName);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    if (st.awaitingApproval === undefined) {
+      const detail = (pool.policy.failback ?? 'auto') === 'auto' ? 'its failover.failback is auto'
+        : st.failoverSince === undefined ? 'it is not failed over'
+          : st.mode === 'manual' ? 'it is manually activated (deactivate it first)'
+            : `no earlier level than ${st.active} has been healthy long enough yet`;
+      throw new NothingToApproveError(pool.name, detail);
+    }
+    this.#decide(pool, true, approveFailback);
+    return this.status(poolName)[0] as PoolStatus;
+  }
+
   /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */
   status(poolName?: string): PoolStatus[] {
     const pools = poolName === undefined ? this.#config.pools : [this.#pool(poolName)];
+    const now = this.#clock.now();
     return pools.map((pool) => {
       const st = this.#pools.get(pool.name) ?? initialPoolState();
       const levels = this.#levels(pool);
+      const held = this.#decisions.get(pool.name);
+      const shared = this.#fresh(pool.name, now);
+      const served = this.#served.get(pool.name);
+      const sharedRamp = shared !== undefined && shared.shares.length > 1 ? shared.shares.find((x) => x.level !== shared.level) : undefined;
       return {
         name: pool.name,
-        activeLevel: st.active,
+        activeLevel: shared?.level ?? st.active,
         mode: st.mode,
         override: { mode: pool.override.mode, reason: pool.override.reason ?? null },
         strategy: pool.policy.strategy,
-        failoverActive: st.failoverSince !== undefined,
-        failoverCount: st.failovers,
-        activeSince: iso(st.failoverSince),
+        failoverActive: shared !== undefined ? shared.level > 0 || pool.override.mode === 'active' : st.failoverSince !== undefined,
+        failoverCount: st.failovers + (this.#sharedFailovers.get(pool.name) ?? 0),
+        activeSince: iso(shared !== undefined ? served?.since : st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
-        ramp: st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent } : null,
-        shares: this.#shares.get(pool.name) ?? [],
+        ramp: shared !== undefined
+          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent, paused: null } : null)
+          : (st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null),
+        flapping: st.flapping ? { since: iso(st.flapping.since) as string, failovers: st.flapping.failovers, holdMs: st.flapping.holdMs } : null,
+        failback: {
+          mode: pool.policy.failback ?? 'auto',
+          awaitingApproval: st.awaitingApproval !== undefined,
+          to: st.awaitingApproval?.to ?? null,
+          since: iso(st.awaitingApproval?.since),
+          message: st.awaitingApproval ? `awaiting failback approval: level ${st.awaitingApproval.to} is healthy; traffic stays on level ${st.active}` : null,
+        },
+        shares: this.#currentShares(pool, now),
         levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
         backends: pool.backends.map((b) => {
           const h = this.#health.get(b.id) ?? initialHealth(0);
+          const ej = this.#ejected.get(b.id);
           return {
-            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: h.status,
-            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: h.lastError ?? null, downBy: h.downBy ?? null,
+            address: b.address, level: b.level, region: b.region ?? null, weight: b.weight, health: ej ? 'down' : h.status,
+            since: new Date(h.since).toISOString(), lastCheck: iso(h.lastCheckAt), lastError: ej ? ej.reason : h.lastError ?? null,
+            downBy: ej ? 'outlier' : h.downBy ?? null, ejectedUntil: iso(ej?.until),
           };
         }),
+        decision: { source: shared !== undefined ? 'shared' : 'local', sequence: held?.sequence ?? null, expiresAt: iso(held?.expiresAt) },
       };
     });
+  }
+
+  /** The held decision of a shared pool while it is fresh, else undefined. */
+  #fresh(pool: string, now: number): HeldDecision | undefined {
+    const held = this.#decisions.get(pool);
+    return held !== undefined && now < held.expiresAt ? held : undefined;
+  }
+
+  /**
+   * What the data plane serves: the fresh shared decision's shares, else the local engine's. A shared level is
+   * sent to even where this proxy alone sees none of its backends serve (evenIfDown): the replicas agreed on it,
+   * and per-request rescue takes a request that fails there on to the next candidate.
+   */
+  #currentShares(pool: PoolConfig, now: number): readonly Share[] {
+    const shared = this.#fresh(pool.name, now);
+    // No share at all (the replicas see nothing serve): still try the decided level, and rescue from there.
+    if (shared !== undefined && shared.shares.length === 0) return [{ level: shared.level, percent: 100, evenIfDown: true }];
+    if (shared !== undefined) return shared.shares.map((x) => ({ level: x.level, percent: x.percent, evenIfDown: true as const }));
+    return this.#shares.get(pool.name) ?? [];
+  }
+
+  /**
+   * Announces a change of what the pool serves (whoever decided it) as the engine's failover events, so logs,
+   * metrics and notifications follow the level traffic is on. The local engine announces its own moves while
+   * the pool decides alone; this covers shared decisions and switches between the two.
+   */
+  #serve(pool: PoolConfig, reason: string): void {
+    const now = this.#clock.now();
+    const shared = this.#fresh(pool.name, now);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    const before = this.#served.get(pool.name) ?? { level: 0, since: undefined };
+    const level = shared?.level ?? st.active;
+    if (shared === undefined) { this.#served.set(pool.name, { level, since: st.failoverSince }); }
+    if (level === before.level) return;
+    const at = now;
+    if (before.level === 0) {
+      this.#served.set(pool.name, { level, since: shared ? at : st.failoverSince });
+      if (shared) this.#sharedFailovers.set(pool.name, (this.#sharedFailovers.get(pool.name) ?? 0) + 1);
+      this.#lastFailover.set(pool.name, at);
+      this.emit('event', { type: 'failover_activated', pool: pool.name, from: before.level, to: level, reason, at });
+    } else if (level === 0) {
+      this.#served.set(pool.name, { level, since: undefined });
+      this.emit('event', { type: 'failover_recovered', pool: pool.name, from: before.level, to: level, durationMs: at - (before.since ?? at), reason, at });
+    } else {
+      this.#served.set(pool.name, { level, since: before.since ?? at });
+      this.emit('event', { type: 'level_changed', pool: pool.name, from: before.level, to: level, reason, at });
+    }
+  }
+
+  #armExpiry(pool: string, at: number): void {
+    const old = this.#expiryTimers.get(pool);
+    if (old) clearTimeout(old);
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#expiryTimers.delete(pool);
+      const held = this.#decisions.get(pool);
+      const current = this.#config.pools.find((p) => p.name === pool);
+      if (!held || !current || this.#fresh(pool, this.#clock.now()) !== undefined) return;
+      this.emit('event', { type: 'decision_source', pool, source: 'local', sequence: held.sequence, reason: `decision ${held.sequence} expired (no renewal from the operator within its ttl)`, at: this.#clock.now() });
+      this.#serve(current, `decision ${held.sequence} expired: deciding locally`);
+      this.#routing = this.#buildRouting();
+      this.emit('routing', this.#routing);
+    }, Math.max(0, at - this.#clock.now()));
+    timer.unref();
+    this.#expiryTimers.set(pool, timer);
+  }
+
+  /** Forgets a pool's decision (its pool left the config or decides alone now); the sequence held goes too. */
+  #dropDecision(pool: string): void {
+    const t = this.#expiryTimers.get(pool);
+    if (t) clearTimeout(t);
+    this.#expiryTimers.delete(pool);
+    this.#decisions.delete(pool);
   }
 
   #pool(name: string): PoolConfig {
@@ -310,6 +639,8 @@ export class Controller extends EventEmitter<Events> {
     const after = observe(before, outcome, b.healthCheck);
     this.#health.set(b.id, after);
     if (before.status === after.status || (before.status === 'unknown' && after.status === 'up')) return;
+    // An ejected backend is down whatever its probes say: the change shows when the ejection ends.
+    if (this.#ejected.has(b.id)) return;
     const at = outcome.at;
     if (after.status === 'down') {
       this.emit('event', { type: 'backend_down', pool: pool.name, backend: b.address, level: b.level, error: after.lastError ?? 'unknown error', by: after.downBy ?? outcome.source, at });
@@ -327,24 +658,34 @@ export class Controller extends EventEmitter<Events> {
       for (const b of pool.backends) {
         if (b.level !== level || b.weight === 0) continue;
         totalWeight += b.weight;
-        if (isServing(this.#health.get(b.id) ?? initialHealth(0))) { serving++; servingWeight += b.weight; }
+        if (this.#serves(b)) { serving++; servingWeight += b.weight; }
       }
       return { level, serving, servingWeight, totalWeight };
     });
   }
 
   /** Runs the engine for one pool; publishes routing when anything the data plane sees changed. */
-  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision): Decision {
+  #decide(pool: PoolConfig, publish: boolean, step?: (s: PoolState, input: Parameters<typeof evaluate>[1]) => Decision, traffic?: readonly LevelTraffic[]): Decision {
     const state = this.#pools.get(pool.name) ?? initialPoolState();
-    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now() };
+    // A gated ramp's due step is judged on the traffic of that step only (#judgeStep): any other decision leaves it.
+    const trafficPending = traffic === undefined && this.#gateBaseline.has(pool.name);
+    const input = { pool: pool.name, levels: this.#levels(pool), policy: pool.policy, now: this.#clock.now(), traffic, trafficPending };
     const decision = (step ?? evaluate)(state, input);
     this.#pools.set(pool.name, decision.state);
     this.#shares.set(pool.name, decision.shares);
-    for (const e of decision.events) {
-      if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
-      this.emit('event', e);
+    // While a fresh shared decision is served, the engine's own moves are not what traffic does: keep its
+    // state (it takes over when the decision expires) but do not announce them.
+    if (this.#fresh(pool.name, input.now) === undefined) {
+      for (const e of decision.events) {
+        if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
+        this.emit('event', e);
+      }
+      this.#served.set(pool.name, { level: decision.state.active, since: decision.state.failoverSince });
     }
     this.#arm(pool, decision.wakeAt);
+    this.#followRamp(pool, decision.state, traffic !== undefined);
+    const ramp = decision.state.ramp;
+    if (trafficPending && ramp !== undefined && input.now >= ramp.nextStepAt) this.#judgeStep(pool);
     if (publish) {
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
@@ -360,18 +701,64 @@ export class Controller extends EventEmitter<Events> {
     const timer = setTimeout(() => {
       this.#wakeTimers.delete(pool.name);
       const current = this.#config.pools.find((p) => p.name === pool.name);
-      if (current) this.#decide(current, true);
+      if (!current) return;
+      const ramp = this.#pools.get(current.name)?.ramp;
+      if (ramp !== undefined && this.#gateBaseline.has(current.name) && this.#clock.now() >= ramp.nextStepAt) this.#judgeStep(current);
+      else this.#decide(current, true);
     }, Math.max(0, wakeAt - this.#clock.now()));
     timer.unref();
     this.#wakeTimers.set(pool.name, timer);
+  }
+
+  /**
+   * ramp_gate: while a pool ramps under a gate, keep a reading of its traffic by level from the start of the
+   * current step (the one the next step is judged on); none when it does not ramp. A decision that judged a
+   * step (`judged`) starts the next step's baseline.
+   */
+  #followRamp(pool: PoolConfig, state: PoolState, judged: boolean): void {
+    if (state.ramp === undefined || pool.policy.rampGate === undefined || this.#traffic === undefined) { this.#gateBaseline.delete(pool.name); return; }
+    if (judged || !this.#gateBaseline.has(pool.name)) this.#gateBaseline.set(pool.name, this.#readLevels(pool));
+  }
+
+  /** A gated ramp step is due: read the traffic of the step that ends now, then decide on it (once at a time). */
+  #judgeStep(pool: PoolConfig): void {
+    const baseline = this.#gateBaseline.get(pool.name);
+    if (baseline === undefined || this.#judging.has(pool.name)) return;
+    this.#judging.add(pool.name);
+    void this.#stepTraffic(pool, baseline).then((traffic) => {
+      this.#judging.delete(pool.name);
+      const again = this.#config.pools.find((p) => p.name === pool.name);
+      if (!this.#stopped && again) this.#decide(again, true, undefined, traffic);
+    });
+  }
+
+  async #readLevels(pool: PoolConfig): Promise<ReadonlyMap<number, TrafficReading>> {
+    const out = new Map<number, TrafficReading>();
+    const metrics = await (this.#traffic as NonNullable<ControllerOptions['traffic']>)().catch(() => []);
+    for (const level of pool.levels) {
+      out.set(level, readTraffic(metrics, pool.name, { level, backends: new Set(pool.backends.filter((b) => b.level === level).map((b) => b.address)) }));
+    }
+    return out;
+  }
+
+  async #stepTraffic(pool: PoolConfig, baseline: Promise<ReadonlyMap<number, TrafficReading>>): Promise<LevelTraffic[]> {
+    const [before, after] = await Promise.all([baseline, this.#readLevels(pool)]);
+    const out: LevelTraffic[] = [];
+    for (const [level, b] of after) {
+      const a = before.get(level);
+      if (a === undefined) continue;
+      const d = between(a, b);
+      out.push({ level, requests: d.requests, errors: d.errors, p99Ms: d.latencyMs.p99 });
+    }
+    return out;
   }
 
   #buildRouting(): RoutingState {
     const pools: Record<string, PoolRouting> = {};
     for (const pool of this.#config.pools) {
       pools[pool.name] = {
-        shares: this.#shares.get(pool.name) ?? [],
-        serving: pool.backends.filter((b) => isServing(this.#health.get(b.id) ?? initialHealth(0))).map((b) => b.id),
+        shares: this.#currentShares(pool, this.#clock.now()),
+        serving: pool.backends.filter((b) => this.#serves(b)).map((b) => b.id),
       };
     }
     return { seq: ++this.#seq, configVersion: this.#version, pools };

@@ -11,20 +11,28 @@ export interface TrafficReading {
 
 type Json = MetricObjectWithValues<MetricValueWithName<string>>[];
 
-export function readTraffic(metrics: Json, pool: string): TrafficReading {
+/**
+ * A pool's totals, or with `level` those of one failover level only (requests answered by its backends, the
+ * latency histogram's series of that level): the ramp gate judges the level taking traffic from the same figures
+ * the drills report.
+ */
+export function readTraffic(metrics: Json, pool: string, level?: { readonly level: number; readonly backends: ReadonlySet<string> }): TrafficReading {
   let requests = 0;
   let errors = 0;
   const buckets = new Map<number, number>();
+  const levelLabel = level === undefined ? undefined : String(level.level);
   for (const m of metrics) {
     if (m.name === 'veloflux_requests_total') {
       for (const v of m.values) {
         if (v.labels.pool !== pool) continue;
+        if (level !== undefined && !level.backends.has(String(v.labels.backend))) continue;
         requests += v.value;
         if (v.labels.code === '5xx' || v.labels.code === 'error') errors += v.value;
       }
     } else if (m.name === 'veloflux_request_duration_seconds') {
       for (const v of m.values) {
         if (v.labels.pool !== pool || v.metricName !== 'veloflux_request_duration_seconds_bucket') continue;
+        if (levelLabel !== undefined && String(v.labels.level) !== levelLabel) continue;
         const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
         buckets.set(le, (buckets.get(le) ?? 0) + v.value);
       }

@@ -39,6 +39,8 @@ export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
+  /** dataplane.header_timeout: the upper bound of a per-try timeout (pools[].retry). */
+  readonly headerTimeoutMs: number;
   /** Longest silence allowed from the client while its request body streams in or while it does not read the response. */
   readonly idleTimeoutMs: number;
 }
@@ -75,6 +77,10 @@ function watchStream(stream: WatchedStream | undefined, ms: number): void {
 export interface ForwardHooks {
   /** A backend failed in a way that says something about its health (refused, reset, timed out, invalid HTTP). */
   passive(target: Target, error: string): void;
+  /** pools[].retry.hedge: a hedged try was sent for a request of this pool. */
+  hedged?(pool: string): void;
+  /** outlier_detection: a backend's answers tripped a detector (reason says which); the control side ejects. */
+  outlier?(backendId: string, reason: string): void;
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
@@ -324,6 +330,20 @@ const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
 type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
 
+/**
+ * A try after the first one of a hedged or per-try-timed exchange (pools[].retry): its own dispatch handler, so
+ * the exchange tells the callbacks of concurrent or abandoned tries apart. Allocated only when such a try starts;
+ * the first try of every request is the exchange itself.
+ */
+interface Try {
+  readonly target: Target;
+  controller: Controller | undefined;
+  sent: boolean;
+  readonly startedAt: number;
+  /** Still wanted: not failed, not cancelled (lost the race, cut by its per-try timeout, client gone). */
+  live: boolean;
+}
+
 export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
@@ -354,6 +374,18 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   #finished = false;
   /** The client left, or its request body failed: whatever fails from here on is not the backend's doing. */
   #clientGone = false;
+  // pools[].retry. The exchange itself is the handler of the first try ("main"); later tries are Try objects.
+  #timer: NodeJS.Timeout | undefined;
+  #tries: Try[] | undefined;
+  /** The main try still counts (not failed, not cancelled). */
+  #mainLive = true;
+  /** Whose response goes to the client: undefined until a head arrives, null for main, else that try. */
+  #owner: Try | null | undefined;
+  #hedged = false;
+  /** The target of main once later tries exist (#target then follows whichever try owns or failed last). */
+  #mainTarget!: Target;
+  /** Times the exchange itself dispatched (main): the first one started at #startedAt. */
+  #mainStarts = 0;
 
   /** The client's gRPC deadline (grpc-timeout), when it set one. */
   #deadline: NodeJS.Timeout | undefined;
@@ -419,7 +451,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
       this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
       this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
-      this.#controller?.abort(new ClientGone('grpc-timeout expired'));
+      this.#abortAll('grpc-timeout expired');
     }, ms);
     return this;
   }
@@ -448,19 +480,149 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     else if (res instanceof Http2ServerResponse) res.stream?.close(h2.NGHTTP2_CANCEL);
     else res.destroy();
     this.#finish(ERRORS.DRAINED.status);
-    this.#controller?.abort(new ClientGone('drained'));
+    this.#abortAll('drained');
+  }
+
+  /** The proxy ended the exchange itself (deadline, drain): every try still running is aborted, at nobody's fault. */
+  #abortAll(why: string): void {
+    this.#controller?.abort(new ClientGone(why));
+    if (this.#tries !== undefined) this.#cancelOthers(undefined);
+  }
+
+  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once. */
+  get #mayRetry(): boolean {
+    return this.#replayable && IDEMPOTENT.has(this.#req.method ?? '');
   }
 
   start(): void {
     if (this.#grpcBody !== undefined && this.#attempts === 0) this.#options = { ...this.#options, body: this.#grpcBody.body() };
     this.#attempts++;
+    this.#mainStarts++;
     this.#sent = false;
     this.#controller = undefined;
+    this.#armPerTry();
     try {
       this.#target.dispatcher.dispatch(this.#options, this);
     } catch (err) {
       this.#fail(err as Error);
     }
+  }
+
+  /**
+   * pools[].retry: after per_try_timeout without a response head, the next try starts on the next candidate
+   * (hedge: the first one keeps running and the first answer wins; else the first one is cut). Once per request,
+   * idempotent replayable requests only, within the retry budget.
+   */
+  #armPerTry(): void {
+    const retry = this.#plan.retry;
+    if (retry === undefined || this.#hedged || !this.#mayRetry) return;
+    const ms = retry.perTryTimeoutMs === 'auto' ? (this.#target.latency?.timeoutMs ?? this.#settings.headerTimeoutMs) : retry.perTryTimeoutMs;
+    if (ms >= this.#settings.headerTimeoutMs) return; // header_timeout comes first: rescue handles it.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(Exchange.#onPerTry, ms, this);
+  }
+
+  static #onPerTry(this: void, ex: Exchange): void {
+    ex.#timer = undefined;
+    ex.#perTryExpired();
+  }
+
+  #perTryExpired(): void {
+    if (this.#finished || this.#owner !== undefined || this.#hedged) return;
+    const retry = this.#plan.retry;
+    if (retry === undefined) return;
+    const tried = (this.#tried ??= new Set());
+    tried.add(this.#target);
+    for (const t of this.#tries ?? []) tried.add(t.target);
+    const next = this.#plan.next(this.#firstLevel, tried);
+    // A hedge is a retry: the budget bounds it even across levels, so a slow pool cannot double its own load.
+    if (next === undefined || !this.#budget.allows()) return;
+    this.#hedged = true;
+    if (!this.#retrying) { this.#retrying = true; this.#budget.retrying++; }
+    if (retry.hedge) this.#hooks.hedged?.(this.#plan.name);
+    else this.#cancelOthers(undefined);
+    this.#startTry(next);
+  }
+
+  /** A try after main (hedge, per-try retry, or any retry once such a try exists). */
+  #startTry(target: Target): void {
+    if (this.#tries === undefined) this.#mainTarget = this.#target;
+    this.#attempts++;
+    const t: Try = { target, controller: undefined, sent: false, startedAt: performance.now(), live: true };
+    (this.#tries ??= []).push(t);
+    const ex = this;
+    // The handler of one try: plain functions over the exchange (created only for these tries).
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) { ex.#tryRequestStart(t, c); },
+      onResponseStart(c, status, headers, message) { ex.#tryResponseStart(t, c, status, headers, message); },
+      onResponseData(c, chunk) { if (ex.#owner === t && !ex.#finished) ex.#data(c, chunk); },
+      onResponseEnd(_c, trailers) { if (ex.#owner === t) ex.#endOwned(trailers); },
+      onResponseError(_c, err) { ex.#tryError(t, err); },
+    };
+    try {
+      target.dispatcher.dispatch(this.#options, handler);
+    } catch (err) {
+      this.#tryError(t, err as Error);
+    }
+  }
+
+  #tryRequestStart(t: Try, c: Controller): void {
+    t.sent = true;
+    t.controller = c;
+    if (this.#finished || !t.live || (this.#owner !== undefined && this.#owner !== t)) c.abort(new ClientGone('try no longer wanted'));
+  }
+
+  #tryResponseStart(t: Try, c: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    t.target.outlier?.answered(statusCode);
+    t.target.latency?.observe(performance.now() - t.startedAt);
+    if (this.#finished || !t.live || this.#owner !== undefined) { c.abort(new ClientGone('try lost')); return; }
+    this.#owner = t;
+    this.#target = t.target;
+    this.#cancelOthers(t);
+    this.#head(c, statusCode, headers, statusMessage);
+  }
+
+  #tryError(t: Try, err: Error): void {
+    if (!t.live || this.#finished) return; // cancelled by us: its abort says nothing about the backend
+    if (this.#owner === t) { this.#fail(err, t.sent); return; }
+    t.live = false;
+    this.#failedTry(t.target, err, t.sent);
+  }
+
+  /** Cancels every try except `keep` (undefined: all of them, main included). */
+  #cancelOthers(keep: Try | null | undefined): void {
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
+    if (keep !== null && this.#mainLive) {
+      this.#mainLive = false;
+      this.#controller?.abort(new ClientGone('try cancelled'));
+    }
+    for (const t of this.#tries ?? []) {
+      if (t === keep || !t.live) continue;
+      t.live = false;
+      t.controller?.abort(new ClientGone('try cancelled'));
+    }
+  }
+
+  #anyLive(): boolean {
+    if (this.#mainLive) return true;
+    for (const t of this.#tries ?? []) if (t.live) return true;
+    return false;
+  }
+
+  /**
+   * A try that does not own the response failed. While another try runs, its failure only counts against its
+   * backend; when it was the last one, the usual rescue decides (fault, retry rules, answer).
+   */
+  #failedTry(target: Target, err: Error, sent: boolean): void {
+    const fault = faultOf(err as Error & { code?: string }, this.#clientGone);
+    if (fault.side === 'backend' && this.#anyLive()) {
+      const code = (err as { code?: string }).code ?? err.message;
+      this.#hooks.passive(target, code);
+      target.outlier?.failed(code);
+      return;
+    }
+    this.#target = target;
+    this.#fail(err, sent);
   }
 
   #onClientClose(): void {
@@ -470,16 +632,32 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     this.#clientGone = true;
     this.#finish(CLIENT_CLOSED);
     this.#controller?.abort(new ClientGone());
+    if (this.#tries !== undefined) this.#cancelOthers(undefined);
   }
 
   onRequestStart(controller: Controller): void {
     this.#sent = true;
     this.#controller = controller;
-    if (this.#finished) controller.abort(new ClientGone());
+    if (this.#finished || !this.#mainLive) controller.abort(new ClientGone());
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    // What the backend answered counts for outlier detection whether or not the client is still there to read it,
+    // and per_try_timeout auto learns from it (the first dispatch's start is the request's).
+    const main = this.#tries === undefined ? this.#target : this.#mainTarget;
+    main.outlier?.answered(statusCode);
+    if (this.#mainStarts === 1) main.latency?.observe(performance.now() - this.#startedAt);
     if (this.#finished) return;
+    if (this.#timer !== undefined || this.#tries !== undefined) {
+      if (!this.#mainLive || this.#owner !== undefined) { controller.abort(new ClientGone('try lost')); return; }
+      this.#owner = null;
+      this.#target = main;
+      this.#cancelOthers(null);
+    }
+    this.#head(controller, statusCode, headers, statusMessage);
+  }
+
+  #head(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     const res = this.#res;
     if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
     writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
@@ -487,7 +665,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.#finished) return;
+    if (this.#finished || !this.#mainLive) return;
+    this.#data(controller, chunk);
+  }
+
+  #data(controller: Controller, chunk: Buffer): void {
     const res = this.#res;
     this.#bytes += chunk.length;
     if (!(res as ServerResponse).write(chunk)) { // (either protocol's write(Buffer): the union's overloads do not unify)
@@ -503,6 +685,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   }
 
   onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+    if (this.#finished || !this.#mainLive) return;
+    this.#endOwned(trailers);
+  }
+
+  /** The response of the try that owns it ended (main or a later try). */
+  #endOwned(trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished) return;
     // The backend's trailers (gRPC's grpc-status, grpc-message) go on as trailers: on HTTP/2 a trailing HEADERS
     // frame, on HTTP/1.1 the chunked trailer section (node drops them from a response with a content-length).
@@ -517,10 +705,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   }
 
   onResponseError(_controller: Controller, err: Error): void {
-    this.#fail(err);
+    if (!this.#mainLive) return; // cancelled (lost a race, cut by its per-try timeout): not the backend's doing
+    if (this.#tries !== undefined && this.#owner === undefined) {
+      this.#mainLive = false;
+      this.#failedTry(this.#mainTarget, err, this.#sent);
+      return;
+    }
+    this.#fail(err, this.#sent);
   }
 
-  #fail(err: Error): void {
+  #fail(err: Error, sent = this.#sent): void {
     if (this.#finished) return;
     const fault = faultOf(err as Error & { code?: string }, this.#clientGone);
     const res = this.#res;
@@ -531,7 +725,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       return;
     }
     const passive = fault.side === 'backend';
-    if (passive) this.#hooks.passive(this.#target, (err as { code?: string }).code ?? err.message);
+    if (passive) {
+      const code = (err as { code?: string }).code ?? err.message;
+      this.#hooks.passive(this.#target, code);
+      this.#target.outlier?.failed(code);
+    }
     if (res.headersSent) {
       // Part of the response is out: the only honest thing left is to cut the client connection.
       res.destroy();
@@ -539,7 +737,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       return;
     }
     const canTry = passive && this.#attempts < this.#settings.maxAttempts;
-    let again = !this.#sent || (this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? ''));
+    let again = !sent || (this.#mayRetry && !this.#grpc);
     if (canTry && !again && this.#grpc && refused(err)) {
       // Refused before any answer (RFC 9113 8.7): safe to send elsewhere, with the body so far (GrpcBody).
       if (this.#grpcBody === undefined) again = true;
@@ -551,11 +749,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     if (canTry && again) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
+      for (const t of this.#tries ?? []) tried.add(t.target);
       const next = this.#plan.next(this.#firstLevel, tried);
       if (next !== undefined && (next.backend.level !== this.#target.backend.level || this.#budget.allows())) {
         if (!this.#retrying) { this.#retrying = true; this.#budget.retrying++; }
         this.#target = next;
-        this.start();
+        // Once later tries exist, the exchange is no longer a free handler: a retry is a try of its own.
+        if (this.#tries !== undefined) { this.#owner = undefined; this.#startTry(next); } else this.start();
         return;
       }
     }
@@ -567,7 +767,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   #finish(status: number): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
     this.#tracker?.delete(this);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;

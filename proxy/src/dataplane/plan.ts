@@ -6,12 +6,25 @@ import type { BackendConfig, Config, PoolConfig } from '@veloflux/config/types';
 import type { PoolRouting, RoutingState } from '../routing.ts';
 import type { Dispatchers } from './dispatchers.ts';
 import { Router } from './router.ts';
+import type { OutlierCell, Outliers } from './outlier.ts';
+import type { LatencyCell, Latencies } from './latency.ts';
+import type { RetryPolicy } from '@veloflux/config/types';
+
+/** Per-backend state of this process that outlives snapshots (outlier counts, latency estimates). */
+export interface BackendCells {
+  readonly outliers: Outliers;
+  readonly latencies: Latencies;
+}
 import type { Pool } from 'undici';
 
 export interface Target {
   readonly backend: BackendConfig;
   readonly weight: number;
   readonly dispatcher: Pool;
+  /** outlier_detection: this backend's counts in this process, or undefined when the pool has none. */
+  readonly outlier: OutlierCell | undefined;
+  /** retry.per_try_timeout auto: this backend's observed time to response head, or undefined. */
+  readonly latency: LatencyCell | undefined;
 }
 
 interface Tier {
@@ -22,15 +35,19 @@ interface Tier {
 
 export class PoolPlan {
   readonly name: string;
+  /** pools[].retry, or undefined (no per-try timeout, no hedging). */
+  readonly retry: RetryPolicy | undefined;
   readonly #shares: SmoothPicker<Tier>;
   /** Per level: the tiers to try in order when a request that started on that level fails. */
   readonly #rescue: Map<number, Tier[]>;
 
-  constructor(pool: PoolConfig, routing: PoolRouting | undefined, region: string | undefined, dispatchers: Dispatchers) {
+  constructor(pool: PoolConfig, routing: PoolRouting | undefined, region: string | undefined, dispatchers: Dispatchers, cells?: BackendCells) {
     this.name = pool.name;
+    this.retry = pool.retry;
+    const auto = pool.retry?.perTryTimeoutMs === 'auto';
     const serving = new Set(routing?.serving ?? []);
     const tiers = new Map<number, Tier>();
-    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b) });
+    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b), outlier: cells?.outliers.cell(b.id, pool.outlier), latency: cells?.latencies.cell(b.id, auto) });
     for (const level of pool.levels) {
       const up = pool.backends.filter((b) => b.level === level && b.weight > 0 && serving.has(b.id));
       if (up.length > 0) tiers.set(level, { level, weight: 0, picker: new SmoothPicker(preferRegion(up, region).map(target)) });
@@ -82,12 +99,12 @@ export class Snapshot {
   readonly config: Config;
   readonly routing: RoutingState;
 
-  constructor(config: Config, routing: RoutingState, dispatchers: Dispatchers) {
+  constructor(config: Config, routing: RoutingState, dispatchers: Dispatchers, cells?: BackendCells) {
     this.config = config;
     this.routing = routing;
     this.router = new Router(config.routes);
     const pools = new Map<string, PoolPlan>();
-    for (const pool of config.pools) pools.set(pool.name, new PoolPlan(pool, routing.pools[pool.name], config.region, dispatchers));
+    for (const pool of config.pools) pools.set(pool.name, new PoolPlan(pool, routing.pools[pool.name], config.region, dispatchers, cells));
     this.pools = pools;
   }
 }

@@ -23,6 +23,9 @@ import type { Drainable } from './drain.ts';
 import { CertStore } from './certs.ts';
 import type { CertLog } from './certs.ts';
 import { Snapshot } from './plan.ts';
+import { Outliers } from './outlier.ts';
+import { Latencies } from './latency.ts';
+import type { BackendCells } from './plan.ts';
 import type { PoolPlan, Target } from './plan.ts';
 import type { Dispatcher } from 'undici';
 import { listen } from '@veloflux/service/listen';
@@ -82,6 +85,7 @@ export class DataPlane {
   readonly #log: CertLog;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
+  readonly #cells: BackendCells;
   #snapshot: Snapshot;
   #settings: ForwardSettings;
   #budget: Budget;
@@ -93,7 +97,8 @@ export class DataPlane {
     this.#drainer = new Drainer(opts.config.drainTimeoutMs);
     this.#log = opts.log ?? NO_LOG;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
-    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers);
+    this.#cells = { outliers: new Outliers((id, reason) => this.#hooks.outlier?.(id, reason)), latencies: new Latencies(opts.config.dataplane.headerTimeoutMs) };
+    this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers, this.#cells);
     this.#settings = settingsOf(opts.config);
     this.#budget = new Budget(opts.config.dataplane.retryBudgetPercent);
     const d = opts.config.dataplane;
@@ -194,6 +199,9 @@ export class DataPlane {
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
       this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map(dispatcherKey))), config.dataplane);
+      const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
+      this.#cells.outliers.retain(ids);
+      this.#cells.latencies.retain(ids, config.dataplane.headerTimeoutMs);
       this.#settings = settingsOf(config);
       this.#budget = new Budget(config.dataplane.retryBudgetPercent);
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
@@ -201,7 +209,7 @@ export class DataPlane {
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
       this.#keepAliveMs = config.dataplane.keepAliveTimeoutMs;
     }
-    this.#snapshot = new Snapshot(config, routing, this.#dispatchers);
+    this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#cells);
     this.#drainer.timeoutMs = config.drainTimeoutMs;
     this.#drainer.check(routing);
   }
@@ -508,6 +516,7 @@ class Tunnel implements Dispatcher.DispatchHandler, Drainable {
     this.#drainSet.add(this);
     upstream.on('error', end);
     upstream.on('close', end);
+    client.on('close', end);
     client.on('timeout', end);
     client.setTimeout(this.#settings.idleTimeoutMs);
     upstream.pipe(client).pipe(upstream);
@@ -565,5 +574,5 @@ function protoOf(socket: object): string {
 function settingsOf(config: Config): ForwardSettings {
   const d = config.dataplane;
   // Upstream timeouts live on the connection pools (dispatchers.ts), the retry budget in Budget.
-  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs };
+  return { maxAttempts: d.maxAttempts, idleTimeoutMs: d.idleTimeoutMs, headerTimeoutMs: d.headerTimeoutMs };
 }

@@ -11,6 +11,7 @@ export class ControlMetrics {
   readonly #controller: () => ControlApi;
   readonly #lastDurationMs = new Map<string, number>();
   readonly #events: Counter<'pool'>;
+  readonly #ejections: Counter<'pool' | 'backend'>;
   readonly #probes: Counter<'pool' | 'backend' | 'result'>;
   readonly #reloads: Counter<'result'>;
   readonly #notifications: Counter<'channel' | 'result'>;
@@ -40,6 +41,9 @@ export class ControlMetrics {
       if (since) return (now() - Date.parse(since)) / 1000;
       return (this.#lastDurationMs.get(p) ?? 0) / 1000;
     });
+    perPool('veloflux_decision_shared', 'Whether the pool serves a fresh shared decision from the operator (SPEC 9): 1 shared, 0 while the proxy decides alone (consensus.mode local, or no fresh decision).', (p) => (status(p)?.decision.source === 'shared' ? 1 : 0));
+    perPool('veloflux_failover_flapping', 'Whether the pool is flapping (failover.hold_down): 1 from its flap_threshold-th failover within flap_window until flap_window passes without one, else 0.', (p) => (status(p)?.flapping ? 1 : 0));
+    perPool('veloflux_ramp_paused', 'Whether the pool\'s ramp (graceful failover or failback) waits on failover.ramp_gate: 1 while paused, else 0.', (p) => (status(p)?.ramp?.paused ? 1 : 0));
     perPool('veloflux_pool_active_level', 'The pool\'s active failover level (0 = primary).', (p) => status(p)?.activeLevel ?? 0);
     this.#events = new Counter({ name: 'veloflux_failover_events_total', help: 'Failover activations of the pool.', labelNames: ['pool'], registers });
     new Gauge({
@@ -56,6 +60,7 @@ export class ControlMetrics {
         for (const p of self.#config.pools) for (const b of p.backends) this.set({ pool: p.name, backend: b.address }, b.level);
       },
     });
+    this.#ejections = new Counter({ name: 'veloflux_outlier_ejections_total', help: 'Backends ejected by outlier detection (pools[].outlier_detection) from what real traffic saw, by pool and backend.', labelNames: ['pool', 'backend'], registers });
     this.#probes = new Counter({ name: 'veloflux_health_checks_total', help: 'Active health checks, by pool, backend and result (success, failure).', labelNames: ['pool', 'backend', 'result'], registers });
     this.#reloads = new Counter({ name: 'veloflux_config_reloads_total', help: 'Config updates through the admin API, by result (success, unchanged, invalid, rejected).', labelNames: ['result'], registers });
     this.#notifications = new Counter({ name: 'veloflux_notification_deliveries_total', help: 'Notification deliveries, by channel and result (success, failure).', labelNames: ['channel', 'result'], registers });
@@ -72,6 +77,7 @@ export class ControlMetrics {
       if (e.type === 'failover_activated') this.#events.inc({ pool: e.pool });
       else if (e.type === 'failover_recovered') this.#lastDurationMs.set(e.pool, e.durationMs);
       else if (e.type === 'config_applied') this.#prepare(this.#controller().config);
+      else if (e.type === 'backend_down' && e.by === 'outlier') this.#ejections.inc({ pool: e.pool, backend: e.backend });
     });
     c.on('probe', (p) => this.#probes.inc({ pool: p.pool, backend: p.backend, result: p.ok ? 'success' : 'failure' }));
   }
@@ -92,12 +98,18 @@ export class ControlMetrics {
       const still = config.pools.find((q) => q.name === p.name);
       if (!still) { this.#events.remove({ pool: p.name }); this.#lastDurationMs.delete(p.name); }
       for (const b of p.backends) {
-        if (!still?.backends.some((x) => x.address === b.address)) for (const result of ['success', 'failure']) this.#probes.remove({ pool: p.name, backend: b.address, result });
+        if (!still?.backends.some((x) => x.address === b.address)) {
+          for (const result of ['success', 'failure']) this.#probes.remove({ pool: p.name, backend: b.address, result });
+          this.#ejections.remove({ pool: p.name, backend: b.address });
+        }
       }
     }
     for (const p of config.pools) {
       this.#events.inc({ pool: p.name }, 0);
-      for (const b of p.backends) for (const result of ['success', 'failure']) this.#probes.inc({ pool: p.name, backend: b.address, result }, 0);
+      for (const b of p.backends) {
+        for (const result of ['success', 'failure']) this.#probes.inc({ pool: p.name, backend: b.address, result }, 0);
+        if (p.outlier) this.#ejections.inc({ pool: p.name, backend: b.address }, 0);
+      }
     }
   }
 }

@@ -21,15 +21,16 @@ export function grpcCodeName(status: string): string {
   return GRPC_CODES[n] ?? 'UNKNOWN';
 }
 
-interface BackendCells { readonly byClass: CounterCell[] }
-interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly noBackend: CounterCell[] }
+interface BackendCells { readonly byClass: CounterCell[]; readonly level: number; readonly duration: HistogramCell }
+interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly hedged: CounterCell; readonly noBackend: CounterCell[] }
 
 export class TrafficMetrics {
   readonly requests = new CounterFamily('veloflux_requests_total', 'Requests answered, by pool, backend (empty when none was reached) and status class ("error": connection cut).');
-  readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool, in seconds.', DURATION_BUCKETS);
+  readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool and failover level of the backend that answered (empty when none was reached), in seconds.', DURATION_BUCKETS);
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
+  readonly hedged = new CounterFamily('veloflux_hedged_requests_total', 'Requests that got a hedged second try after pools[].retry.per_try_timeout (the first answer wins), by pool.');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
   readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
   readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
@@ -41,7 +42,7 @@ export class TrafficMetrics {
   readonly #grpc = new Map<string, Map<string, CounterCell>>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.passive, this.grpc, this.accessLogDropped, this.tlsReloads];
+    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive, this.grpc, this.accessLogDropped, this.tlsReloads];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -54,16 +55,18 @@ export class TrafficMetrics {
     const pools = new Set(config.pools.map((p) => p.name));
     const backends = new Set(config.pools.flatMap((p) => p.backends.map((b) => `${p.name}\u0000${b.address}`)));
     const keep = (l: Record<string, string>): boolean => (l.pool === '' || pools.has(l.pool as string)) && (!l.backend || backends.has(`${l.pool}\u0000${l.backend}`));
-    for (const f of [this.requests, this.retries, this.rescued, this.passive, this.grpc]) f.drop(keep);
+    for (const f of [this.requests, this.retries, this.rescued, this.hedged, this.passive, this.grpc]) f.drop(keep);
     for (const [name] of this.#grpc) if (!pools.has(name)) this.#grpc.delete(name);
-    this.duration.drop(keep);
-    const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
-    for (const [id] of this.#backends) if (!ids.has(id)) this.#backends.delete(id);
+    const levels = new Set(config.pools.flatMap((p) => p.levels.map((l) => `${p.name}\u0000${l}`)));
+    this.duration.drop((l) => (l.pool === '' || pools.has(l.pool as string)) && (l.level === '' || levels.has(`${l.pool}\u0000${l.level}`)));
+    // A backend that changed level keeps its id: its cells are made again for the new level.
+    const levelOf = new Map(config.pools.flatMap((p) => p.backends.map((b) => [b.id, b.level] as const)));
+    for (const [id, c] of this.#backends) if (levelOf.get(id) !== c.level) this.#backends.delete(id);
     for (const [name] of this.#pools) if (!pools.has(name)) this.#pools.delete(name);
     this.#pool('');
     for (const p of config.pools) {
       this.#pool(p.name);
-      for (const b of p.backends) { this.#backend(p.name, b.address); this.#passiveCell(p.name, b.address); }
+      for (const b of p.backends) { this.#backend(p.name, b.address, b.level); this.#passiveCell(p.name, b.address); }
     }
   }
 
@@ -71,9 +74,10 @@ export class TrafficMetrics {
     let c = this.#pools.get(pool);
     if (!c) {
       c = {
-        duration: this.duration.cell({ pool }),
+        duration: this.duration.cell({ pool, level: '' }),
         retries: this.retries.cell({ pool }),
         rescued: this.rescued.cell({ pool }),
+        hedged: this.hedged.cell({ pool }),
         noBackend: CLASSES.map((code) => this.requests.cell({ pool, backend: '', code })),
       };
       this.#pools.set(pool, c);
@@ -82,9 +86,13 @@ export class TrafficMetrics {
   }
 
   /** Cells by backend id (`<pool>/<address>`, as BackendConfig.id: no string is built on the request path). */
-  #backend(pool: string, address: string, id = `${pool}/${address}`): BackendCells {
+  #backend(pool: string, address: string, level: number, id = `${pool}/${address}`): BackendCells {
     let c = this.#backends.get(id);
-    if (!c) { c = { byClass: CLASSES.map((code) => this.requests.cell({ pool, backend: address, code })) }; this.#backends.set(id, c); }
+    if (!c) {
+      // The histogram by level: the ramp gate (failover.ramp_gate) reads the p99 of the level taking traffic.
+      c = { byClass: CLASSES.map((code) => this.requests.cell({ pool, backend: address, code })), level, duration: this.duration.cell({ pool, level: String(level) }) };
+      this.#backends.set(id, c);
+    }
     return c;
   }
 
@@ -99,9 +107,9 @@ export class TrafficMetrics {
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void {
     const p = this.#pool(pool);
     const cls = status === 0 ? 4 : status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
-    const cells = target === undefined ? p.noBackend : this.#backend(pool, target.backend.address, target.backend.id).byClass;
-    (cells[cls] as CounterCell).value++;
-    this.duration.observe(p.duration, (performance.now() - startedAt) / 1000);
+    const b = target === undefined ? undefined : this.#backend(pool, target.backend.address, target.backend.level, target.backend.id);
+    ((b === undefined ? p.noBackend : b.byClass)[cls] as CounterCell).value++;
+    this.duration.observe(b === undefined ? p.duration : b.duration, (performance.now() - startedAt) / 1000);
     if (attempts > 1) {
       p.retries.value += attempts - 1;
       if (cls < 2) p.rescued.value++;
@@ -125,6 +133,11 @@ export class TrafficMetrics {
   /** An access log line was dropped. */
   accessLogDrop(): void {
     this.#dropped.value++;
+  }
+
+  /** A hedged try was sent (pools[].retry.hedge). */
+  hedge(pool: string): void {
+    this.#pool(pool).hedged.value++;
   }
 
   passiveFailure(pool: string, target: Target): void {

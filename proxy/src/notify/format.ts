@@ -20,6 +20,9 @@ export function title(n: Notice): string {
     case 'backend_down': return `Backend down: ${n.backend?.address} (pool ${n.pool}, level ${n.backend?.level})`;
     case 'backend_up': return `Backend up: ${n.backend?.address} (pool ${n.pool}, level ${n.backend?.level})`;
     case 'drill': return `[TEST] Failover drill: pool ${n.pool} (test only, no failover)`;
+    case 'flapping': return `Failover flapping: pool ${n.pool}, ${n.flapping?.failovers} failovers; failback held for ${humanDuration(n.flapping?.holdMs ?? 0)}`;
+    case 'flapping_ended': return `Failover flapping ended: pool ${n.pool}`;
+    case 'failback_awaiting_approval': return `Awaiting failback approval: pool ${n.pool}, level ${n.from} -> ${n.to}`;
   }
 }
 
@@ -36,9 +39,15 @@ export function description(n: Notice): string {
       return `Failover recovered for pool "${n.pool}": new requests are back on level ${n.to} (from level ${n.from}) after ${humanDuration(n.durationMs ?? 0)}. Reason: ${n.reason}.${opened}`;
     }
     case 'backend_down':
-      return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is down: ${n.backend?.error ?? 'unknown error'} (seen by ${n.backend?.by === 'passive' ? 'real traffic' : 'health checks'}).`;
+      return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is down: ${n.backend?.error ?? 'unknown error'} (seen by ${n.backend?.by === 'passive' ? 'real traffic' : n.backend?.by === 'outlier' ? 'outlier detection on real traffic: ejected' : 'health checks'}).`;
     case 'backend_up':
       return `Backend ${n.backend?.address} of pool "${n.pool}" (level ${n.backend?.level}) is up again.`;
+    case 'flapping':
+      return `Pool "${n.pool}" is flapping: ${n.flapping?.failovers} failovers within ${humanDuration(n.flapping?.windowMs ?? 0)}. Traffic fails back only after the earlier level has been healthy without a break for ${humanDuration(n.flapping?.holdMs ?? 0)} (doubled at each further failover). Reason: ${n.reason}.`;
+    case 'flapping_ended':
+      return `Pool "${n.pool}" is no longer flapping after ${humanDuration(n.durationMs ?? 0)} (${n.flapping?.failovers} failovers in the episode). Reason: ${n.reason}.`;
+    case 'failback_awaiting_approval':
+      return `Pool "${n.pool}" is awaiting failback approval: level ${n.to} is healthy again, traffic stays on level ${n.from} until POST /api/v1/failover/failback?pool=${n.pool} (or the FailoverPool's spec.failback.approve). Reason: ${n.reason}.`;
     case 'drill':
       return `THIS IS A TEST. A failover drill was run for pool "${n.pool}"; no traffic was moved by this notification. ${n.summary ?? ''}`.trim();
   }
@@ -115,7 +124,7 @@ export function email(n: Notice): EmailMessage {
 type Tone = 'bad' | 'good' | 'test';
 function tone(n: Notice): Tone {
   if (n.test) return 'test';
-  return n.kind === 'failover_recovered' || n.kind === 'backend_up' ? 'good' : 'bad';
+  return n.kind === 'failover_recovered' || n.kind === 'backend_up' || n.kind === 'flapping_ended' ? 'good' : 'bad';
 }
 
 const clip = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
@@ -190,6 +199,7 @@ export function generic(n: Notice): Record<string, unknown> {
     backends_down: relevantDown(n).map((d) => ({ address: d.backend, level: d.level, error: d.error, since: iso(d.since) })),
     suppressed: n.suppressed,
     ...(n.summary !== undefined ? { summary: n.summary } : {}),
+    ...(n.flapping ? { flapping: { failovers: n.flapping.failovers, ...(n.flapping.holdMs !== undefined ? { hold_ms: n.flapping.holdMs, window_ms: n.flapping.windowMs } : {}) } } : {}),
   };
 }
 

@@ -18,7 +18,10 @@
 //   level_changed        | the open one (or opens one)       | level_changed
 //   failover_recovered   | closes the open one               | failover_recovered, restating the activation
 //   backend_down / _up   | the open one, if any              | backend_down / backend_up
-//   ramp_step            | —                                 | none (progress of a move already notified)
+//   ramp_step, ramp_paused, ramp_resumed | —                  | none (progress of a move already notified;
+//                        |                                   | the pause is in status, metrics and events)
+//   flapping / _ended    | the open one, if any              | flapping / flapping_ended (once per episode)
+//   failback_awaiting_approval | the open one (the failover)  | failback_awaiting_approval (once per wait)
 //
 // Deduplication: a notice with the same key (pool, event, subject: levels or backend, incident) as one sent less
 // than `dedupeWindowMs` ago is dropped, and so is a backend notice repeating the last state sent for that backend
@@ -31,11 +34,14 @@
 //     cannot starve the failover notice that follows it.
 //   - failover_recovered takes no token: it is sent exactly when its activation was sent, so every incident a
 //     reader saw opening is seen closing, and none closes that never opened.
+//   - flapping, flapping_ended and failback_awaiting_approval take no token: the engine emits each once per
+//     episode or wait (SPEC 10), and they are the notices a flapping pool's reader needs most.
 // Suppressed notices are counted; the next notice sent for the pool says how many were held back.
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { ProxyEvent } from '../control/api.ts';
 
-export type NoticeKind = 'failover_activated' | 'level_changed' | 'failover_recovered' | 'backend_down' | 'backend_up' | 'drill';
+export type NoticeKind = 'failover_activated' | 'level_changed' | 'failover_recovered' | 'backend_down' | 'backend_up' | 'drill'
+  | 'flapping' | 'flapping_ended' | 'failback_awaiting_approval';
 
 export interface DownBackend {
   readonly backend: string;
@@ -75,13 +81,15 @@ export interface Notice {
   /** failover_recovered: how long the failover lasted. */
   readonly durationMs?: number;
   /** backend_down / backend_up: the backend. */
-  readonly backend?: { readonly address: string; readonly level: number; readonly error?: string; readonly by?: 'probe' | 'passive' };
+  readonly backend?: { readonly address: string; readonly level: number; readonly error?: string; readonly by?: 'probe' | 'passive' | 'outlier' };
   /** Backends of the pool down at this moment. */
   readonly backendsDown: readonly DownBackend[];
   /** Notices for this pool held back by the rate limit since the last one sent. */
   readonly suppressed: number;
   /** drill: the caller's description of what the drill checked. */
   readonly summary?: string;
+  /** flapping / flapping_ended: failovers in the episode, and the hold failing back needs (flapping). */
+  readonly flapping?: { readonly failovers: number; readonly holdMs?: number; readonly windowMs?: number };
 }
 
 export type Verdict =
@@ -140,9 +148,12 @@ export class IncidentTracker {
   observe(e: ProxyEvent, now: number): Verdict {
     switch (e.type) {
       case 'ramp_step':
+      case 'ramp_paused':
+      case 'ramp_resumed':
       case 'config_applied':
       case 'mode_changed':
-        // Mode changes show up as the failover events they cause; config reloads are not incidents.
+      case 'decision_source':
+        // Mode and decision-source changes show up as the failover events they cause; config reloads are not incidents.
         return { send: false, why: 'ignored' };
       case 'backend_down': {
         const down = this.#down.get(e.pool) ?? new Map<string, DownBackend>();
@@ -187,7 +198,21 @@ export class IncidentTracker {
         const incident = open ?? { id: this.#incidentId(e.pool, e.at - e.durationMs), pool: e.pool, startedAt: e.at - e.durationMs, from: e.to, to: e.from, reason: 'unknown (not seen opening)', backendsDown: [], announced: true };
         return this.#emit({ kind: 'failover_recovered', pool: e.pool, at: e.at, incident, from: e.from, to: e.to, reason: e.reason, durationMs: e.durationMs }, `${e.pool}|recovered|${incident.id}`, now);
       }
+      case 'flapping':
+      case 'flapping_ended':
+      case 'failback_awaiting_approval':
+        return this.#episode(e, now);
     }
+  }
+
+  /** flapping, flapping_ended, failback_awaiting_approval: linked to the open incident, no token (table above). */
+  #episode(e: Extract<ProxyEvent, { type: 'flapping' | 'flapping_ended' | 'failback_awaiting_approval' }>, now: number): Verdict {
+    const incident = this.#open.get(e.pool);
+    const flapping = e.type === 'flapping' ? { failovers: e.failovers, holdMs: e.holdMs, windowMs: e.windowMs } : e.type === 'flapping_ended' ? { failovers: e.failovers } : undefined;
+    return this.#emit({
+      kind: e.type, pool: e.pool, at: e.at, incident, from: e.from, to: e.to, reason: e.reason,
+      ...(e.type === 'flapping_ended' ? { durationMs: e.durationMs } : {}), ...(flapping ? { flapping } : {}),
+    }, `${e.pool}|${e.type}|${e.at}`, now);
   }
 
   /** A drill notice: bypasses dedupe and the rate limit, consumes nothing. */

@@ -26,6 +26,7 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'listening'; readonly address: Address }
   | { readonly type: 'passive'; readonly backendId: string; readonly error: string }
+  | { readonly type: 'outlier'; readonly backendId: string; readonly reason: string }
   | { readonly type: 'metrics'; readonly id: number; readonly json: MetricsJson }
   | { readonly type: 'access_log_failed'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string }
@@ -101,6 +102,7 @@ export async function startCluster(config: Config, version: string, workers: num
       live.add(w);
       w.on('message', (m: FromWorker) => {
         if (m.type === 'passive') controller.passive(m.backendId, m.error);
+        else if (m.type === 'outlier') controller.outlier(m.backendId, m.reason);
         else if (m.type === 'metrics') {
           const p = pending.get(m.id);
           if (p) { p.parts.push(m.json); if (--p.left === 0) p.done(p.parts); }

@@ -1,6 +1,7 @@
 // The control side of a proxy, the same in one process and in cluster mode: controller (probes + decisions),
 // control metrics, drills, config updates and the admin API. The data plane(s) plug in through `traffic`
 // (their metrics) and `beforeApply` (cluster mode sends a new config to the workers first).
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 import { createAdmin, listenAdmin } from '../admin/server.ts';
@@ -42,6 +43,8 @@ export interface ControlOptions {
   readonly clock?: Clock;
   readonly traffic: TrafficSource;
   readonly beforeApply?: (config: Config, version: string) => void;
+  /** This proxy's id; default proxyId(). */
+  readonly proxyId?: string;
 }
 
 export interface ControlSide {
@@ -62,12 +65,19 @@ function warnInsecureTls(log: ControlOptions['log'], config: Config): void {
   }
 }
 
+/** SPEC 2, 6, 9: the proxy id is env POD_NAME (the chart sets it from the downward API), else the host name. */
+export function proxyId(env: NodeJS.ProcessEnv = process.env): string {
+  const pod = env.POD_NAME?.trim();
+  return pod ? pod : hostname();
+}
+
 export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
   const { log } = opts;
   const token = new TokenSource(config, { log });
-  const prober = new Prober();
+  const id = opts.proxyId ?? proxyId();
+  const prober = new Prober({ proxyId: id, version: PROXY_VERSION });
   const clock = opts.clock ?? systemClock;
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock });
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
   warnInsecureTls(log, config);
   const metrics = new ControlMetrics(() => controller, () => clock.now());

@@ -31,6 +31,8 @@ export interface RunningProxy {
 export interface StartOptions {
   readonly log: Logger;
   readonly clock?: Clock;
+  /** This proxy's id (default: env POD_NAME, else the host name). */
+  readonly proxyId?: string;
   /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
 }
@@ -45,6 +47,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.proxyId ? { proxyId: opts.proxyId } : {}),
     traffic: { text: () => registry.metrics(), json: () => traffic.json() },
   });
   const { controller } = control;
@@ -60,6 +63,8 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         controller.passive(target.backend.id, error);
         extra?.passive?.(target, error);
       },
+      outlier: (backendId, reason) => controller.outlier(backendId, reason),
+      hedged: (pool) => { traffic.hedge(pool); extra?.hedged?.(pool); },
       done: (pool, target, status, attempts, startedAt) => {
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);

@@ -33,6 +33,8 @@ process.on('message', (m: ToWorker) => {
           traffic.passiveFailure(target.backend.pool, target);
           send({ type: 'passive', backendId: target.backend.id, error });
         },
+        outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
+        hedged: (pool) => traffic.hedge(pool),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
         grpc: (pool, status) => traffic.grpcStatus(pool, status),
         tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
