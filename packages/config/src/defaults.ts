@@ -14,13 +14,13 @@ export const DEFAULTS = {
   backend: {
     weight: 100,
   },
-  pool: {
-    /** To the backends: HTTP/1.1 unless the pool says otherwise (SPEC 8). */
-    protocol: 'http1',
-  },
   /** SPEC 9: standalone, a proxy decides alone; the operator renders `shared` (FailoverPool default). */
   consensus: {
     mode: 'local',
+  },
+  pool: {
+    /** To the backends: HTTP/1.1 unless the pool says otherwise (SPEC 8). */
+    protocol: 'http1',
   },
   healthCheck: {
     type: 'http',

@@ -206,5 +206,5 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
   }
   const retry = pool.retry === undefined ? undefined : { perTryTimeoutMs: pool.retry.per_try_timeout, hedge: pool.retry.hedge };
-  return { name: pool.name, outlier, retry, protocol, tls, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
+  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, protocol, tls, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
 }

@@ -489,9 +489,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     if (this.#tries !== undefined) this.#cancelOthers(undefined);
   }
 
-  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once. */
+  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once (never a gRPC call: SPEC 8). */
   get #mayRetry(): boolean {
-    return this.#replayable && IDEMPOTENT.has(this.#req.method ?? '');
+    return this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? '');
   }
 
   start(): void {
@@ -737,7 +737,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       return;
     }
     const canTry = passive && this.#attempts < this.#settings.maxAttempts;
-    let again = !sent || (this.#mayRetry && !this.#grpc);
+    let again = !sent || this.#mayRetry;
     if (canTry && !again && this.#grpc && refused(err)) {
       // Refused before any answer (RFC 9113 8.7): safe to send elsewhere, with the body so far (GrpcBody).
       if (this.#grpcBody === undefined) again = true;
@@ -776,7 +776,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
     // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
-    // hedged: false until request hedging (SPEC 10, retry.hedge) sets it.
-    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), false);
+    // hedged: a second try was sent (pools[].retry.hedge) while the first one ran.
+    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), this.#hedged && this.#plan.retry?.hedge === true);
   }
 }

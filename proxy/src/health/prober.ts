@@ -7,9 +7,11 @@
 //   tcp   a connection is accepted (nothing is sent, no TLS handshake).
 // Every probe that speaks HTTP carries `User-Agent: veloflux-health-check/<version>` and
 // `X-VeloFlux-Proxy: <proxy id>` (for grpc they are metadata, lower-case, as HTTP/2 requires).
+import { readFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { connect as tcpConnect } from 'node:net';
+import { hostname } from 'node:os';
 import { Agent, request } from 'undici';
 import type { BackendConfig, Transport } from '@veloflux/config/types';
 import { HEALTH_CHECK_PATH, decodeHealthResponse, encodeHealthRequest } from './grpc-health.ts';
@@ -20,6 +22,14 @@ export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly
 /** What a probe reads of a response body at most. */
 const BODY_LIMIT = 64 * 1024;
 
+function productVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
 /** grpc-message is percent-encoded UTF-8 (gRPC over HTTP/2); a backend's own text, so cut short for the logs. */
 function grpcMessage(m: string): string {
   let text = m.slice(0, 600);
@@ -27,19 +37,28 @@ function grpcMessage(m: string): string {
   return text.slice(0, 200);
 }
 
+export interface ProbeIdentity {
+  readonly userAgent: string;
+  /** SPEC 2: the pod name in Kubernetes (env POD_NAME), else the host name. */
+  readonly proxyId: string;
+}
+
+export function defaultIdentity(): ProbeIdentity {
+  return { userAgent: `veloflux-health-check/${productVersion()}`, proxyId: process.env.POD_NAME || hostname() };
+}
+
 function transportKey(t: Transport): string {
   return `${t.protocol} ${t.secure} ${t.tls === undefined ? '' : `${t.tls.caFile ?? ''}|${t.tls.serverName ?? ''}|${t.tls.insecureSkipVerify}`}`;
 }
 
 export class Prober {
+  readonly #identity: ProbeIdentity;
   /** HTTP probes: one undici Agent per transport (TLS settings, h2c), no keep-alive. */
   readonly #agents = new Map<string, Agent>();
   readonly #sessions = new Set<ClientHttp2Session>();
-  readonly #headers: Record<string, string>;
 
-  /** SPEC 2: probes say what they are and which proxy sends them (a backend, or a test, can tell replicas apart). */
-  constructor(identity: { readonly proxyId: string; readonly version: string } = { proxyId: 'veloflux-proxy', version: '0' }) {
-    this.#headers = { 'user-agent': `veloflux-health-check/${identity.version}`, 'x-veloflux-proxy': identity.proxyId };
+  constructor(identity: ProbeIdentity = defaultIdentity()) {
+    this.#identity = identity;
   }
 
   async probe(b: BackendConfig): Promise<ProbeResult> {
@@ -70,7 +89,7 @@ export class Prober {
         method: 'GET',
         dispatcher: this.#agent(b.transport),
         reset: true,
-        headers: this.#headers,
+        headers: { 'user-agent': this.#identity.userAgent, 'x-veloflux-proxy': this.#identity.proxyId },
         headersTimeout: hc.timeoutMs,
         bodyTimeout: hc.timeoutMs,
         signal: AbortSignal.timeout(hc.timeoutMs),
@@ -128,8 +147,8 @@ export class Prober {
         'content-type': 'application/grpc',
         te: 'trailers',
         'grpc-timeout': `${hc.timeoutMs}m`,
-        'user-agent': this.#headers['user-agent'] as string,
-        'x-veloflux-proxy': this.#headers['x-veloflux-proxy'] as string,
+        'user-agent': this.#identity.userAgent,
+        'x-veloflux-proxy': this.#identity.proxyId,
       });
       // A session that fails (TLS verification, a refused connection) cancels its stream first: the session's
       // reason is the one worth reporting, so a stream error waits a turn for it.

@@ -29,8 +29,8 @@ export class TrafficMetrics {
   readonly duration = new HistogramFamily('veloflux_request_duration_seconds', 'Time from request to the end of the response, by pool and failover level of the backend that answered (empty when none was reached), in seconds.', DURATION_BUCKETS);
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
-  readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
   readonly hedged = new CounterFamily('veloflux_hedged_requests_total', 'Requests that got a hedged second try after pools[].retry.per_try_timeout (the first answer wins), by pool.');
+  readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
   readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
   readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');

@@ -58,12 +58,6 @@ export interface ControlSide {
   close(): Promise<void>;
 }
 
-/** SPEC 8: skip-verify is explicit, and said once per pool each time a config holding it is loaded. */
-function warnInsecureTls(log: ControlOptions['log'], config: Config): void {
-  for (const p of config.pools) {
-    if (p.tls?.insecureSkipVerify) log.warn({ pool: p.name, protocol: p.protocol }, 'backend TLS certificates are not verified for this pool (tls.insecure_skip_verify: true)');
-  }
-}
 
 /** SPEC 2, 6, 9: the proxy id is env POD_NAME (the chart sets it from the downward API), else the host name. */
 export function proxyId(env: NodeJS.ProcessEnv = process.env): string {
@@ -71,11 +65,18 @@ export function proxyId(env: NodeJS.ProcessEnv = process.env): string {
   return pod ? pod : hostname();
 }
 
+/** SPEC 8: skip-verify is explicit, and said once per pool each time a config holding it is loaded. */
+function warnInsecureTls(log: ControlOptions['log'], config: Config): void {
+  for (const p of config.pools) {
+    if (p.tls?.insecureSkipVerify) log.warn({ pool: p.name, protocol: p.protocol }, 'backend TLS certificates are not verified for this pool (tls.insecure_skip_verify: true)');
+  }
+}
+
 export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
   const { log } = opts;
   const token = new TokenSource(config, { log });
   const id = opts.proxyId ?? proxyId();
-  const prober = new Prober({ proxyId: id, version: PROXY_VERSION });
+  const prober = new Prober({ proxyId: id, userAgent: `veloflux-health-check/${PROXY_VERSION}` });
   const clock = opts.clock ?? systemClock;
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
