@@ -1,6 +1,8 @@
 // npm run bench: throughput, latency and memory of VeloFlux against the minimal undici proxy (the headline ratio),
 // nginx, HAProxy and direct-to-backend, measured side by side in one run on this machine.
-//   npm run bench [-- --rounds 3 --duration 5 --quick --no-md --profile --baseline REV --no-grpc]
+//   npm run bench [-- --rounds 3 --max-rounds 8 --duration 5 --quick --no-md --no-h2 --no-grpc --profile --baseline REV]
+// --rounds is the least number of rounds; more are run (up to --max-rounds) until the headline ratios' median has a
+// 90% confidence interval within +-5% (stats.ts medianInterval), and that interval is printed.
 // --baseline REV also builds and measures the proxy of commit REV in the same rounds: "did this change cost throughput?
 // Method (details in BENCHMARKS.md): backends and the load generator on core 1, each proxy on core 0; rounds
 // interleave the peers (rotating the order); every measurement is preceded by a warm-up; medians with min–max.
@@ -14,14 +16,17 @@ import { PEER_LABEL, REPO, VELOFLUX_MAIN, buildBaseline, buildVeloflux, startBac
 import { canPin, cpuSnapshot, foreignCores, freePort, groupCpuSeconds, pinSelf, sampleRss, start, waitHttp, type Rss } from './lib/proc.ts';
 import { performance } from 'node:perf_hooks';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
-import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
+import { fmtInterval, fmtNum, fmtSpread, halfWidthPct, medianInterval, spread } from './lib/stats.ts';
+import { H2_LABEL, h2load, makeBenchCert, startH2Peer, type H2Peer, type H2PeerKind, type H2loadResult } from './lib/h2.ts';
 import { ensureTools, machine } from './lib/tools.ts';
 import { grpcScenario } from './grpc.ts';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
+    'max-rounds': { type: 'string', default: '8' },
+    'no-h2': { type: 'boolean', default: false }, // skip the HTTP/2 comparison (h2load)
     duration: { type: 'string', default: '5' }, // seconds per measurement
     warmup: { type: 'string', default: '1' }, // seconds before each measurement
     connections: { type: 'string', default: '64' },
@@ -41,6 +46,9 @@ const { values: args } = parseArgs({
   },
 });
 const ROUNDS = args.quick ? 1 : Number(args.rounds);
+const MAX_ROUNDS = args.quick ? 1 : Math.max(ROUNDS, Number(args['max-rounds']));
+/** A headline ratio is settled when its median's 90% interval is within this many percent. */
+const SETTLED_PCT = 5;
 const DURATION = args.quick ? 2 : Number(args.duration);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
@@ -55,7 +63,7 @@ const when = new Date();
 const m = machine();
 console.log(`VeloFlux bench: ${m.cores} cores, ${m.cpu}, load ${m.loadavg.join(' ')}`);
 if (m.busy.length) console.log(`WARNING: machine busy (${m.busy.join('; ')}): figures will be noisy`);
-const missing = ensureTools(['wrk', 'nginx', 'haproxy', 'taskset']);
+const missing = ensureTools(['wrk', 'nginx', 'haproxy', 'taskset', ...(args['no-h2'] ? [] : ['h2load'])]);
 if (!canPin()) console.log('WARNING: taskset unavailable: processes are not pinned to cores');
 pinSelf('1'); // with the backends and the load generator, never with the proxy under test
 buildVeloflux(); // measure the current sources, built as the image runs them
@@ -129,8 +137,20 @@ function order<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
+/** Per-round ratios of `kind` to `ref` by req/s. */
+function roundRatios(saturation: Record<string, Sample[]>, kind: string, ref: string): number[] {
+  const a = saturation[kind] ?? [];
+  const b = saturation[ref] ?? [];
+  return a.map((x, i) => x.sat.rps / (b[i]?.sat.rps ?? Number.NaN));
+}
+
+/** Every ratio's median known within +-SETTLED_PCT (90% interval), or no ratio to settle. */
+function settled(ratioSets: number[][]): boolean {
+  return ratioSets.every((r) => r.length === 0 || halfWidthPct(medianInterval(r)) <= SETTLED_PCT);
+}
+
 async function scenario(name: string, o: { workers: number; proxyCpus?: string; loadCpus?: string; halfRate: boolean;
-  extra?: PeerKind[] }): Promise<ScenarioResult> {
+  extra?: PeerKind[]; adaptive?: boolean }): Promise<ScenarioResult> {
   console.log(`\n== ${name}`);
   const threads = o.loadCpus === undefined ? 2 : 1; // the load generator gets as many threads as cores it may use
   const primary = await backendStarter('primary', await freePort(), { dir, cpus: o.loadCpus });
@@ -146,8 +166,13 @@ async function scenario(name: string, o: { workers: number; proxyCpus?: string; 
       await saturate({ url: p.url, connections: CONNECTIONS, durationS: Math.max(2, WARMUP), cpus: o.loadCpus, threads });
     }
     const saturation: Record<string, Sample[]> = Object.fromEntries(peers.map((p) => [p.kind, []]));
-    for (let r = 0; r < ROUNDS; r++) {
+    // Adaptive (the one-core comparison): rounds go on past ROUNDS until VeloFlux/minimal and VeloFlux/nginx are
+    // settled, or MAX_ROUNDS.
+    const tracked = (): number[][] => ['minimal', 'nginx'].filter((k) => saturation[k]).map((k) => roundRatios(saturation, 'veloflux', k));
+    for (let r = 0; r < (o.adaptive ? MAX_ROUNDS : ROUNDS); r++) {
+      if (r >= ROUNDS && settled(tracked())) break;
       for (const p of order(peers, r)) saturation[p.kind]!.push(await measureSaturation(p, r + 1, o.loadCpus, threads));
+      if (o.adaptive && saturation.veloflux) console.log(`  after round ${r + 1}: ${['minimal', 'nginx'].filter((k) => saturation[k]).map((k) => `VeloFlux/${k} ${fmtInterval(medianInterval(roundRatios(saturation, 'veloflux', k)))}`).join('; ')}`);
     }
     const result: ScenarioResult = { name, workers: o.workers, saturation };
     if (o.halfRate && saturation.veloflux) {
@@ -251,10 +276,64 @@ async function accessLogCost(): Promise<AccessLogCost> {
   return result;
 }
 
+/**
+ * HTTP/2 (SPEC 8): VeloFlux, nginx (`http2`) and HAProxy, each pinned to core 0 with one worker, h2load and the two
+ * node backends on core 1; cleartext with prior knowledge (h2c) and TLS (ALPN h2). Figures are CPU-normalised:
+ * req/s per core the proxy actually used, since a proxy that leaves part of its core idle (the backend core is the
+ * ceiling) would otherwise look as fast as one that needs all of it. Rounds go on until VeloFlux/nginx and
+ * VeloFlux/HAProxy are settled (or MAX_ROUNDS).
+ */
+interface H2Sample { round: number; res: H2loadResult; cores: number; perCore: number; foreignCores: number }
+type H2Result = Record<'h2c' | 'h2', Record<H2PeerKind, H2Sample[]>>;
+async function h2Scenario(): Promise<H2Result> {
+  console.log('\n== HTTP/2: each proxy pinned to core 0 (1 worker); h2load (1 thread, 32 connections x 10 streams) and backends on core 1');
+  const cert = makeBenchCert(dir);
+  const primary = await backendStarter('primary', await freePort(), { dir, cpus: '1' });
+  const backup = await backendStarter('backup', await freePort(), { dir, cpus: '1' });
+  const peers: H2Peer[] = [];
+  const result: H2Result = { h2c: { veloflux: [], nginx: [], haproxy: [] }, h2: { veloflux: [], nginx: [], haproxy: [] } };
+  try {
+    for (const kind of ['veloflux', 'nginx', 'haproxy'] as const) {
+      peers.push(await startH2Peer(kind, { dir, primary: primary.port, backup: backup.port, cpus: '0', workers: 1, cert, nodeFlags: kind === 'veloflux' ? VELOFLUX_FLAGS : undefined }));
+    }
+    for (const proto of ['h2c', 'h2'] as const) {
+      const byKind = result[proto];
+      for (const p of peers) await h2load({ url: p[proto], durationS: 1, clients: 32, streams: 10, cpus: '1', logDir: dir }); // JIT warm-up
+      const ratios = (): number[][] => (['nginx', 'haproxy'] as const).map((k) => byKind.veloflux.map((v, i) => v.perCore / (byKind[k][i]?.perCore ?? Number.NaN)));
+      for (let r = 0; r < MAX_ROUNDS; r++) {
+        if (r >= ROUNDS && settled(ratios())) break;
+        for (const p of order(peers, r)) {
+          const cpu0 = cpuSnapshot();
+          const proxy0 = groupCpuSeconds(p.proc.pid);
+          const t0 = performance.now();
+          const res = await h2load({ url: p[proto], durationS: DURATION, clients: 32, streams: 10, cpus: '1', logDir: dir });
+          // h2load's 1 s warm-up is inside the wall time: the proxy's CPU is taken over the measured part only
+          // approximately, so both req/s and CPU are over the whole run (warm-up included) for every peer alike.
+          const wall = (performance.now() - t0) / 1000;
+          const cores = (groupCpuSeconds(p.proc.pid) - proxy0) / wall;
+          const foreign = foreignCores(cpu0, cpuSnapshot());
+          const s: H2Sample = { round: r + 1, res, cores, perCore: res.rps / Math.max(cores, 0.05), foreignCores: foreign };
+          byKind[p.kind].push(s);
+          console.log(`  ${proto.padEnd(3)} round ${r + 1} ${p.label.padEnd(9)} ${fmtNum(res.rps).padStart(8)} req/s  CPU ${cores.toFixed(2)}  ${fmtNum(s.perCore).padStart(8)} req/s/core  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms` +
+            `${res.failed ? `  FAILED ${res.failed}` : ''}${foreign > FOREIGN_LIMIT_CORES ? `  (other processes used ${foreign.toFixed(2)} cores: noisy)` : ''}`);
+        }
+        const [vn, vh] = ratios();
+        console.log(`  ${proto} after round ${r + 1}: VeloFlux/nginx per core ${fmtInterval(medianInterval(vn ?? []))}; VeloFlux/HAProxy per core ${fmtInterval(medianInterval(vh ?? []))}`);
+      }
+    }
+    return result;
+  } finally {
+    for (const p of peers) await p.stop();
+    await primary.proc.stop();
+    await backup.proc.stop();
+  }
+}
+
 // ---- run
 const started = Date.now();
 const single = await scenario('one core: each proxy pinned to core 0; backends and load generator on core 1',
-  { workers: 1, proxyCpus: '0', loadCpus: '1', halfRate: true });
+  { workers: 1, proxyCpus: '0', loadCpus: '1', halfRate: true, adaptive: true });
+const http2 = args['no-h2'] || missing.includes('h2load') ? undefined : await h2Scenario();
 const dual = args['no-2core'] ? undefined
   : await scenario('both cores: VeloFlux --workers 2, nginx worker_processes 2, HAProxy nbthread 2; nothing pinned',
     { workers: 2, halfRate: false, extra: ['veloflux1'] });
@@ -328,6 +407,9 @@ tables.push({
       // Same-build rounds on this machine spread by about +-5%: a median within that is "no change".
       Math.abs(spread(baseRatios).median - 1) <= 0.05 ? 'SAME' : spread(baseRatios).median > 1 ? 'FASTER' : 'SLOWER']] : [])],
   notes: [...(VELOFLUX_FLAGS.length ? [`VeloFlux ran with node flags: ${VELOFLUX_FLAGS.join(' ')}`] : []),
+    `Median and its 90% distribution-free interval over rounds: VeloFlux/minimal ${fmtInterval(medianInterval(ratios))}` +
+      `${single.saturation.nginx ? `; VeloFlux/nginx ${fmtInterval(medianInterval(roundRatios(single.saturation, 'veloflux', 'nginx')))}` : ''}` +
+      ` (rounds continue past --rounds until each is within +-${SETTLED_PCT}%, at most --max-rounds ${MAX_ROUNDS}).`,
     `RSS per VeloFlux process under load: ${rssPerWorker.toFixed(0)} MB (target <= ${RSS_TARGET_MB} MB): ${rssPass ? 'PASS' : 'MISS'}`,
     ],
 });
@@ -349,6 +431,33 @@ if (single.halfRate) {
     notes: ['Latency counts from the scheduled send time (open loop), so queueing is included.',
       ...contentionNotes(Object.values(samples).flat())],
   });
+}
+if (http2) {
+  for (const proto of ['h2c', 'h2'] as const) {
+    const byKind = http2[proto];
+    const ratioOf = (k: H2PeerKind, f: (s: H2Sample) => number): number[] => byKind.veloflux.map((v, i) => f(v) / (byKind[k][i] ? f(byKind[k][i]!) : Number.NaN));
+    tables.push({
+      title: `HTTP/2 ${proto === 'h2c' ? 'cleartext (prior knowledge)' : 'over TLS (ALPN h2)'}, one core per proxy: h2load 32 connections x 10 streams, ${DURATION} s x ${byKind.veloflux.length} rounds`,
+      head: ['peer', 'req/s median (min–max)', 'proxy CPU (cores)', 'req/s per core', 'p50 ms', 'p99 ms', 'VeloFlux / peer, per core', 'VeloFlux / peer, p99', 'failed'],
+      rows: (['veloflux', 'nginx', 'haproxy'] as const).map((k) => {
+        const xs = byKind[k];
+        return [
+          H2_LABEL[k],
+          fmtSpread(spread(xs.map((x) => x.res.rps))),
+          med(xs.map((x) => x.cores)).toFixed(2),
+          fmtNum(med(xs.map((x) => x.perCore))),
+          med(xs.map((x) => x.res.p50)).toFixed(2),
+          med(xs.map((x) => x.res.p99)).toFixed(2),
+          k === 'veloflux' ? '' : fmtInterval(medianInterval(ratioOf(k, (s) => s.perCore))),
+          k === 'veloflux' ? '' : `${med(ratioOf(k, (s) => s.res.p99)).toFixed(2)}x`,
+          String(xs.reduce((a, x) => a + x.res.failed, 0)),
+        ];
+      }),
+      notes: ['Target (issue 14): VeloFlux >= 0.5x nginx per core. Ratios are per round (peers interleaved), with the median\'s 90% interval.',
+        '"VeloFlux / peer, p99" above 1 means VeloFlux\'s p99 is higher (worse).',
+        ...contentionNotes(Object.values(byKind).flat())],
+    });
+  }
 }
 if (dual) {
   tables.push(saturationTable(dual,
@@ -402,7 +511,7 @@ const elapsed = (Date.now() - started) / 1000;
 console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because other processes were busy)`);
 
 const file = writeResults(`${args.quick ? 'quick-' : ''}bench${BACKEND === 'nginx' ? '-nginx-backend' : ''}`, { command, when, machine: m, backend: BACKEND, rounds: ROUNDS, durationS: DURATION,
-  connections: CONNECTIONS, single, dual, accessLog, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
+  connections: CONNECTIONS, single, http2, dual, accessLog, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
   targets: { ratio: ratioPass, rss: rssPass }, grpc: grpc?.raw, baseline: base ? { rev: PEER_LABEL.baseline, perRound: baseRatios, ...spread(baseRatios) } : undefined, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {

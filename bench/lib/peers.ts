@@ -2,9 +2,9 @@
 // backup backend. Every peer is configured for failover where it can be (nginx `backup`, HAProxy `backup` + checks,
 // VeloFlux level 1), with 2 s connect/response timeouts, so throughput is measured with the failover machinery on.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, start, waitHttp, type Proc } from './proc.ts';
 import { commandPath } from './tools.ts';
@@ -34,7 +34,17 @@ export function buildBaseline(rev: string): () => void {
   const root = mkdtempSync(join(tmpdir(), `veloflux-baseline-${sha}-`));
   const archive = execFileSync('git', ['-C', REPO, 'archive', '--format=tar', sha], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', root], { input: archive });
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  // This checkout's installed packages, except the workspace links (@veloflux/*): those point into the commit's own
+  // packages/, so a baseline from before a change to packages/config is built and run against its own config code.
+  const modules = join(root, 'node_modules');
+  mkdirSync(join(modules, '@veloflux'), { recursive: true });
+  for (const entry of readdirSync(join(REPO, 'node_modules'))) {
+    if (entry !== '@veloflux') symlinkSync(join(REPO, 'node_modules', entry), join(modules, entry));
+  }
+  for (const name of readdirSync(join(REPO, 'node_modules/@veloflux'))) {
+    const target = relative(REPO, realpathSync(join(REPO, 'node_modules/@veloflux', name)));
+    if (existsSync(join(root, target))) symlinkSync(join(root, target), join(modules, '@veloflux', name), 'dir');
+  }
   console.log(`baseline: building the proxy of ${sha} (${rev}) in ${root}`);
   execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'proxy/tsconfig.build.json')], { stdio: 'inherit' });
   baselineMain = join(root, 'proxy/dist/main.js');

@@ -17,7 +17,7 @@ export function hasCommand(cmd: string): boolean {
 }
 
 /** Debian package of each peer tool. */
-const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', taskset: 'util-linux' };
+const PACKAGES: Record<string, string> = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', taskset: 'util-linux', h2load: 'nghttp2-client' };
 
 /**
  * Installs missing tools with apt-get when running as root on a Debian-like system; otherwise prints the exact command

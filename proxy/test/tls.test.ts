@@ -142,6 +142,10 @@ test('min_version TLSv1.3 refuses a TLSv1.2 handshake; alpn ["http/1.1"] never s
   assert.equal(h.socket.getProtocol(), 'TLSv1.3');
   h.socket.destroy();
   assert.equal((await run('curl', ['-sS', '-k', '--http2', '-w', ' %{http_version}', `https://127.0.0.1:${p.tlsPort}/`])).stdout, 'primary 1.1');
+  // A client whose ALPN offer has nothing in common with tls.alpn is refused (no_application_protocol).
+  const none = tlsConnect({ host: '127.0.0.1', port: p.tlsPort, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  const [alpnErr] = (await once(none, 'error').catch((e: unknown) => [e])) as [Error & { code?: string }];
+  assert.match(String(alpnErr.code ?? alpnErr.message), /NO_APPLICATION_PROTOCOL/);
 });
 
 test('certificate rotation: a ..data swap under load fails no request; open connections survive; a bad swap keeps the old certificate and says so', async (t) => {

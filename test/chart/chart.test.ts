@@ -101,6 +101,36 @@ test('the proxy Deployment: bootstrap config, token file, probes on the admin po
   assert.equal(pdb.spec.maxUnavailable, 1);
 });
 
+test('proxy.tls.secretName: the Secret mounted as a volume (not subPath), a TLS listener the proxy accepts, the https port on pod, Service and NetworkPolicy; sidecars get no tls block', async () => {
+  const objects = await template(['--set', 'proxy.tls.secretName=gateway-tls', '--set', 'proxy.tls.minVersion=TLSv1.3', '--set', 'sidecar.namespaces[0]=shop']);
+  const proxy = one(objects, 'Deployment', 'veloflux-proxy');
+  const spec = podSpec(proxy);
+  const c = spec.containers[0] as Container;
+  assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['http', 8080], ['admin', 9000], ['https', 8443]]);
+  assert.deepEqual(c.volumeMounts?.find((m) => m.name === 'tls'), { name: 'tls', mountPath: '/etc/veloflux/tls', readOnly: true });
+  assert.equal(spec.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, 'gateway-tls');
+  const svc = one(objects, 'Service', 'veloflux-proxy') as KubeObject & { spec: { ports: { name: string; port: number; targetPort: string }[] } };
+  assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['http', 80, 'http'], ['admin', 9000, 'admin'], ['https', 443, 'https']]);
+  const np = one(objects, 'NetworkPolicy') as KubeObject & { spec: { ingress: { ports: { port: string }[] }[] } };
+  assert.deepEqual(np.spec.ingress[0]?.ports.map((p) => p.port), ['http', 'https']);
+  const configs = find(objects, 'ConfigMap').filter((o) => o.metadata.name === 'veloflux-proxy-bootstrap') as (KubeObject & { data: Record<string, string> })[];
+  const gateway = configs.find((o) => o.metadata.namespace === 'veloflux');
+  const sidecar = configs.find((o) => o.metadata.namespace === 'shop');
+  const loaded = loadConfigText(gateway?.data['config.yaml'] ?? '');
+  assert.ok(loaded.ok, JSON.stringify(loaded));
+  if (loaded.ok) {
+    assert.deepEqual(loaded.config.tls, { listen: { host: '', port: 8443 }, minVersion: 'TLSv1.3', alpn: ['h2', 'http/1.1'], certificates: [{ certFile: '/etc/veloflux/tls/tls.crt', keyFile: '/etc/veloflux/tls/tls.key', hosts: [] }] });
+  }
+  const side = loadConfigText(sidecar?.data['config.yaml'] ?? '');
+  assert.ok(side.ok && side.config.tls === undefined, 'the sidecar bootstrap config has no TLS listener');
+  // Without a Secret: nothing of it.
+  const plain = await template();
+  assert.ok(!podSpec(one(plain, 'Deployment', 'veloflux-proxy')).volumes?.some((v) => v.name === 'tls'));
+  const r = await helmRun(['template', 'x', CHART, '--set', 'proxy.tls.minVersion=TLSv1.1']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /minVersion/);
+});
+
 test('the operator Deployment: leader election in the release namespace, the token Secret and proxy label the proxies use', async () => {
   const objects = await template();
   const op = one(objects, 'Deployment', 'veloflux-operator');

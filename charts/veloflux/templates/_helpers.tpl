@@ -80,6 +80,19 @@ region: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* The gateway's bootstrap config: the shared one, plus the TLS listener when proxy.tls.secretName is set (the
+     gateway Deployment mounts that Secret; sidecars do not, so their config has no tls block). */}}
+{{- define "veloflux.gatewayConfig" -}}
+{{ include "veloflux.bootstrapConfig" . }}
+{{- with .Values.proxy.tls }}{{ if .secretName }}
+tls:
+  listen: ":{{ .port }}"
+  min_version: {{ .minVersion | quote }}
+  certificates:
+    - { cert_file: /etc/veloflux/tls/tls.crt, key_file: /etc/veloflux/tls/tls.key }
+{{- end }}{{ end }}
+{{- end -}}
+
 {{/* Container and pod security settings shared by the operator and the proxy (the images run as uid 65532). */}}
 {{- define "veloflux.podSecurityContext" -}}
 runAsNonRoot: true

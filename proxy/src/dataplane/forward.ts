@@ -22,6 +22,7 @@ import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
+import type { Drainable } from './drain.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
@@ -254,12 +255,13 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
 }
 
 /**
- * The body of a gRPC request, as undici reads it. The first replayBufferBytes are kept, so a refused call can be
- * sent again with what already went out, followed by whatever is still to come. The first attempt waits one turn
- * of the event loop (Exchange.start): a unary call's message usually arrives with its HEADERS, and a body that has
- * all arrived goes to undici as one Buffer, written at once, where a stream would cost a pipeline per call
- * (measured: the pipeline's AbortController and its DOMException were a tenth of the proxy's CPU per unary call).
- * A body still arriving (client streaming, bidi) becomes a stream that carries what was kept and the rest.
+ * The body of a gRPC request, as undici reads it: a stream of what came so far and the rest, or, on a replay of a
+ * body that has all arrived, one Buffer. The first replayBufferBytes are kept, so a refused call can be sent again
+ * with what already went out, followed by whatever is still to come.
+ *
+ * (Tried and reverted: holding the first attempt one event-loop turn so a unary body goes to undici whole, which
+ * saves the stream pipeline per call and measured ~2.6x unary calls/s; under upstream header timeouts it wedged
+ * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0005.)
  */
 export class GrpcBody {
   readonly #req: ClientRequest;
@@ -342,7 +344,7 @@ interface Try {
   live: boolean;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
@@ -356,8 +358,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly #grpcBody: GrpcBody | undefined;
   /** grpc-status of a trailers-only answer (in the response headers). */
   #grpcStatus: string | undefined;
-  /** The first attempt of a gRPC call has waited its turn for the body. */
-  #waited = false;
   readonly #firstLevel: number;
   /** Whether the request body can be sent again (none, or kept in memory). */
   readonly #replayable: boolean;
@@ -389,6 +389,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** The client's gRPC deadline (grpc-timeout), when it set one. */
   #deadline: NodeJS.Timeout | undefined;
+  /** The set of open exchanges a drain walks (drain.ts), for HTTP/2 streams; HTTP/1.1 requests are not tracked. */
+  #tracker: Set<Drainable> | undefined;
 
   constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
@@ -425,10 +427,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  static #afterWait = (x: Exchange): void => {
-    if (!x.#finished) x.start();
-  };
-
   /** Shared by every streamed request body: the client's upload failed. */
   static #onRequestError = function (this: TrackedRequest): void {
     const exchange = this[EXCHANGE];
@@ -440,11 +438,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const exchange = this[EXCHANGE];
     if (exchange !== undefined) exchange.#onClientClose();
   };
-
-  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once (never a gRPC call: SPEC 8). */
-  get #mayRetry(): boolean {
-    return this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? '');
-  }
 
   /**
    * The client's grpc-timeout: when it expires before the response is complete, the client is answered
@@ -458,17 +451,51 @@ export class Exchange implements Dispatcher.DispatchHandler {
       sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
       this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
       this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
-      this.#controller?.abort(new ClientGone('grpc-timeout expired'));
+      this.#abortAll('grpc-timeout expired');
     }, ms);
     return this;
   }
 
+  /** Joins the open exchanges a failover drain may close (drain.ts); leaves the set when finished. */
+  track(set: Set<Drainable>): this {
+    this.#tracker = set;
+    set.add(this);
+    return this;
+  }
+
+  get poolName(): string {
+    return this.#plan.name;
+  }
+
+  get level(): number {
+    return this.#target.backend.level;
+  }
+
+  /** failover.drain_timeout passed since this stream's level lost its traffic: close it, at nobody's fault. */
+  drain(): void {
+    if (this.#finished) return;
+    const res = this.#res;
+    const message = `${ERRORS.DRAINED.code}: level ${this.level} of pool "${this.#plan.name}" no longer takes traffic; reconnect`;
+    if (isGrpc(res.req?.headers['content-type'] as string | undefined)) sendGrpcError(res, grpcStatusOf(ERRORS.DRAINED), message);
+    else if (res instanceof Http2ServerResponse) res.stream?.close(h2.NGHTTP2_CANCEL);
+    else res.destroy();
+    this.#finish(ERRORS.DRAINED.status);
+    this.#abortAll('drained');
+  }
+
+  /** The proxy ended the exchange itself (deadline, drain): every try still running is aborted, at nobody's fault. */
+  #abortAll(why: string): void {
+    this.#controller?.abort(new ClientGone(why));
+    if (this.#tries !== undefined) this.#cancelOthers(undefined);
+  }
+
+  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once (never a gRPC call: SPEC 8). */
+  get #mayRetry(): boolean {
+    return this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? '');
+  }
+
   start(): void {
-    if (this.#grpcBody !== undefined && this.#attempts === 0) {
-      // The first attempt of a gRPC call with a body waits one turn for it (GrpcBody).
-      if (!this.#waited) { this.#waited = true; setImmediate(Exchange.#afterWait, this); return; }
-      this.#options = { ...this.#options, body: this.#grpcBody.body() };
-    }
+    if (this.#grpcBody !== undefined && this.#attempts === 0) this.#options = { ...this.#options, body: this.#grpcBody.body() };
     this.#attempts++;
     this.#mainStarts++;
     this.#sent = false;
@@ -741,8 +768,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
-    if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
+    this.#tracker?.delete(this);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.

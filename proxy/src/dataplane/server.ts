@@ -18,6 +18,8 @@ import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, Requ
 import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
 import { createH2Server, readH2RequestHead } from './h2.ts';
 import { createSniffingServer } from './listener.ts';
+import { Drainer } from './drain.ts';
+import type { Drainable } from './drain.ts';
 import { CertStore } from './certs.ts';
 import type { CertLog } from './certs.ts';
 import { Snapshot } from './plan.ts';
@@ -36,6 +38,9 @@ type TrackedSocket = Socket & { [AWAITING_FIRST]?: boolean };
 
 /** `http://authority/path` (RFC 9112 3.2.2: absolute-form, which a server MUST accept). */
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;
+
+/** A WebSocket close frame, status 1001 "going away" (FIN + opcode 8, payload length 2, code 0x03e9). */
+const WS_CLOSE_GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
 
 /** An `Upgrade: h2c` is an HTTP/2 offer a backend may not take: SPEC 8 serves it as the HTTP/1.1 request it also is. */
 function wantsUpgrade(req: IncomingMessage): boolean {
@@ -73,6 +78,7 @@ export class DataPlane {
   /** The cleartext port: sniffs each connection for the HTTP/2 preface (listener.ts). */
   readonly listener: NetServer;
   readonly #sessions = new Set<Http2Session>();
+  readonly #drainer: Drainer;
   /** The TLS listener (SPEC 8), once listen() has loaded its certificates. */
   #tls: { server: TlsServer; certs: CertStore; bound: { host: string; port: number } } | undefined;
   readonly #tlsConfig: Config['tls'];
@@ -88,6 +94,7 @@ export class DataPlane {
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
     this.#tlsConfig = opts.config.tls;
+    this.#drainer = new Drainer(opts.config.drainTimeoutMs);
     this.#log = opts.log ?? NO_LOG;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
     this.#cells = { outliers: new Outliers((id, reason) => this.#hooks.outlier?.(id, reason)), latencies: new Latencies(opts.config.dataplane.headerTimeoutMs) };
@@ -203,11 +210,14 @@ export class DataPlane {
       this.#keepAliveMs = config.dataplane.keepAliveTimeoutMs;
     }
     this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#cells);
+    this.#drainer.timeoutMs = config.drainTimeoutMs;
+    this.#drainer.check(routing);
   }
 
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
+    this.#drainer.close();
     // The listener's close completes when every connection it accepted (either protocol) has ended.
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     const tls = this.#tls;
@@ -262,14 +272,14 @@ export class DataPlane {
     if (typeof timeout === 'string' && isGrpc(req.headers['content-type'])) {
       const ms = parseGrpcTimeout(timeout);
       if (typeof ms !== 'number') { sendError(res, ERRORS.BAD_REQUEST, ms.error); return; }
-      this.#serve(req, res, head, url, ms);
+      this.#serve(req, res, head, url, ms, true);
       return;
     }
-    this.#serve(req, res, head, url);
+    this.#serve(req, res, head, url, undefined, true);
   };
 
   /** Route, pick, forward: the same for both protocols from here on. */
-  #serve(req: ClientRequest, res: ClientResponse, head: RequestHead, url: string, deadlineMs?: number): void {
+  #serve(req: ClientRequest, res: ClientResponse, head: RequestHead, url: string, deadlineMs?: number, tracked = false): void {
     const snap = this.#snapshot;
     if (head.hostCount > 1) {
       // RFC 9112 3.2: more than one Host line is a 400 (which one would the backend and the router believe?).
@@ -307,8 +317,7 @@ export class DataPlane {
     const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
       const x = new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
-      if (deadlineMs !== undefined) x.deadline(deadlineMs);
-      x.start();
+      this.#begin(x, deadlineMs, tracked);
       return;
     }
     // A small body of an idempotent request is kept in memory so a failed attempt can be sent again elsewhere.
@@ -325,8 +334,7 @@ export class DataPlane {
         for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
         clean.push('content-length', String(body.length));
         const x = new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks, head.grpc);
-        if (deadlineMs !== undefined) x.deadline(deadlineMs);
-        x.start();
+        this.#begin(x, deadlineMs, tracked);
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
       const startedAt = performance.now();
@@ -338,14 +346,20 @@ export class DataPlane {
       return;
     }
     const x = new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
+    this.#begin(x, deadlineMs, tracked);
+  }
+
+  /** HTTP/2 streams join the drain set (drain.ts); HTTP/1.1 requests are short and stay out of it. */
+  #begin(x: Exchange, deadlineMs: number | undefined, tracked: boolean): void {
     if (deadlineMs !== undefined) x.deadline(deadlineMs);
+    if (tracked) x.track(this.#drainer.open);
     x.start();
   }
 
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Error handling first, before anything is awaited: a client that resets while the backend thinks about its
     // 101 must not take the worker down with an unhandled 'error'.
-    new Tunnel(req, socket as Socket, head, this.#snapshot, this.#settings, this.#hooks).start();
+    new Tunnel(req, socket as Socket, head, this.#snapshot, this.#settings, this.#hooks, this.#drainer.open).start();
   };
 }
 
@@ -355,7 +369,7 @@ export class DataPlane {
  * normal response and close. Faults are classified like every other exchange (fault.ts): a client that leaves
  * before the 101 aborts the upstream attempt and counts against nobody.
  */
-class Tunnel implements Dispatcher.DispatchHandler {
+class Tunnel implements Dispatcher.DispatchHandler, Drainable {
   readonly #req: IncomingMessage;
   readonly #socket: Socket;
   readonly #head: Buffer;
@@ -377,7 +391,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
   /** Status of a non-101 answer being relayed (0 until one starts). */
   #status = 0;
 
-  constructor(req: IncomingMessage, socket: Socket, head: Buffer, snap: Snapshot, settings: ForwardSettings, hooks: DataPlaneHooks) {
+  readonly #drainSet: Set<Drainable>;
+  #upstream: Duplex | undefined;
+
+  constructor(req: IncomingMessage, socket: Socket, head: Buffer, snap: Snapshot, settings: ForwardSettings, hooks: DataPlaneHooks, drainSet: Set<Drainable>) {
+    this.#drainSet = drainSet;
     this.#req = req;
     this.#socket = socket;
     this.#head = head;
@@ -389,6 +407,32 @@ class Tunnel implements Dispatcher.DispatchHandler {
     // The head is in: client_header_timeout no longer applies (the tunnel gets idle_timeout once it is up).
     (socket as TrackedSocket)[AWAITING_FIRST] = false;
     socket.setTimeout(0);
+  }
+
+  get poolName(): string {
+    return this.#plan?.name ?? '';
+  }
+
+  get level(): number {
+    return this.#target?.backend.level ?? 0;
+  }
+
+  /**
+   * failover.drain_timeout passed since this tunnel's level lost its traffic. A WebSocket client gets a close
+   * frame with 1001 (going away, RFC 6455 7.4.1: unmasked, from the server side) and the backend's side is cut;
+   * the backend's bytes stop first, so the close frame is not written into the middle of one of its frames
+   * (a frame split across reads of the backend's socket can still be cut short: the client then sees the close).
+   */
+  drain(): void {
+    this.#drainSet.delete(this);
+    const client = this.#socket;
+    const upstream = this.#upstream;
+    upstream?.unpipe(client);
+    upstream?.destroy();
+    if (this.#protocol.toLowerCase() === 'websocket' && client.writable) client.end(WS_CLOSE_GOING_AWAY);
+    else client.destroy();
+    // The client may not answer the close: it is cut after a short grace.
+    setTimeout(() => client.destroy(), 1000).unref();
   }
 
   start(): void {
@@ -467,9 +511,12 @@ class Tunnel implements Dispatcher.DispatchHandler {
     if (this.#head.length > 0) upstream.write(this.#head);
     // From here the tunnel is the client's and the backend's: its ending is nobody's fault. Silence in both
     // directions for idle_timeout closes it (activity either way refreshes the client socket's timer).
-    const end = (): void => { upstream.destroy(); client.destroy(); };
+    const end = (): void => { this.#drainSet.delete(this); upstream.destroy(); client.destroy(); };
+    this.#upstream = upstream;
+    this.#drainSet.add(this);
     upstream.on('error', end);
     upstream.on('close', end);
+    client.on('close', end);
     client.on('timeout', end);
     client.setTimeout(this.#settings.idleTimeoutMs);
     upstream.pipe(client).pipe(upstream);
