@@ -261,7 +261,7 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
  *
  * (Tried and reverted: holding the first attempt one event-loop turn so a unary body goes to undici whole, which
  * saves the stream pipeline per call and measured ~2.6x unary calls/s; under upstream header timeouts it wedged
- * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0005.)
+ * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0008.)
  */
 export class GrpcBody {
   readonly #req: ClientRequest;
