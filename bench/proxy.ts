@@ -10,13 +10,13 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { topSelf } from './lib/cpuprofile.ts';
 import { openLoop, saturate, type SaturationResult } from './lib/load.ts';
-import { PEER_LABEL, REPO, buildBaseline, buildVeloflux, startBackend, startNginxBackend, startPeer, type Peer, type PeerKind } from './lib/peers.ts';
-import { canPin, cpuSnapshot, foreignCores, freePort, groupCpuSeconds, pinSelf, sampleRss, type Rss } from './lib/proc.ts';
+import { PEER_LABEL, REPO, VELOFLUX_MAIN, buildBaseline, buildVeloflux, startBackend, startNginxBackend, startPeer, velofluxConfig, type Peer, type PeerKind } from './lib/peers.ts';
+import { canPin, cpuSnapshot, foreignCores, freePort, groupCpuSeconds, pinSelf, sampleRss, start, waitHttp, type Rss } from './lib/proc.ts';
 import { performance } from 'node:perf_hooks';
 import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeResults, type Table } from './lib/report.ts';
 import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
 import { ensureTools, machine } from './lib/tools.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false }, // 1 round of 2 s: for developing the harness, not for figures
     'no-md': { type: 'boolean', default: false }, // do not rewrite BENCHMARKS.md
     'no-2core': { type: 'boolean', default: false },
+    'no-access-log': { type: 'boolean', default: false }, // skip the access-log cost scenario
     // node (node:http, as issue #2 asks) or nginx (a cheaper backend, so the backend's core is less of a ceiling)
     backend: { type: 'string', default: 'node' },
     profile: { type: 'boolean', default: false }, // always take a VeloFlux CPU profile (otherwise only on a miss)
@@ -200,6 +201,53 @@ async function diagnoseVeloflux(): Promise<Diagnosis | undefined> {
   return { file: relative(REPO, file), ...topSelf(file, 20, skipMs), heap };
 }
 
+/**
+ * The access log's cost (SPEC 11; target: on costs at most 10% of throughput): one VeloFlux process on core 0,
+ * measured with `access_log` off and on (JSON lines to a file, every request) in the same run, switched live by a
+ * config PUT between measurements, so the process, its JIT state and its connections are the same; rounds
+ * alternate which state goes first.
+ */
+interface AccessLogCost { off: Sample[]; on: Sample[]; ratios: number[]; bytes: number }
+async function accessLogCost(): Promise<AccessLogCost> {
+  console.log('\n== access log: one VeloFlux on core 0, access_log off vs on (json to a file), switched live');
+  const primary = await backendStarter('primary', await freePort(), { dir, cpus: '1' });
+  const backup = await backendStarter('backup', await freePort(), { dir, cpus: '1' });
+  const port = await freePort();
+  const admin = await freePort();
+  const logFile = join(dir, 'access-cost.log');
+  const base = velofluxConfig(port, admin, { dir, primary: primary.port, backup: backup.port, workers: 1 });
+  const configs = { off: base, on: `${base}access_log: { enabled: true, format: json, path: "${logFile}" }\n` };
+  writeFileSync(join(dir, 'access-cost.yaml'), configs.off);
+  const proc = start('veloflux-access-log', process.execPath, [...VELOFLUX_FLAGS, VELOFLUX_MAIN, '--config', join(dir, 'access-cost.yaml'), '--workers', '1'],
+    { cpus: '0', logDir: dir, env: { ...process.env, MALLOC_ARENA_MAX: '2', VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
+  const apply = async (which: 'off' | 'on'): Promise<void> => {
+    const r = await fetch(`http://127.0.0.1:${admin}/api/v1/config`, { method: 'PUT', headers: { authorization: 'Bearer bench-token', 'content-type': 'application/yaml' }, body: configs[which] });
+    if (r.status !== 200) throw new Error(`access-log scenario: PUT ${which}: ${r.status} ${await r.text()}`);
+    await r.arrayBuffer().catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the worker takes the config over IPC
+  };
+  const peer: Peer = { kind: 'veloflux', label: 'VeloFlux', url: `http://127.0.0.1:${port}/`, proc, stop: () => proc.stop() };
+  const result: AccessLogCost = { off: [], on: [], ratios: [], bytes: 0 };
+  try {
+    await waitHttp(`http://127.0.0.1:${admin}/readyz`, { timeoutMs: 15_000, proc });
+    await saturate({ url: peer.url, connections: CONNECTIONS, durationS: Math.max(2, WARMUP), cpus: '1', threads: 1 });
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const which of order(['off', 'on'] as const, r)) {
+        await apply(which);
+        process.stdout.write(`  access_log ${which.padEnd(3)}`);
+        result[which].push(await measureSaturation(peer, r + 1, '1', 1));
+      }
+      result.ratios.push((result.on[r]?.sat.rps ?? Number.NaN) / (result.off[r]?.sat.rps ?? Number.NaN));
+    }
+    result.bytes = existsSync(logFile) ? statSync(logFile).size : 0;
+  } finally {
+    await proc.stop();
+    await primary.proc.stop();
+    await backup.proc.stop();
+  }
+  return result;
+}
+
 // ---- run
 const started = Date.now();
 const single = await scenario('one core: each proxy pinned to core 0; backends and load generator on core 1',
@@ -207,6 +255,7 @@ const single = await scenario('one core: each proxy pinned to core 0; backends a
 const dual = args['no-2core'] ? undefined
   : await scenario('both cores: VeloFlux --workers 2, nginx worker_processes 2, HAProxy nbthread 2; nothing pinned',
     { workers: 2, halfRate: false, extra: ['veloflux1'] });
+const accessLog = args['no-access-log'] ? undefined : await accessLogCost();
 
 // ---- figures
 const med = (xs: number[]): number => spread(xs).median;
@@ -302,6 +351,20 @@ if (dual) {
   tables.at(-1)!.notes!.unshift('Backends and wrk share the same two cores here, so this measures the whole machine, not proxy scaling alone: compare with "direct".');
 }
 
+if (accessLog) {
+  const r = spread(accessLog.ratios);
+  tables.push({
+    title: `Access log cost: VeloFlux on one core, access_log off vs on (json lines to a file, every request), same process, ${DURATION} s × ${ROUNDS} rounds`,
+    head: ['', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'on / off per round', 'target'],
+    rows: [
+      ['access_log off', fmtSpread(spread(accessLog.off.map((x) => x.sat.rps))), med(accessLog.off.map((x) => x.sat.p50)).toFixed(2), med(accessLog.off.map((x) => x.sat.p99)).toFixed(2), '', ''],
+      ['access_log on', fmtSpread(spread(accessLog.on.map((x) => x.sat.rps))), med(accessLog.on.map((x) => x.sat.p50)).toFixed(2), med(accessLog.on.map((x) => x.sat.p99)).toFixed(2),
+        `${accessLog.ratios.map((x) => `${x.toFixed(2)}x`).join(' ')} (median ${fmtSpread(r, 2)}x)`, `>= 0.90x: ${r.median >= 0.9 ? 'PASS' : 'MISS'}`],
+    ],
+    notes: [`${(accessLog.bytes / 1024 / 1024).toFixed(0)} MiB of access log written during the run.`, ...contentionNotes([...accessLog.off, ...accessLog.on])],
+  });
+}
+
 let profile: Diagnosis | undefined;
 if (args.profile || !ratioPass || !rssPass) {
   const why = [!ratioPass && 'throughput ratio', !rssPass && 'RSS'].filter(Boolean).join(' and ');
@@ -333,7 +396,7 @@ const elapsed = (Date.now() - started) / 1000;
 console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because other processes were busy)`);
 
 const file = writeResults(`${args.quick ? 'quick-' : ''}bench${BACKEND === 'nginx' ? '-nginx-backend' : ''}`, { command, when, machine: m, backend: BACKEND, rounds: ROUNDS, durationS: DURATION,
-  connections: CONNECTIONS, single, dual, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
+  connections: CONNECTIONS, single, dual, accessLog, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
   targets: { ratio: ratioPass, rss: rssPass }, baseline: base ? { rev: PEER_LABEL.baseline, perRound: baseRatios, ...spread(baseRatios) } : undefined, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {

@@ -25,8 +25,8 @@ const PURE = [
   /^proxy\/src\/balance\//,
   /^proxy\/src\/dataplane\/router\.ts$/,
   /^proxy\/src\/routing\.ts$/,
-  /^cli\/src\/(answers|config|kube|questions|yaml)\.ts$/,
-  /^operator\/src\/status\.ts$/,
+  /^cli\/src\/(answers|config|format|kube|questions|yaml)\.ts$/,
+  /^operator\/src\/(status|consensus)\.ts$/,
   /^proxy\/src\/notify\/(incident|format)\.ts$/,
 ];
 const IO_MODULES = [
@@ -36,7 +36,7 @@ const IO_MODULES = [
 const IO_CALL = /\b(Date\.now|setTimeout|setInterval|Math\.random|performance\.now)\s*\(|\bnew\s+Date\s*\(\s*\)/;
 const CLOCK_READ = /\bDate\.now\s*\(|\bnew\s+Date\s*\(\s*\)/;
 /** Where a real clock may be read: the clock modules, and the demo (a program that paces itself by the wall clock). */
-const CLOCK_SOURCES = [/^proxy\/src\/control\/clock\.ts$/, /^operator\/src\/clock\.ts$/, /^proxy\/src\/demo\//];
+const CLOCK_SOURCES = [/^proxy\/src\/control\/clock\.ts$/, /^operator\/src\/clock\.ts$/, /^cli\/src\/clock\.ts$/, /^proxy\/src\/demo\//];
 const FOCUS = /\b(test|it|describe)\.(only|skip|todo)\(|\{\s*(skip|todo|only)\s*:\s*true/;
 const MACHINE_PATH = /(\/work\/(main|wt-|shared)|\/root\/|\/home\/[a-z]+\/)/;
 

@@ -20,7 +20,7 @@ const needsCluster = resolved.some((f) => {
 
 // The metrics test checks the /metrics output with promtool (Debian's prometheus package). On a machine
 // without it, install it when we can (root with apt-get), or say exactly what is missing.
-const needsPromtool = resolved.some((f) => relative(process.cwd(), resolve(f)).startsWith(`proxy${sep}test${sep}admin`));
+const needsPromtool = resolved.some((f) => [`proxy${sep}test${sep}admin`, `proxy${sep}test${sep}version`].some((p) => relative(process.cwd(), resolve(f)).startsWith(p)));
 if (needsPromtool && spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status !== 0) {
   const root = process.getuid?.() === 0 && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
   if (!root) {

@@ -67,6 +67,11 @@ export interface Answers {
   };
   readonly strategy: Strategy;
   readonly recoveryInterval: string;
+  /** delayed: how long a failure must last before the pool's routing changes. */
+  readonly delay: string;
+  /** graceful (and gradual failback): share moved per step, percent, and time between steps. */
+  readonly stepPercent: number;
+  readonly stepInterval: string;
   readonly logLevel: string;
   readonly email: Email | undefined;
   readonly webhook: Webhook | undefined;
@@ -75,7 +80,20 @@ export interface Answers {
 const D = DEFAULTS;
 
 export const DEFAULT_OUTPUT: Record<Target, string> = { config: 'config.yaml', kubernetes: 'failoverpool.yaml' };
-export const DEFAULT_SELECTOR: Readonly<Record<string, string>> = { 'app.kubernetes.io/name': 'veloflux', 'app.kubernetes.io/component': 'proxy' };
+/** The label the chart puts on its proxy pods (values.yaml proxyLabel), as the examples and docs use it. */
+export const DEFAULT_SELECTOR: Readonly<Record<string, string>> = { 'veloflux.io/proxy': 'true' };
+
+/** A Service backend of a FailoverPool (kubernetes target): "svc/NAME:PORT", PORT a number or a port name. */
+export const SERVICE_BACKEND = /^svc\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([1-9]\d{0,4}|[a-z]([-a-z0-9]{0,13}[a-z0-9])?)$/;
+
+/** The webhook format a URL's host says: Slack and Discord incoming webhooks. */
+export function formatForUrl(url: string): WebhookFormat | undefined {
+  let host: string;
+  try { host = new URL(url).hostname.toLowerCase(); } catch { return undefined; }
+  if (host === 'hooks.slack.com' || host.endsWith('.slack.com')) return 'slack';
+  if (host === 'discord.com' || host === 'discordapp.com' || host.endsWith('.discord.com')) return 'discord';
+  return undefined;
+}
 
 /** Answers nobody has to give (pool and primaries have none: they are asked, or required as flags). */
 export function defaultAnswers(target: Target = 'config'): Answers {
@@ -100,6 +118,9 @@ export function defaultAnswers(target: Target = 'config'): Answers {
     },
     strategy: D.failover.strategy,
     recoveryInterval: formatDuration(D.failover.recoveryIntervalMs),
+    delay: formatDuration(D.failover.delayMs),
+    stepPercent: D.failover.stepPercent,
+    stepInterval: formatDuration(D.failover.stepIntervalMs),
     logLevel: D.notification.logLevel,
     email: undefined,
     webhook: undefined,
@@ -117,6 +138,15 @@ function int(text: string): number | string {
   return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text;
 }
 
+/** A backend of either target; the kubernetes target also takes a Service, "svc/NAME:PORT". */
+function checkBackend(v: string, target: string | undefined): string | undefined {
+  if (v.startsWith('svc/')) {
+    if (target !== 'kubernetes') return `a Service backend ("svc/NAME:PORT") is for the kubernetes target; a config.yaml needs "host:port", got ${JSON.stringify(v)}`;
+    return SERVICE_BACKEND.test(v) ? undefined : `must be "svc/NAME:PORT" with a Service name and a port number or name, got ${JSON.stringify(v)}`;
+  }
+  return firstIssue(backendSchema, { address: v });
+}
+
 /** One check per answer: the text as typed (at a prompt or in a flag) -> undefined, or what is wrong. */
 export const check = {
   target: (v: string) => (TARGETS as readonly string[]).includes(v) ? undefined : `must be one of "config", "kubernetes", got ${JSON.stringify(v)}`,
@@ -124,9 +154,10 @@ export const check = {
   host: (v: string) => (v === '' ? undefined : firstIssue(routeSchema, { host: v })),
   pathPrefix: (v: string) => firstIssue(routeSchema, { path_prefix: v }),
   address: (v: string) => firstIssue(backendSchema, { address: v }),
-  backup: (v: string) => {
+  backend: (v: string, target?: string) => checkBackend(v, target),
+  backup: (v: string, target?: string) => {
     const b = parseBackup(v);
-    return typeof b === 'string' ? b : firstIssue(backendSchema, { address: b.address });
+    return typeof b === 'string' ? b : checkBackend(b.address, target);
   },
   region: (v: string) => (v === '' ? undefined : firstIssue(backendSchema, { region: v })),
   healthPath: (v: string) => firstIssue(healthCheckSchema, { path: v }),
@@ -136,6 +167,9 @@ export const check = {
   threshold: (v: string) => firstIssue(healthCheckSchema, { unhealthy_threshold: int(v) }),
   strategy: (v: string) => firstIssue(failoverSchema, { strategy: v }),
   recoveryInterval: (v: string) => firstIssue(failoverSchema, { recovery_interval: v }),
+  delay: (v: string) => firstIssue(failoverSchema, { delay: v }),
+  stepPercent: (v: string) => firstIssue(failoverSchema, { step_percent: int(v) }),
+  stepInterval: (v: string) => firstIssue(failoverSchema, { step_interval: v }),
   logLevel: (v: string) => firstIssue(channelSchema, { type: 'log', level: v }),
   emailServer: (v: string) => firstIssue(channelSchema, { type: 'email', smtp_server: v, recipients: ['a@b'] }),
   emailPort: (v: string) => firstIssue(channelSchema, { type: 'email', smtp_server: 'x', smtp_port: int(v), recipients: ['a@b'] }),
@@ -144,7 +178,7 @@ export const check = {
   webhookFormat: (v: string) => firstIssue(channelSchema, { type: 'webhook', url: 'http://x', format: v }),
   namespace: (v: string) => (/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v) ? undefined : `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63), got ${JSON.stringify(v)}`),
   label: (v: string) => (/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?=([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/.test(v) ? undefined : `must be a label "key=value", got ${JSON.stringify(v)}`),
-} as const satisfies Record<string, (v: string) => string | undefined>;
+} as const satisfies Record<string, (v: string, target?: string) => string | undefined>;
 
 /** Timeout must be shorter than the interval (the proxy's cross-field rule, asked here so the prompt can say so). */
 export function checkTimeoutAgainst(interval: string, timeout: string): string | undefined {

@@ -49,7 +49,7 @@ export function buildConfig(a: Answers, existing?: Obj): Obj {
   });
   // A per-pool strategy or recovery interval would hide the answered top-level ones.
   const oldFailover = isObj(old?.['failover']) ? { ...old['failover'] } : undefined;
-  if (oldFailover) { delete oldFailover['strategy']; delete oldFailover['recovery_interval']; }
+  if (oldFailover) for (const k of ['strategy', 'recovery_interval', 'delay', 'step_percent', 'step_interval']) delete oldFailover[k];
   const pool = defined({
     ...(old ?? {}),
     name: a.pool,
@@ -98,6 +98,9 @@ export function buildConfig(a: Answers, existing?: Obj): Obj {
       ...failover,
       strategy: a.strategy,
       recovery_interval: a.recoveryInterval,
+      // What the strategy asks (delayed: delay; graceful: the steps); the others stay as they were.
+      ...(a.strategy === 'delayed' ? { delay: a.delay } : {}),
+      ...(a.strategy === 'graceful' ? { step_percent: a.stepPercent, step_interval: a.stepInterval } : {}),
       notification: { ...notification, enabled: notification['enabled'] ?? true, channels },
     }),
   });
@@ -148,6 +151,9 @@ export function answersFromConfig(config: Config, output: string, pool?: string)
     } : {}),
     strategy: p.policy.strategy as Strategy,
     recoveryInterval: formatDuration(p.policy.recoveryIntervalMs),
+    delay: formatDuration(p.policy.delayMs),
+    stepPercent: p.policy.stepPercent,
+    stepInterval: formatDuration(p.policy.stepIntervalMs),
     ...channelAnswers(config.notification.channels),
   };
 }

@@ -109,7 +109,16 @@ export function validateKubeWith(schema: OpenApi, kube: Kube): string[] {
 
   const secrets = new Map(kube.secrets.map((s) => [s.metadata.name, s.stringData]));
   const labels = (defaulted.spec.proxySelector.matchLabels ?? {}) as Record<string, string>;
-  const rendered = render({ labels, pools: [{ ...defaulted, metadata: { ...defaulted.metadata, namespace: defaulted.metadata.namespace ?? 'default' } }], endpointSlices: [], secrets, base: {}, now: 0 });
+  // Service backends: the cluster's endpoints are not known here, so each Service backend gets one ready stand-in
+  // endpoint of its own (192.0.2.N, TEST-NET-1) on its port: the render checks the pool's shape, as it will be once
+  // the Service has endpoints.
+  const endpointSlices = (defaulted.spec.backends ?? []).flatMap((b, i) => (b.service ? [{
+    metadata: { labels: { 'kubernetes.io/service-name': b.service.name } },
+    addressType: 'IPv4',
+    ports: [typeof b.service.port === 'number' ? { port: b.service.port } : { name: b.service.port, port: 80 }],
+    endpoints: [{ addresses: [`192.0.2.${(i % 254) + 1}`], conditions: { ready: true } }],
+  }] : []));
+  const rendered = render({ labels, pools: [{ ...defaulted, metadata: { ...defaulted.metadata, namespace: defaulted.metadata.namespace ?? 'default' } }], endpointSlices, secrets, base: {}, now: 0 });
   const refusal = rendered.refused.get(name);
   if (refusal) return [`operator render: ${refusal.reason}: ${refusal.message}`];
   if (rendered.text === undefined) return ['operator render: the proxySelector does not select the labels it gives (no config rendered)'];

@@ -4,7 +4,7 @@
 // (`<pool>-smtp` with keys username/password, `<pool>-webhook` with key url) written to their own file
 // (`<output>.secrets.yaml`, mode 0600): the FailoverPool manifest holds no secret and can be committed.
 import { parseAllDocuments, stringify } from 'yaml';
-import { allAddresses, defaultAnswers } from './answers.ts';
+import { SERVICE_BACKEND, allAddresses, defaultAnswers } from './answers.ts';
 import type { Answers, Backup, Email, Strategy, Webhook, WebhookFormat } from './answers.ts';
 import { STRATEGIES } from './answers.ts';
 import { levelText, toYaml } from './yaml.ts';
@@ -37,11 +37,16 @@ function defined(o: Obj): Obj {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
+/** A Service backend as setup asks for it: "svc/NAME:PORT". */
+function serviceKey(s: { name: string; port: number | string }): string {
+  return `svc/${s.name}:${s.port}`;
+}
+
 /** The answers as a FailoverPool and its Secrets; editing keeps spec fields setup does not ask about. */
 export function buildKube(a: Answers, existing?: { pool?: Manifest; secrets: Manifest[] }): Kube {
   const oldSpec: Obj = isObj(existing?.pool?.['spec']) ? (existing.pool['spec'] as Obj) : {};
   const oldBackends = Array.isArray(oldSpec['backends']) ? (oldSpec['backends'] as Obj[]) : [];
-  const weights = new Map(oldBackends.map((b) => [b['address'], b['weight']]));
+  const weights = new Map(oldBackends.map((b) => [isObj(b['service']) ? serviceKey(b['service'] as { name: string; port: number | string }) : b['address'], b['weight']]));
   const levelOf = new Map<string, number>([...a.primaries.map((p) => [p, 0] as const), ...a.backups.map((b) => [b.address, b.level] as const)]);
   const healthCheck = {
     path: a.health.path,
@@ -51,11 +56,12 @@ export function buildKube(a: Answers, existing?: { pool?: Manifest; secrets: Man
     unhealthyThreshold: a.health.unhealthyThreshold,
     healthyThreshold: a.health.healthyThreshold,
   };
-  const backends = [
-    ...allAddresses(a).map((address) => defined({ address, weight: weights.get(address), failoverLevel: levelOf.get(address) ?? 0, region: a.regions[address], healthCheck })),
-    // Service backends are not asked about; an edit keeps them.
-    ...oldBackends.filter((b) => b['service'] !== undefined),
-  ];
+  const backends = allAddresses(a).map((address) => {
+    // "svc/NAME:PORT": the Service's ready endpoints (the operator resolves them).
+    const svc = SERVICE_BACKEND.exec(address);
+    const target = svc ? { service: { name: svc[1] as string, port: /^\d+$/.test(svc[3] as string) ? Number(svc[3]) : svc[3] as string } } : { address };
+    return defined({ ...target, weight: weights.get(svc ? serviceKey(target.service as { name: string; port: number | string }) : address), failoverLevel: levelOf.get(address) ?? 0, region: a.regions[address], healthCheck });
+  });
   const secrets: Kube['secrets'][number][] = [];
   const secret = (name: string, stringData: Record<string, string>): void => {
     // The label lets the operator see it: it caches only Secrets labelled veloflux.io/secret=true.
@@ -79,6 +85,8 @@ export function buildKube(a: Answers, existing?: { pool?: Manifest; secrets: Man
     backends,
     strategy: a.strategy,
     recoveryInterval: a.recoveryInterval,
+    ...(a.strategy === 'delayed' ? { delay: a.delay } : {}),
+    ...(a.strategy === 'graceful' ? { stepPercent: a.stepPercent, stepInterval: a.stepInterval } : {}),
     notifications: { ...oldNotifications, enabled: oldNotifications['enabled'] ?? true, channels },
   });
   const oldMeta = existing?.pool?.metadata ?? {};
@@ -125,7 +133,10 @@ function secretData(secrets: readonly Manifest[], name: string | undefined, key:
 export function answersFromManifests(m: { pool: Manifest | undefined; secrets: Manifest[] }, output: string): Partial<Answers> {
   if (!m.pool) return { target: 'kubernetes', output };
   const spec = (isObj(m.pool['spec']) ? m.pool['spec'] : {}) as Obj;
-  const backends = (Array.isArray(spec['backends']) ? spec['backends'] : []).filter(isObj).filter((b) => typeof b['address'] === 'string');
+  // A Service backend comes back as "svc/NAME:PORT", as it is asked.
+  const backends = (Array.isArray(spec['backends']) ? spec['backends'] : []).filter(isObj)
+    .map((b) => (isObj(b['service']) ? { ...b, address: serviceKey(b['service'] as { name: string; port: number | string }) } : b))
+    .filter((b) => typeof b['address'] === 'string');
   const level = (b: Obj): number => (typeof b['failoverLevel'] === 'number' ? b['failoverLevel'] : 0);
   const regions: Record<string, string> = {};
   for (const b of backends) if (typeof b['region'] === 'string') regions[b['address'] as string] = b['region'];
@@ -169,6 +180,9 @@ export function answersFromManifests(m: { pool: Manifest | undefined; secrets: M
     },
     strategy: (spec['strategy'] as Strategy | undefined) ?? d.strategy,
     recoveryInterval: typeof spec['recoveryInterval'] === 'string' ? spec['recoveryInterval'] : d.recoveryInterval,
+    delay: typeof spec['delay'] === 'string' ? spec['delay'] : d.delay,
+    stepPercent: typeof spec['stepPercent'] === 'number' ? spec['stepPercent'] : d.stepPercent,
+    stepInterval: typeof spec['stepInterval'] === 'string' ? spec['stepInterval'] : d.stepInterval,
     logLevel: typeof log?.['level'] === 'string' ? (log['level'] === 'warn' ? 'warning' : log['level']) : d.logLevel,
     email,
     webhook,

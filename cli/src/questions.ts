@@ -4,7 +4,7 @@
 // Answers are collected as text (what was typed or passed as a flag) and turned into `Answers` at the end, so a
 // prompt and a flag go through the same check.
 import { parseArgs } from 'node:util';
-import { LOG_LEVELS, STRATEGIES, WEBHOOK_FORMATS, check, checkTimeoutAgainst, defaultAnswers, formatBackup, parseBackup, splitList } from './answers.ts';
+import { LOG_LEVELS, STRATEGIES, WEBHOOK_FORMATS, check, checkTimeoutAgainst, defaultAnswers, formatBackup, formatForUrl, parseBackup, splitList } from './answers.ts';
 import type { Answers, Target, WebhookFormat } from './answers.ts';
 
 export interface Flat {
@@ -26,6 +26,9 @@ export interface Flat {
   healthyThreshold: string;
   strategy: string;
   recoveryInterval: string;
+  delay: string;
+  stepPercent: string;
+  stepInterval: string;
   logLevel: string;
   email: boolean;
   emailServer: string;
@@ -74,8 +77,8 @@ export const QUESTIONS: readonly Question[] = [
     check: (v, f) => check.pool(v) ?? (f.target === 'kubernetes' && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) ? `must be a Kubernetes name for a FailoverPool (lower-case letters, digits, "-" and "."), got ${JSON.stringify(v)}` : undefined) },
   { key: 'host', flag: 'host', kind: 'input', message: 'Host (exact or *.example.com; empty = any host)', help: 'host the route matches; empty = any host', check: check.host },
   { key: 'pathPrefix', flag: 'path-prefix', kind: 'input', message: 'Path prefix', help: 'path prefix the route matches', check: check.pathPrefix },
-  { key: 'primaries', flag: 'primary', kind: 'list', message: 'Primary backend(s), host:port, comma-separated', help: 'primary backend host:port or http(s)://host:port (repeatable)', required: true, check: check.address },
-  { key: 'backups', flag: 'backup', kind: 'list', message: 'Backup backend(s), host:port or host:port@LEVEL (level 1 unless given), comma-separated', help: 'backup backend, "addr" (level 1) or "addr@LEVEL" (repeatable)', check: check.backup },
+  { key: 'primaries', flag: 'primary', kind: 'list', message: 'Primary backend(s), host:port (kubernetes: or svc/SERVICE:PORT), comma-separated', help: 'primary backend host:port or http(s)://host:port; kubernetes: also svc/SERVICE:PORT, a Service\'s ready endpoints (repeatable)', required: true, check: (v, f) => check.backend(v, f.target) },
+  { key: 'backups', flag: 'backup', kind: 'list', message: 'Backup backend(s), host:port (kubernetes: or svc/SERVICE:PORT), @LEVEL for a level other than 1, comma-separated', help: 'backup backend, "addr" (level 1) or "addr@LEVEL"; kubernetes: addr may be svc/SERVICE:PORT (repeatable)', check: (v, f) => check.backup(v, f.target) },
   { key: 'regions', flag: 'region', kind: 'list', message: 'Regions of backends, address=region, comma-separated (empty = none)', help: 'region of a backend, "addr=region" (repeatable)',
     check: (v) => {
       const eq = v.lastIndexOf('=');
@@ -89,6 +92,9 @@ export const QUESTIONS: readonly Question[] = [
   { key: 'healthyThreshold', flag: 'healthy-threshold', kind: 'input', message: 'Consecutive successes that mark it up again', help: 'successes that mark a backend up (1-100)', check: check.threshold },
   { key: 'strategy', flag: 'strategy', kind: 'select', message: 'Failover strategy', help: 'immediate | graceful | delayed', check: check.strategy,
     choices: STRATEGIES.map((s) => ({ value: s.value, name: `${s.value.padEnd(10)} ${s.explain}` })) },
+  { key: 'delay', flag: 'delay', kind: 'input', message: 'Delay (how long a failure must last before traffic moves)', help: 'delayed strategy: how long a failure must last before the pool\'s routing changes (duration)', when: (f) => f.strategy === 'delayed', check: check.delay },
+  { key: 'stepPercent', flag: 'step-percent', kind: 'input', message: 'Step percent (share of traffic moved per step)', help: 'graceful strategy: percent of traffic moved per step (1-100; failback steps too)', when: (f) => f.strategy === 'graceful', check: check.stepPercent },
+  { key: 'stepInterval', flag: 'step-interval', kind: 'input', message: 'Step interval (time between steps)', help: 'graceful strategy: time between steps (duration)', when: (f) => f.strategy === 'graceful', check: check.stepInterval },
   { key: 'recoveryInterval', flag: 'recovery-interval', kind: 'input', message: 'Recovery interval (how long the primary must stay healthy before traffic returns)', help: 'duration the primary must stay healthy before failback', check: check.recoveryInterval },
   { key: 'logLevel', flag: 'log-level', kind: 'select', message: 'Log level of failover notifications', help: LOG_LEVELS.join(' | '), check: check.logLevel,
     choices: LOG_LEVELS.map((l) => ({ value: l, name: l })) },
@@ -133,8 +139,15 @@ export function parseFlags(argv: readonly string[]): { values: FlagValues } | { 
     const { values } = parseArgs({ args: [...argv], options: parseOptions(), allowPositionals: false, strict: true });
     return { values: values as FlagValues };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: flagError((err as Error).message) };
   }
+}
+
+/** node's parseArgs messages, shortened to one line that names the flag ("unknown flag --frobnicate"). */
+export function flagError(message: string): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown flag ${unknown[1]}`;
+  return message.split('\n')[0]?.replace(/\. To specify .*$/, '') ?? message;
 }
 
 export function usage(): string {
@@ -223,6 +236,9 @@ export function flatten(a: Answers): Flat {
     healthyThreshold: String(a.health.healthyThreshold),
     strategy: a.strategy,
     recoveryInterval: a.recoveryInterval,
+    delay: a.delay,
+    stepPercent: String(a.stepPercent),
+    stepInterval: a.stepInterval,
     logLevel: a.logLevel,
     email: a.email !== undefined,
     emailServer: a.email?.server ?? '',
@@ -269,6 +285,9 @@ export function unflatten(f: Flat): Answers {
     },
     strategy: f.strategy as Answers['strategy'],
     recoveryInterval: f.recoveryInterval,
+    delay: f.delay,
+    stepPercent: Number(f.stepPercent),
+    stepInterval: f.stepInterval,
     logLevel: f.logLevel,
     email: f.email ? { server: f.emailServer, port: Number(f.emailPort), user: f.emailUser, password: f.emailUser === '' ? '' : f.emailPassword, recipients: f.emailTo } : undefined,
     webhook: f.webhook ? { url: f.webhookUrl, format: f.webhookFormat as WebhookFormat } : undefined,
@@ -315,7 +334,9 @@ export async function collect(
       if (ask && !q.secret) ask.say(`${q.message}: ${Array.isArray(g) ? g.join(', ') : String(g)} (from --${q.flag})`);
       continue;
     }
-    const def = q.key === 'output' ? (defaults.target === f.target ? defaults.output : defaultAnswers(f.target as Target).output) : defaults[q.key];
+    let def = q.key === 'output' ? (defaults.target === f.target ? defaults.output : defaultAnswers(f.target as Target).output) : defaults[q.key];
+    // A Slack or Discord URL says its format: suggest it (unless an existing file already chose another).
+    if (q.key === 'webhookFormat' && def === 'generic') def = formatForUrl(f.webhookUrl ?? '') ?? def;
     if (!ask) {
       if (q.required && isEmpty(def)) missing.push(`--${q.flag}`);
       (f as Record<string, unknown>)[q.key] = def;

@@ -6,7 +6,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parse as parseYamlText } from 'yaml';
+import { request } from 'undici';
 import { formatIssues, loadConfigText } from '@veloflux/config/load';
+import { restartRequired } from '@veloflux/config/restart';
+import type { PodOwned } from '@veloflux/config/restart';
+import { podOwnedYaml } from '@veloflux/config/serialize';
 import { defaultAnswers, secretsOf } from './answers.ts';
 import type { Answers, Target } from './answers.ts';
 import { applyConfig, applyKubernetes } from './apply.ts';
@@ -26,6 +30,39 @@ export interface SetupIo {
   readonly ask: Ask | undefined;
   /** Validates a FailoverPool (CRD schema + operator render + proxy loader); see kube.ts. */
   readonly validateKube: KubeValidator;
+}
+
+/** The pod-owned fields of a running proxy in config.yaml form (GET /api/v1/config). */
+async function runningPodOwned(url: string, token: string): Promise<{ ok: true; view: PodOwned; yaml: Record<string, unknown> } | { ok: false; message: string }> {
+  try {
+    const res = await request(`${url.replace(/\/+$/, '')}/api/v1/config`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const body = await res.body.text();
+    if (res.statusCode !== 200) {
+      let e: { code?: string; message?: string } | undefined;
+      try { e = (JSON.parse(body) as { error?: typeof e }).error; } catch { e = undefined; }
+      return { ok: false, message: `the proxy refused it: ${res.statusCode} ${e?.code ?? ''} ${e?.message ?? body.slice(0, 300)}`.replace(/\s+/g, ' ').trim() };
+    }
+    const view = (JSON.parse(body) as { config?: unknown }).config;
+    return { ok: true, view: view as PodOwned, yaml: podOwnedYaml(view as PodOwned) };
+  } catch (err) {
+    return { ok: false, message: `cannot reach ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+}
+
+function valueAt(doc: Record<string, unknown>, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), doc);
+}
+
+function setAt(doc: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let o = doc;
+  for (const k of keys.slice(0, -1)) {
+    if (o[k] === null || typeof o[k] !== 'object') o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  const last = keys[keys.length - 1] as string;
+  if (value === undefined) delete o[last];
+  else o[last] = value;
 }
 
 const HEADER_CONFIG = 'VeloFlux proxy config, written by `veloflux setup` (run it again to edit this file).\nReference: docs/configuration.md';
@@ -85,6 +122,8 @@ function configTarget(io: SetupIo): TargetSetup {
       const c = loaded.config;
       io.out(`\nvalid: the proxy's schema accepts it (${c.pools.length} pool${c.pools.length === 1 ? '' : 's'}, ${c.pools.reduce((n, p) => n + p.backends.length, 0)} backends, ${c.routes.length} route${c.routes.length === 1 ? '' : 's'}; version ${loaded.version})`);
       const hasSecret = secrets.length > 0 || /smtp_password|secret:/.test(text);
+      // The proxy reads notification credentials only from config.yaml: inline is the only form it takes.
+      if (hasSecret) io.out(`note: ${answers.output} holds notification credentials inline (the proxy reads them only from its config); it is written 0600: keep it out of version control`);
       return [{ path: answers.output, text, mode: hasSecret ? 0o600 : 0o644, shown: toYaml(redact(doc), HEADER_CONFIG, configComments(doc)) }];
     },
     next: (answers) => `veloflux-proxy --config ${answers.output}   (admin API token: env VELOFLUX_ADMIN_TOKEN or admin.token_file)`,
@@ -96,7 +135,22 @@ function configTarget(io: SetupIo): TargetSetup {
       if (!token && ask) token = await ask.password({ message: 'Admin API token', validate: (v) => (v === '' ? 'is required' : true) });
       const need = [!url && '--admin-url', !token && '--admin-token (or env VELOFLUX_ADMIN_TOKEN)'].filter(Boolean);
       if (need.length > 0 || !url || !token) throw new Exit(2, `veloflux setup: wrote ${answers.output}; to apply it, missing: ${need.join(', ')}`);
-      const r = await applyConfig(url, token, files[0]?.text ?? '');
+      // What only a restart changes (listen, admin.listen, admin.token_file, dataplane.workers, ...) is the running
+      // proxy's: a file written with the defaults would be refused (409) by a proxy on other ports. Take those
+      // fields from the proxy, and write the file again so it says what was applied.
+      const running = await runningPodOwned(url, token);
+      if (!running.ok) throw new Exit(1, `veloflux setup: wrote ${answers.output}, but ${running.message}`);
+      let text = files[0]?.text ?? '';
+      const doc = parseYamlText(text) as Record<string, unknown>;
+      const mine = loadConfigText(text);
+      const kept = mine.ok ? restartRequired(running.view, mine.config) : [];
+      if (kept.length > 0) {
+        for (const path of kept) setAt(doc, path, valueAt(running.yaml, path));
+        text = toYaml(doc, HEADER_CONFIG, configComments(doc));
+        await writeFile(answers.output, text, { mode: files[0]?.mode ?? 0o600 });
+        io.out(`kept the running proxy's ${kept.join(', ')} (a restart would be needed to change them); rewrote ${answers.output}`);
+      }
+      const r = await applyConfig(url, token, text);
       if (!r.ok) throw new Exit(1, `veloflux setup: wrote ${answers.output}, but the proxy refused it: ${r.message}`);
       io.out(`applied to ${url}: version ${r.version}${r.changed === false ? ' (unchanged)' : ''}`);
     },
@@ -138,7 +192,7 @@ const TARGETS: Record<Target, (io: SetupIo) => TargetSetup> = { config: configTa
 
 async function setup(argv: readonly string[], io: SetupIo): Promise<number> {
   const parsed = parseFlags(argv);
-  if ('error' in parsed) throw new Exit(2, `veloflux setup: ${parsed.error}\n\n${usage()}`);
+  if ('error' in parsed) throw new Exit(2, `veloflux setup: ${parsed.error} (veloflux setup --help lists the flags)`);
   const values = parsed.values;
   if (values['help']) { io.out(usage()); return 0; }
   const ask = values['yes'] === true ? undefined : io.ask;

@@ -82,6 +82,30 @@ test('--apply: the edited config is PUT to a running proxy (admin token) and ser
   assert.match(refused.stderr, /the proxy refused it: 401 VF_ERR_UNAUTHORIZED/);
 });
 
+test('--apply to a proxy on other ports than the defaults: setup keeps its restart-only fields (no 409) and the file says so', async (t) => {
+  const dir = tmp();
+  const proxy = await startTestProxy('pools: []\n', {}, {});
+  t.after(() => proxy.stop());
+  const out = join(dir, 'config.yaml');
+  // A new file: setup writes the defaults (:8080, 127.0.0.1:9000); the proxy runs on 127.0.0.1:0 for both.
+  const r = await run(['setup', '--yes', '--output', out, '--pool', 'app', '--primary', '127.0.0.1:1', '--apply', '--admin-url', proxy.adminUrl], { VELOFLUX_ADMIN_TOKEN: 'unused' });
+  // No token configured on this proxy: refused, and the message says why (nothing applied).
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the proxy refused it: 401 VF_ERR_ADMIN_TOKEN_UNSET/);
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'ports-token\n');
+  const p2 = await startTestProxy('pools: []\n', {}, { tokenFile });
+  t.after(() => p2.stop());
+  const ok = await run(['setup', '--yes', '--output', out, '--pool', 'app', '--primary', '127.0.0.1:1', '--apply', '--admin-url', p2.adminUrl], { VELOFLUX_ADMIN_TOKEN: 'ports-token' });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /kept the running proxy's listen, admin\.listen, admin\.token_file \(a restart would be needed to change them\); rewrote /);
+  assert.match(ok.stdout, new RegExp(`applied to ${p2.adminUrl}: version [0-9a-f]{16}`));
+  const loaded = loadConfigText(readFileSync(out, 'utf8'));
+  assert.ok(loaded.ok);
+  assert.deepEqual([loaded.config.listen, loaded.config.admin.listen, loaded.config.admin.tokenFile], [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0 }, tokenFile]);
+  assert.equal(loaded.version, p2.proxy.controller.version, 'the file is what the proxy runs');
+});
+
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
 test('a real pseudo-terminal: prompts, a masked secret, the file written', { skip: !hasScript && 'util-linux script not installed' }, async (t) => {
@@ -111,7 +135,7 @@ test('a real pseudo-terminal: prompts, a masked secret, the file written', { ski
     [/What do you want to write\?/, '\r'], [/Output file/, '\r'], [/Pool name/, 'shop\r'], [/Host/, 'shop.example.com\r'], [/Path prefix/, '\r'],
     [/Primary backend/, 'primary:80\r'], [/Backup backend/, 'backup:80\r'], [/Regions/, '\r'],
     [/Health check path/, '\r'], [/Health check interval/, '\r'], [/Health check timeout/, '\r'], [/Expected HTTP status/, '\r'],
-    [/failures that mark/, '\r'], [/successes that mark/, '\r'], [/Failover strategy/, '\x1b[B\r'], [/Recovery interval/, '\r'], [/Log level/, '\r'],
+    [/failures that mark/, '\r'], [/successes that mark/, '\r'], [/Failover strategy/, '\x1b[B\r'], [/Step percent/, '\r'], [/Step interval/, '\r'], [/Recovery interval/, '\r'], [/Log level/, '\r'],
     [/Send email notifications\?/, 'n\r'], [/Send webhook notifications/, 'y\r'], [/Webhook URL/, `${secret}\r`], [/Webhook format/, '\r'],
     [/Write config\.yaml\?/, '\r'], [/Apply it now/, '\r'],
   ];
@@ -128,5 +152,5 @@ test('a real pseudo-terminal: prompts, a masked secret, the file written', { ski
   assert.equal(loaded.config.pools[0]?.policy.strategy, 'graceful');
   const hook = loaded.config.notification.channels.find((c) => c.type === 'webhook');
   assert.equal(hook?.type === 'webhook' && hook.url, secret);
-  assert.equal(hook?.type === 'webhook' && hook.format, 'generic');
+  assert.equal(hook?.type === 'webhook' && hook.format, 'slack', 'a Slack URL defaults to the slack format');
 });

@@ -37,6 +37,8 @@ function common(extra: { pool: string; email: boolean; webhook: boolean }): Step
     { match: /failures that mark/, answer: '3' },
     { match: /successes that mark/ },
     { match: /Failover strategy[\s\S]*immediate +all traffic moves[\s\S]*graceful +traffic moves step by step[\s\S]*delayed +nothing moves/, answer: 'graceful' },
+    { match: /Step percent/, answer: '20', bad: { text: '0', error: /from 1 to 100/ } },
+    { match: /Step interval/, answer: '10s' },
     { match: /Recovery interval/, answer: '30s' },
     { match: /Log level/, answer: 'info' },
     { match: /Send email notifications\?/, answer: extra.email },
@@ -48,7 +50,8 @@ function common(extra: { pool: string; email: boolean; webhook: boolean }): Step
       { match: /Recipients/, answer: 'ops@example.com, oncall@example.com' },
     ] : []),
     { match: /Send webhook notifications/, answer: extra.webhook },
-    ...(extra.webhook ? [{ match: /Webhook URL/, answer: HOOK }, { match: /Webhook format/, answer: 'slack' }] : []),
+    // A Slack URL: Enter takes the format it implies.
+    ...(extra.webhook ? [{ match: /Webhook URL/, answer: HOOK }, { match: /Webhook format/ }] : []),
   ];
 }
 
@@ -73,6 +76,7 @@ test('interactive, config target: the written config.yaml validates, matches the
   assert.deepEqual(pool?.backends[0]?.healthCheck, { path: '/healthz', intervalMs: 3000, timeoutMs: 1000, expectedStatus: 204, unhealthyThreshold: 3, healthyThreshold: 2 });
   assert.equal(pool?.policy.strategy, 'graceful');
   assert.equal(pool?.policy.recoveryIntervalMs, 30_000);
+  assert.deepEqual([pool?.policy.stepPercent, pool?.policy.stepIntervalMs], [20, 10_000]);
   assert.deepEqual(loaded.config.routes, [{ host: 'shop.example.com', pathPrefix: '/api', pool: 'shop' }]);
   assert.deepEqual(loaded.config.notification.channels.map(written), [
     { type: 'log', level: 'info' },
@@ -122,6 +126,7 @@ test('interactive, kubernetes target: a secret typed at a prompt appears only in
     [['primary-1:80', 0, null], ['primary-2:80', 0, null], ['backup:80', 1, 'us-west'], ['dr-site:80', 2, null]]);
   assert.equal(spec['strategy'], 'graceful');
   assert.equal(spec['recoveryInterval'], '30s');
+  assert.deepEqual([spec['stepPercent'], spec['stepInterval']], [20, '10s']);
   assert.deepEqual((spec['notifications'] as { channels: unknown[] }).channels, [
     { type: 'log', level: 'info' },
     { type: 'email', smtpServer: 'smtp.example.com', smtpPort: 2525, recipients: ['ops@example.com', 'oncall@example.com'], credentialsSecretRef: { name: 'shop-smtp' } },
@@ -150,7 +155,7 @@ test('kubernetes target: a FailoverPool the CRD refuses is not written (the vali
 test('re-run on an existing config.yaml: its values are the defaults (Enter everywhere keeps it), untouched keys stay', async () => {
   const dir = tmp();
   const file = join(dir, 'config.yaml');
-  const first = await runSetup(['--yes', '--output', file, '--pool', 'shop', '--primary', 'a:80', '--backup', 'b:80@3', '--strategy', 'delayed', '--email-server', 'smtp.example.com', '--email-user', 'u', '--email-to', 'x@example.com'],
+  const first = await runSetup(['--yes', '--output', file, '--pool', 'shop', '--primary', 'a:80', '--backup', 'b:80@3', '--strategy', 'delayed', '--delay', '45s', '--email-server', 'smtp.example.com', '--email-user', 'u', '--email-to', 'x@example.com'],
     { out: () => {}, err: (t) => assert.fail(t), env: { VELOFLUX_SMTP_PASSWORD: PASSWORD }, ask: undefined, validateKube });
   assert.equal(first, 0);
   // Something setup does not ask about, to see it survive the edit.
@@ -160,7 +165,7 @@ test('re-run on an existing config.yaml: its values are the defaults (Enter ever
   const r = await driveSetup([], [
     enter(/What do you want to write/), { match: /Output file/, answer: file },
     enter(/Pool name/), enter(/Host/), enter(/Path prefix/), enter(/Primary/), enter(/Backup/), enter(/Regions/), enter(/Health check path/),
-    enter(/interval/), enter(/timeout/), enter(/Expected/), enter(/failures/), enter(/successes/), enter(/strategy/), { match: /Recovery interval/, answer: '1m' }, enter(/Log level/),
+    enter(/interval/), enter(/timeout/), enter(/Expected/), enter(/failures/), enter(/successes/), enter(/strategy/), enter(/Delay/), { match: /Recovery interval/, answer: '1m' }, enter(/Log level/),
     enter(/email/), enter(/SMTP server/), enter(/SMTP port/), enter(/SMTP user/), { match: /SMTP password \(empty keeps the current one\)/ }, enter(/Recipients/),
     enter(/webhook/), enter(/Write/), { match: /Apply/, answer: false },
   ]);
@@ -174,6 +179,7 @@ test('re-run on an existing config.yaml: its values are the defaults (Enter ever
   assert.deepEqual(pool?.backends.map((b) => [b.address, b.level]), [['a:80', 0], ['b:80', 3]]);
   assert.equal(pool?.policy.strategy, 'delayed');
   assert.equal(pool?.policy.recoveryIntervalMs, 60_000);
+  assert.equal(pool?.policy.delayMs, 45_000, 'the delay asked for delayed, kept by Enter');
   assert.deepEqual(written(loaded.config.notification.channels[1]), { type: 'email', smtp_server: 'smtp.example.com', smtp_port: 587, smtp_user: 'u', smtp_password: PASSWORD, recipients: ['x@example.com'] });
 });
 
@@ -196,7 +202,8 @@ test('non-interactive: missing answers are listed as flags; bad values name the 
     [['--pool', 'x', '--primary', 'a:80', '--expected-status', '99'], 2, /--expected-status: must be a whole number from 100 to 599, got 99/],
     [['--pool', 'x', '--primary', 'a:80', '--webhook-url', 'ftp://x'], 2, /--webhook-url: must be an http:\/\/ or https:\/\/ URL/],
     [['--target', 'kubernetes', '--pool', 'Shop_1', '--primary', 'a:80'], 2, /--pool: must be a Kubernetes name/],
-    [['--frobnicate'], 2, /Unknown option '--frobnicate'/],
+    [['--frobnicate'], 2, /^veloflux setup: unknown flag --frobnicate \(veloflux setup --help lists the flags\)\n?$/],
+    [['--pool'], 2, /^veloflux setup: Option '--pool <value>' argument missing \(veloflux setup --help lists the flags\)\n?$/],
   ];
   for (const [argv, code, message] of cases) {
     const r = await run(argv);
@@ -225,4 +232,65 @@ test('setup\'s validator knows the meaning of every CEL rule in the shipped CRD'
   });
   assert.ok(rules.length >= 5, `found ${rules.length} rules`);
   for (const rule of rules) assert.ok(rule in CEL, `CEL rule without a meaning in cli/src/kube-validate.ts: ${rule}`);
+});
+
+test('issue 17: the chart\'s selector by default, Service backends, the webhook format a URL implies, delay and steps by flag', async () => {
+  const dir = tmp();
+  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    let out = '';
+    let err = '';
+    const code = await runSetup(['--yes', ...argv], { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; }, env: {}, ask: undefined, validateKube });
+    return { code, out, err };
+  };
+  const fpFile = join(dir, 'shop.yaml');
+  const k = await run(['--target', 'kubernetes', '--output', fpFile, '--pool', 'shop', '--primary', 'svc/shop-primary:80', '--backup', 'svc/shop-backup:http', '--backup', 'dr.example.com:443@2',
+    '--strategy', 'delayed', '--delay', '1m', '--webhook-url', 'https://discord.com/api/webhooks/1/abc-secret']);
+  assert.equal(k.code, 0, k.err + k.out);
+  const fp = parse(readFileSync(fpFile, 'utf8')) as Kube['pool'];
+  const spec = fp.spec as Record<string, unknown>;
+  assert.deepEqual(spec['proxySelector'], { matchLabels: { 'veloflux.io/proxy': 'true' } }, 'the label the chart puts on its proxies');
+  assert.deepEqual((spec['backends'] as Record<string, unknown>[]).map((b) => [b['service'] ?? b['address'], b['failoverLevel']]),
+    [[{ name: 'shop-primary', port: 80 }, 0], [{ name: 'shop-backup', port: 'http' }, 1], ['dr.example.com:443', 2]]);
+  assert.deepEqual([spec['strategy'], spec['delay']], ['delayed', '1m']);
+  assert.equal((spec['notifications'] as { channels: { type: string; format?: string }[] }).channels.find((c) => c.type === 'webhook')?.format, 'discord');
+  // Editing it again keeps the Service backends as they are asked ("svc/NAME:PORT").
+  const again = await run(['--target', 'kubernetes', '--output', fpFile, '--pool', 'shop']);
+  assert.equal(again.code, 0, again.err);
+  assert.deepEqual(((parse(readFileSync(fpFile, 'utf8')) as Kube['pool']).spec as { backends: unknown[] }).backends, spec['backends']);
+
+  const cfgFile = join(dir, 'config.yaml');
+  const c = await run(['--output', cfgFile, '--pool', 'app', '--primary', 'a:80', '--strategy', 'graceful', '--step-percent', '10', '--step-interval', '2s', '--webhook-url', 'https://hooks.slack.com/services/T/B/x-secret']);
+  assert.equal(c.code, 0, c.err);
+  const loaded = loadConfigText(readFileSync(cfgFile, 'utf8'));
+  assert.ok(loaded.ok);
+  assert.deepEqual([loaded.config.pools[0]?.policy.stepPercent, loaded.config.pools[0]?.policy.stepIntervalMs], [10, 2000]);
+  const hook = loaded.config.notification.channels.find((x) => x.type === 'webhook');
+  assert.equal(hook?.type === 'webhook' && hook.format, 'slack');
+  assert.match(c.out, /note: .*config\.yaml holds notification credentials inline .* written 0600/);
+  assert.equal(statSync(cfgFile).mode & 0o777, 0o600);
+  // An explicit format wins over the URL's.
+  const g = await run(['--output', join(dir, 'g.yaml'), '--pool', 'app', '--primary', 'a:80', '--webhook-url', 'https://hooks.slack.com/services/T/B/y', '--webhook-format', 'generic']);
+  assert.equal(g.code, 0, g.err);
+  assert.match(readFileSync(join(dir, 'g.yaml'), 'utf8'), /format: generic/);
+
+  for (const [argv, message] of [
+    [['--output', join(dir, 'x.yaml'), '--pool', 'x', '--primary', 'svc/shop:80'], /--primary: a Service backend \("svc\/NAME:PORT"\) is for the kubernetes target/],
+    [['--target', 'kubernetes', '--output', join(dir, 'y.yaml'), '--pool', 'x', '--primary', 'svc/Bad_Name:80'], /--primary: must be "svc\/NAME:PORT"/],
+    [['--output', join(dir, 'z.yaml'), '--pool', 'x', '--primary', 'a:80', '--strategy', 'graceful', '--step-percent', '0'], /--step-percent: must be a whole number from 1 to 100, got 0/],
+    [['--output', join(dir, 'z.yaml'), '--pool', 'x', '--primary', 'a:80', '--strategy', 'delayed', '--delay', 'soon'], /--delay: must be a duration/],
+  ] as const) {
+    const r = await run([...argv]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, message);
+  }
+});
+
+test('the repository ignores the Secret manifests setup writes (*.secrets.yaml)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const root = new URL('../../', import.meta.url).pathname;
+  for (const path of ['failoverpool.secrets.yaml', 'deploy/shop.secrets.yaml']) {
+    const r = spawnSync('git', ['-C', root, 'check-ignore', '-q', '--no-index', path]);
+    assert.equal(r.status, 0, `${path} is not ignored by .gitignore`);
+  }
+  assert.notEqual(spawnSync('git', ['-C', root, 'check-ignore', '-q', '--no-index', 'failoverpool.yaml']).status, 0, 'the FailoverPool itself is not ignored');
 });

@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { formatDuration, parseDuration } from '@veloflux/config/duration';
 import { createLogger } from '@veloflux/service/log';
 import { SERVICE } from './log.ts';
-import { Manager, parseNamespaces } from './manager.ts';
+import { Manager, OPERATOR_VERSION, parseNamespaces } from './manager.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 const USAGE = `usage: veloflux-operator [options]
@@ -21,7 +21,9 @@ const USAGE = `usage: veloflux-operator [options]
                             (default ${D.tokenSecret})
   --pod-selector SELECTOR   label selector for the pod informer (default: every pod)
   --resync D                periodic re-check of every pod and pool (default ${formatDuration(D.resyncMs)})
-  --watch-namespaces A,B    watch only these namespaces (a Role in each suffices); default: the whole cluster`;
+  --watch-namespaces A,B    watch only these namespaces (a Role in each suffices); default: the whole cluster
+  --version                 print the version and exit
+  --help                    print this help and exit`;
 
 function die(code: number, message: string): never {
   process.stderr.write(`${message}\n`);
@@ -43,13 +45,14 @@ async function main(): Promise<void> {
         kubeconfig: { type: 'string' }, namespace: { type: 'string' }, 'lease-name': { type: 'string' },
         'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
         'metrics-address': { type: 'string' }, workers: { type: 'string' }, 'token-secret': { type: 'string' },
-        'pod-selector': { type: 'string' }, resync: { type: 'string' }, 'watch-namespaces': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'pod-selector': { type: 'string' }, resync: { type: 'string' }, 'watch-namespaces': { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' },
       },
     }).values;
   } catch (err) {
-    die(2, `veloflux-operator: ${(err as Error).message}\n${USAGE}`);
+    die(2, `veloflux-operator: ${(err as Error).message} (veloflux-operator --help lists the options)`);
   }
-  if (a.help) die(0, USAGE);
+  if (a.help) { process.stdout.write(`${USAGE}\n`); return; }
+  if (a.version) { process.stdout.write(`veloflux-operator ${OPERATOR_VERSION}\n`); return; }
   const kc = new KubeConfig();
   const file = a.kubeconfig ?? process.env.KUBECONFIG;
   if (file) kc.loadFromFile(file);

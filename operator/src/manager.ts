@@ -23,6 +23,7 @@ import type { Logger } from './log.ts';
 import { isUnauthorized } from './push.ts';
 import type { PodState } from './push.ts';
 import { WorkQueue } from './queue.ts';
+import { Decisions, foldEvent } from './decisions.ts';
 import { SECRET_LABEL, SLICE_INDEX, podKey, poolKey, reconcilePod, reconcilePool, sliceIndexKeys, sliceScopes } from './reconcile.ts';
 import type { PodObject, PoolObject, SecretObject, SliceObject, World } from './reconcile.ts';
 import { systemClock } from './clock.ts';
@@ -30,7 +31,8 @@ import type { Clock } from './clock.ts';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 import { listen } from '@veloflux/service/listen';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** operator/package.json's version: `veloflux-operator --version`, veloflux_build_info{version}. */
+export const OPERATOR_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface ManagerOptions {
   readonly kubeConfig: KubeConfig;
@@ -70,6 +72,7 @@ export class Manager {
   readonly #registry = new Registry();
   readonly #elector: LeaderElector;
   readonly world: World;
+  readonly #decisions: Decisions;
   #server: Server | undefined;
   #workers: Promise<void>[] = [];
   #informers: Informer<never>[] = [];
@@ -85,6 +88,8 @@ export class Manager {
     proxies: Gauge;
     poolProxies: Gauge<'pool_namespace' | 'pool' | 'state'>;
     cachedSecrets: Gauge;
+    decisionSteps: Counter;
+    decisions: Counter;
   };
 
   constructor(opts: ManagerOptions) {
@@ -109,7 +114,7 @@ export class Manager {
     // (active handles/requests/resources): `promtool check metrics` refuses a gauge with a counter's suffix.
     collectDefaultMetrics({ register: r });
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) r.removeSingleMetric(name);
-    new Gauge({ name: 'veloflux_build_info', help: 'Always 1; the operator version in label version.', labelNames: ['version'], registers: [r] }).set({ version: VERSION }, 1);
+    new Gauge({ name: 'veloflux_build_info', help: 'Always 1; the operator version in label version.', labelNames: ['version'], registers: [r] }).set({ version: OPERATOR_VERSION }, 1);
     const informers: Informer<never>[] = [];
     this.#m = {
       reconciles: new Counter({ name: 'veloflux_operator_reconcile_total', help: 'Reconciles by kind (pod, pool) and result (success, error, requeue).', labelNames: ['kind', 'result'], registers: [r] }),
@@ -138,6 +143,8 @@ export class Manager {
         },
       }),
       cachedSecrets: new Gauge({ name: 'veloflux_operator_cached_secrets', help: 'Secrets in the operator\'s cache: only those labelled veloflux.io/secret=true ever enter it.', registers: [r], collect: () => { this.#m.cachedSecrets.set(this.world.secrets.size); } }),
+      decisionSteps: new Counter({ name: 'veloflux_operator_decision_steps_total', help: 'Shared decisions evaluated (SPEC 9): one per pool per batch of view changes or engine timer.', registers: [r] }),
+      decisions: new Counter({ name: 'veloflux_operator_decisions_total', help: 'Shared decisions that changed a pool\'s level or shares (a new sequence sent to every proxy of the pool).', registers: [r] }),
     };
 
     const log = this.#log;
@@ -170,10 +177,11 @@ export class Manager {
       on(pools, (c) => {
         slices.setScopes(sliceScopes(pools.list()));
         queue.add(poolKey(nsOf(c.object), c.object.metadata.name));
+        this.#decisions.touch(nsOf(c.object), c.object.metadata.name);
         if (!(c.type === 'updated' && c.old?.metadata.generation === c.object.metadata.generation)) podsIn(nsOf(c.object));
       }),
       // A pod: its own key, and the pools of its namespace (their status counts it).
-      on(pods, (c) => { queue.add(podKey(nsOf(c.object), c.object.metadata.name)); poolsIn(nsOf(c.object)); }),
+      on(pods, (c) => { queue.add(podKey(nsOf(c.object), c.object.metadata.name)); poolsIn(nsOf(c.object)); this.#decisions.touchNamespace(nsOf(c.object)); }),
       // A labelled Secret: the pods of its namespace (tokens, notification secrets).
       on(secrets, (c) => {
         log.debug({ secret: `${nsOf(c.object)}/${c.object.metadata.name}`, change: c.type }, 'labelled Secret cached');
@@ -204,7 +212,9 @@ export class Manager {
         }
       },
       now: () => this.#clock.now(),
+      decisions: { status: (ns, name) => this.#decisions.status(ns, name) },
     };
+    this.#decisions = new Decisions(this.world, { stepped: (changed) => { this.#m.decisionSteps.inc(); if (changed) this.#m.decisions.inc(); } });
   }
 
   /** Follows one proxy's event stream for as long as the pod's state lives. */
@@ -214,16 +224,24 @@ export class Manager {
     const poolsOfNs = (): void => { for (const p of this.world.pools.list(ns)) this.#queue.add(poolKey(ns as string, p.metadata.name)); };
     void state.client.follow((type, data) => {
       if (type === 'hello') {
-        const d = data as { version: string; ready?: boolean; pools: never[] };
-        state.status = { version: d.version, ...(d.ready !== undefined ? { ready: d.ready } : {}), pools: d.pools };
+        const d = data as { version: string; ready?: boolean; proxy?: string; pools: never[] };
+        state.status = { version: d.version, ...(d.ready !== undefined ? { ready: d.ready } : {}), ...(typeof d.proxy === 'string' ? { proxy: d.proxy } : {}), pools: d.pools };
         state.version = d.version;
         state.reachable = true;
         // A (re)connected stream may be a restarted proxy: make sure it runs what we render.
         this.#queue.add(`pod/${state.key}`);
         poolsOfNs();
+        this.#decisions.touchNamespace(ns as string);
         return;
       }
-      void state.refreshStatus(log).then(poolsOfNs);
+      // A view or level change goes into the shared decision (and the status) at once, with no status read;
+      // other events (a config applied, a mode changed, a ramp step) re-read the proxy's status.
+      if (foldEvent(state.status, type, data)) {
+        this.#decisions.touchNamespace(ns as string);
+        poolsOfNs();
+        return;
+      }
+      void state.refreshStatus(log).then(() => { poolsOfNs(); this.#decisions.touchNamespace(ns as string); });
     }, (up) => {
       state.reachable = up;
       if (!up) poolsOfNs();
@@ -291,6 +309,7 @@ export class Manager {
     this.#log.info({ pools: this.world.pools.size, pods: this.world.pods.size, secrets: this.world.secrets.size }, 'caches synced');
     if (!(await this.#elector.acquire(signal))) return 'stopped';
     this.#log.info('leading: starting workers');
+    this.#decisions.start();
     // Everything the caches hold, once: keys queued by events while standing by are there already.
     this.#enqueueAll();
     const n = this.#o.workers ?? D.workers;
@@ -345,6 +364,7 @@ export class Manager {
     this.#stopping ??= (async () => {
       this.#log.info('stopping');
       this.#stop.abort();
+      this.#decisions.stop();
       this.#queue.shutdown();
       await Promise.race([Promise.all(this.#workers), sleep(graceMs)]);
       for (const s of this.world.proxies.values()) s.abort.abort();

@@ -51,13 +51,13 @@ export class ProxyClient {
     this.#token = token;
   }
 
-  async #call<T>(method: string, path: string, body?: string): Promise<T> {
+  async #call<T>(method: string, path: string, body?: string, opts: { type?: string; timeoutMs?: number } = {}): Promise<T> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       dispatcher: agent,
-      headers: { authorization: `Bearer ${this.#token}`, ...(body !== undefined ? { 'content-type': 'application/yaml' } : {}) },
+      headers: { authorization: `Bearer ${this.#token}`, ...(body !== undefined ? { 'content-type': opts.type ?? 'application/yaml' } : {}) },
       ...(body !== undefined ? { body } : {}),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
     const text = await res.text();
     let json: unknown;
@@ -77,6 +77,18 @@ export class ProxyClient {
   status(): Promise<ProxyStatus> { return this.#call<ProxyStatus>('GET', '/api/v1/failover/status'); }
 
   push(yaml: string): Promise<{ version: string; changed: boolean }> { return this.#call('PUT', '/api/v1/config', yaml); }
+
+  /** SPEC 9: a shared decision for one pool; answers the sequence the proxy now holds. */
+  decide(pool: string, d: { level: number; shares: readonly { level: number; percent: number }[]; sequence: number; ttl: string }, timeoutMs: number): Promise<{ sequence: number }> {
+    return this.#call('PUT', `/api/v1/pools/${encodeURIComponent(pool)}/decision`, JSON.stringify(d), { type: 'application/json', timeoutMs });
+  }
+
+  /** The sequence of the decision a proxy holds for `pool` (after it refused ours as stale), or 0. */
+  async heldSequence(pool: string, timeoutMs: number): Promise<number> {
+    const st = await this.#call<ProxyStatus>('GET', `/api/v1/failover/status?pool=${encodeURIComponent(pool)}`, undefined, { timeoutMs });
+    const seq = st.pools[0]?.decision?.sequence;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : 0;
+  }
 
   /**
    * Follows GET /api/v1/events until `signal` aborts, reconnecting after a jittered backoff (0.2 s .. 5 s)

@@ -13,8 +13,10 @@ import type { PushOutcome } from './push.ts';
 import { effectiveOverride, render, selects } from '@veloflux/kube/render';
 import type { EndpointSliceLike, ProxyBase, Refusal, Secrets } from '@veloflux/kube/render';
 import { computeStatus } from './status.ts';
+import { agreeing } from './consensus.ts';
+import type { PoolDecisionStatus } from './decisions.ts';
 import type { ProxyReport, Transition } from './status.ts';
-import type { FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
+import type { ConsensusStatus, FailoverPool, FailoverPoolStatus } from '@veloflux/kube/types';
 import { OPERATOR_DEFAULTS as D } from './defaults.ts';
 
 export interface PodObject extends KubeObject {
@@ -60,6 +62,8 @@ export interface World {
   readonly follow: (state: PodState) => void;
   readonly onPush: (outcome: PushOutcome, ms: number, pod: string) => void;
   readonly now: () => number;
+  /** SPEC 9: the leader's shared decision of a pool, if it holds one (decisions.ts). */
+  readonly decisions: { status(ns: string, name: string): PoolDecisionStatus | undefined };
 }
 
 export interface Result { readonly requeueAfterMs?: number }
@@ -135,7 +139,7 @@ function slicesOf(world: World, namespace: string, pools: readonly FailoverPool[
   return [...services].flatMap((svc) => world.slices.byIndex(SLICE_INDEX, `${namespace}/${svc}`));
 }
 
-function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
+export function renderFor(world: World, pod: PodObject, base: ProxyBase): ReturnType<typeof render> {
   const ns = pod.metadata.namespace as string;
   const selecting = poolsSelecting(world, pod);
   return render({
@@ -248,7 +252,8 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     };
   });
   const override = effectiveOverride(pool, now);
-  const { status, transitions } = computeStatus({
+  const decided = (pool.spec.consensus?.mode ?? 'shared') === 'shared' ? world.decisions.status(ns, name) : undefined;
+  const computed = computeStatus({
     generation: pool.metadata.generation ?? 0,
     prev: pool.status,
     refused,
@@ -256,8 +261,14 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     override: { mode: override.mode, expired: override.expired },
     failback: pool.spec.failback ? { mode: pool.spec.failback.mode ?? 'auto', approvedAt: pool.spec.failback.approve?.approvedAt } : undefined,
     holdDown: pool.spec.holdDown !== undefined,
+    shared: decided === undefined ? undefined : {
+      awaitingApproval: decided.awaitingApproval,
+      flapping: decided.flapping === undefined ? undefined : { since: new Date(decided.flapping.since).toISOString(), failovers: decided.flapping.failovers, holdMs: decided.flapping.holdMs },
+    },
     now,
   });
+  const { transitions } = computed;
+  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, world.decisions.status(ns, name), pods.map((p) => p.metadata.name), reports) };
   if (!statusEqual(pool.status, status)) {
     try {
       // A merge patch keeps keys it does not name: null removes an episode that ended, or a failback block gone from the spec.
@@ -272,6 +283,37 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
   }
   const expiry = nextExpiry([pool], now);
   return expiry === undefined ? {} : { requeueAfterMs: expiry + 10 };
+}
+
+/**
+ * status.consensus (SPEC 9). Shared: the leader's decision, and the ready proxies that acknowledged its sequence
+ * within its lease; local: the ready proxies on the most common level. The sequence of a pool the leader holds no
+ * decision for (yet) stays what is stored, so it only grows.
+ */
+function consensusStatus(pool: PoolObject, d: PoolDecisionStatus | undefined, ready: readonly string[], reports: readonly ProxyReport[]): ConsensusStatus {
+  const mode = pool.spec.consensus?.mode ?? 'shared';
+  const stored = pool.status?.consensus;
+  // A leader that has not yet sent its decision to every proxy (it just took over) does not know who agrees:
+  // what is stored stands until it does, so a restart does not write 0/3 in between.
+  if (mode === 'shared' && stored?.mode === 'shared' && (d === undefined || !d.settled)) {
+    const n = Math.min(stored.agreeing, ready.length);
+    return { ...stored, sequence: Math.max(d?.sequence ?? 0, stored.sequence), agreeing: n, proxies: ready.length, agree: `${n}/${ready.length}` };
+  }
+  const n = mode === 'shared'
+    ? (d?.agreeing(ready) ?? 0)
+    : agreeing('local', undefined, reports.map((r) => ({ level: r.pool?.activeLevel, source: undefined, sequence: undefined })));
+  const level = d?.level ?? stored?.level;
+  const shares = d?.shares ?? stored?.shares;
+  return {
+    mode,
+    source: mode === 'shared' && d !== undefined ? 'shared' : 'local',
+    sequence: Math.max(d?.sequence ?? 0, stored?.sequence ?? 0),
+    ...(level !== undefined ? { level } : {}),
+    ...(shares !== undefined ? { shares: shares.map((x) => ({ level: x.level, percent: x.percent })) } : {}),
+    agreeing: n,
+    proxies: ready.length,
+    agree: `${n}/${ready.length}`,
+  };
 }
 
 const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {

@@ -1,5 +1,5 @@
 // veloflux-proxy: wiring only (arguments, logger, signals).
-//   veloflux-proxy --config config.yaml [--workers N|auto] [--check]
+//   veloflux-proxy --config config.yaml [--workers N|auto] [--check] | --version | --help
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatIssues, loadConfigFile } from '@veloflux/config/load';
@@ -7,13 +7,16 @@ import { startCluster } from './runtime/cluster.ts';
 import { createLogger } from '@veloflux/service/log';
 import { SERVICE } from './runtime/log.ts';
 import { DEFAULT_GRACE_MS } from './runtime/proxy.ts';
+import { PROXY_VERSION } from './runtime/version.ts';
 import type { RunningProxy } from './runtime/proxy.ts';
 
 const USAGE = `usage: veloflux-proxy --config FILE [--workers N|auto] [--check]
 
   --config FILE    proxy configuration (YAML); see docs/configuration.md
   --workers N      data-plane worker processes (or "auto": one per core); overrides dataplane.workers
-  --check          validate the config, print the result and exit (0 valid, 2 invalid)`;
+  --check          validate the config, print the result and exit (0 valid, 2 invalid)
+  --version        print the version and exit
+  --help           print this help and exit`;
 
 function die(code: number, message: string): never {
   process.stderr.write(`${message}\n`);
@@ -23,11 +26,13 @@ function die(code: number, message: string): never {
 async function main(): Promise<void> {
   let args;
   try {
-    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } } }).values;
   } catch (err) {
-    die(2, `veloflux-proxy: ${(err as Error).message}\n${USAGE}`);
+    die(2, `veloflux-proxy: ${(err as Error).message} (veloflux-proxy --help lists the options)`);
   }
-  if (args.help) die(0, USAGE);
+  // Asked for: stdout, exit 0 (`veloflux-proxy --help | less` works); usage errors go to stderr, exit 2.
+  if (args.help) { process.stdout.write(`${USAGE}\n`); return; }
+  if (args.version) { process.stdout.write(`veloflux-proxy ${PROXY_VERSION}\n`); return; }
   if (!args.config) die(2, `veloflux-proxy: --config is required\n${USAGE}`);
 
   let workersFlag: number | 'auto' | undefined;
@@ -70,6 +75,8 @@ async function main(): Promise<void> {
       (err: Error) => { log.error({ err: err.message }, 'error while stopping'); process.exit(1); },
     );
   };
+  // SIGHUP: logrotate moved the access log file; every data-plane process opens its path again.
+  process.on('SIGHUP', () => { log.info('SIGHUP: reopening the access log'); proxy.reopenLogs(); });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAdmin } from '../src/admin/server.ts';
+import type { RouteKind } from '../src/admin/server.ts';
 import { startTestProxy } from './helpers/proxy.ts';
 import type { TestProxy } from './helpers/proxy.ts';
 
@@ -17,17 +18,20 @@ const CONFIG = `pools:
     backends: [{ address: "127.0.0.1:9", health_check: { interval: "1h", timeout: "100ms" } }]
 `;
 
-interface Route { readonly method: string; readonly url: string; readonly public: boolean }
+interface Route { readonly method: string; readonly url: string; readonly public: boolean; readonly kind?: RouteKind }
 
-/** Every route of the admin app, read from the app itself (fastify's onRoute hook), HEAD included. */
+/**
+ * Every route of the admin app, read from the app itself (fastify's onRoute hook), HEAD included, and the 405
+ * answers for the methods a path does not take (behind the gate like any non-public route: e.g. DELETE /healthz).
+ */
 function adminRoutes(): Route[] {
   const routes: Route[] = [];
   const app = createAdmin(
-    { controller: () => { throw new Error('unused'); }, token: () => undefined, applyConfig: async () => ({ ok: true, version: '', changed: false }), configView: () => ({}), metrics: async () => ({ contentType: '', body: '' }), drill: async () => ({}) },
-    { onRoute: (m, url) => routes.push({ method: m, url, public: false }) },
+    { controller: () => { throw new Error('unused'); }, token: () => undefined, applyConfig: async () => ({ ok: true, version: '', changed: false }), configView: () => ({}), configYaml: () => '', metrics: async () => ({ contentType: '', body: '' }), drill: async () => ({}) },
+    { onRoute: (m, url, kind) => routes.push({ method: m, url, public: false, kind }) },
   );
   void app.close();
-  return routes.map((r) => ({ ...r, public: PUBLIC.has(r.url) }));
+  return routes.map((r) => ({ ...r, public: r.kind === 'endpoint' && PUBLIC.has(r.url) }));
 }
 /** What SPEC 3 makes public; the test fails if the app makes anything else public. */
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
@@ -104,6 +108,7 @@ async function withToken(): Promise<string> {
 test('the routes the admin app registers: exactly the SPEC 3 set is public', () => {
   const routes = adminRoutes();
   assert.ok(routes.length >= 10, 'routes were enumerated');
+  assert.ok(routes.some((r) => r.kind === 'method-not-allowed' && r.method === 'DELETE' && r.url === '/healthz'), 'the 405 answers are in the table');
   assert.deepEqual([...new Set(routes.filter((r) => r.public).map((r) => r.url))].sort(), [...PUBLIC].sort());
 });
 

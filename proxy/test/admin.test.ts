@@ -154,7 +154,8 @@ test('bad parameters and unknown pools are clear JSON errors that change nothing
     ['POST', '/api/v1/failover/test?pool=app-principal-pool&mode=chaos', 400, 'VF_ERR_BAD_PARAMETER', 'query parameter "mode" must be "dry-run" or "live", got "chaos"'],
     ['POST', '/api/v1/failover/test?pool=app-principal-pool&mode=live&duration=2', 400, 'VF_ERR_BAD_PARAMETER', 'query parameter "duration" must be a duration from 1s to 10m like "30s", got "2"'],
     ['POST', '/api/v1/failover/test?pool=app-principal-pool&mode=live&duration=1h', 400, 'VF_ERR_BAD_PARAMETER', 'query parameter "duration" must be a duration from 1s to 10m like "30s", got "1h"'],
-    ['DELETE', '/api/v1/config', 404, 'VF_ERR_NOT_FOUND', 'no admin endpoint DELETE /api/v1/config; GET /openapi.json lists them'],
+    ['DELETE', '/api/v1/config', 405, 'VF_ERR_METHOD_NOT_ALLOWED', 'DELETE is not allowed on /api/v1/config; allowed: GET, HEAD, PUT'],
+    ['DELETE', '/api/v1/nothing', 404, 'VF_ERR_NOT_FOUND', 'no admin endpoint DELETE /api/v1/nothing; GET /openapi.json lists them'],
   ];
   for (const [method, path, status, code, message] of rows) {
     const r = await call(p, method, path);
@@ -335,7 +336,7 @@ test('the OpenAPI document lists exactly the routes the admin server has', async
   const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
   const { createAdmin } = await import('../src/admin/server.ts');
   const routes: string[] = [];
-  const app = createAdmin({ controller: () => p.proxy.controller, token: () => TOKEN, applyConfig: async () => ({ ok: true, version: '', changed: false }), configView: () => ({}), metrics: async () => ({ contentType: '', body: '' }), drill: async () => ({}) }, { onRoute: (m, url) => { if (m !== 'HEAD') routes.push(`${m} ${url}`); } });
+  const app = createAdmin({ controller: () => p.proxy.controller, token: () => TOKEN, applyConfig: async () => ({ ok: true, version: '', changed: false }), configView: () => ({}), configYaml: () => '', metrics: async () => ({ contentType: '', body: '' }), drill: async () => ({}) }, { onRoute: (m, url, kind) => { if (m !== 'HEAD' && kind === 'endpoint') routes.push(`${m} ${url.replace(/:(\w+)/g, '{$1}')}`); } }); // fastify's :param is OpenAPI's {param}
   await app.ready();
   await app.close();
   assert.deepEqual(routes.sort(), documented);

@@ -202,7 +202,7 @@ test('every option on: sidecar namespaces get the token and bootstrap config, on
   assert.deepEqual(find(objects, 'ConfigMap', 'edge-vflux-proxy-bootstrap').map((c) => c.metadata.namespace), ['veloflux', 'shop']);
   const proxy = one(objects, 'Deployment', 'edge-vflux-proxy');
   assert.equal(podLabels(proxy)['example.com/failover-proxy'], 'gateway');
-  const pdb = one(objects, 'PodDisruptionBudget') as KubeObject & { spec: Record<string, unknown> };
+  const pdb = one(objects, 'PodDisruptionBudget', 'edge-vflux-proxy') as KubeObject & { spec: Record<string, unknown> };
   assert.deepEqual([pdb.spec.minAvailable, pdb.spec.maxUnavailable], [2, undefined]);
   const op = podSpec(one(objects, 'Deployment', 'edge-vflux-operator')).containers[0] as Container;
   assert.equal(arg(op, 'token-secret'), 'edge-admin-token');
@@ -344,3 +344,67 @@ test('operator.watchNamespaces: a Role and RoleBinding per watched namespace wit
     assert.match(r.stderr, /watchNamespaces/, `${bad}: the message names the value`);
   }
 });
+
+/** NOTES.txt as `helm install` prints it (a client-side dry run: no cluster). */
+async function notes(args: string[] = []): Promise<string> {
+  const out = await helm(['install', 'veloflux', CHART, '--namespace', 'veloflux', '--dry-run=client', ...args]);
+  const at = out.indexOf('\nNOTES:\n');
+  assert.ok(at >= 0, 'helm printed NOTES');
+  return out.slice(at + '\nNOTES:\n'.length);
+}
+
+test('NOTES.txt: the next steps with this release\'s names (apply a FailoverPool, port-forward the admin port, veloflux status)', async () => {
+  const text = await notes();
+  for (const line of [
+    'kubectl -n veloflux apply -f failoverpool.yaml',
+    'kubectl -n veloflux get fp',
+    'kubectl -n veloflux port-forward deploy/veloflux-proxy 9000:9000',
+    'export VELOFLUX_ADMIN_TOKEN="$(kubectl -n veloflux get secret veloflux-admin-token -o jsonpath=\'{.data.token}\' | base64 -d)"',
+    'veloflux status',
+    'veloflux events',
+    'kubectl -n veloflux logs deploy/veloflux-operator -f',
+  ]) assert.ok(text.includes(line), `NOTES lacks: ${line}\n${text}`);
+  assert.match(text, /spec\.proxySelector\.matchLabels is \{ veloflux\.io\/proxy: "true" \}/);
+  assert.doesNotMatch(text, /<no value>|%!/, 'no unrendered value');
+  // Its own names and ports follow the values; without a gateway there is nothing to port-forward.
+  const custom = await notes(['--set', 'proxy.adminPort=9191', '--set', 'adminToken.existingSecret=my-token', '--set', 'operator.replicas=2']);
+  assert.ok(custom.includes('port-forward deploy/veloflux-proxy 9000:9191'));
+  assert.ok(custom.includes('get secret my-token '));
+  assert.match(custom, /2 replicas, one leads/);
+  const sidecar = await notes(['--set', 'proxy.enabled=false', '--set', 'sidecar.namespaces[0]=shop']);
+  assert.doesNotMatch(sidecar, /port-forward/);
+  assert.match(sidecar, /No gateway proxies \(proxy\.enabled=false\): add the proxy sidecar to your pods \(shop\)/);
+});
+
+test('operator PodDisruptionBudget only with a standby; images by tag or by digest', async () => {
+  assert.equal(find(await template(), 'PodDisruptionBudget', 'veloflux-operator').length, 0, 'one replica: no PDB (it would block every drain)');
+  const two = await template(['--set', 'operator.replicas=2']);
+  const pdb = one(two, 'PodDisruptionBudget', 'veloflux-operator') as KubeObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+  assert.equal(pdb.spec.maxUnavailable, 1);
+  const opLabels = podLabels(one(two, 'Deployment', 'veloflux-operator'));
+  for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) assert.equal(opLabels[k], v, `the PDB selects the operator pods (${k})`);
+  assert.notEqual(pdb.spec.selector.matchLabels['app.kubernetes.io/component'], 'proxy');
+
+  const digest = `sha256:${'a1'.repeat(32)}`;
+  const pinned = await template(['--set', `proxy.image.digest=${digest}`, '--set', 'operator.image.tag=9.9.9']);
+  assert.equal((podSpec(one(pinned, 'Deployment', 'veloflux-proxy')).containers[0] as Container).image, `ghcr.io/veloflux/veloflux-proxy@${digest}`);
+  assert.equal((podSpec(one(pinned, 'Deployment', 'veloflux-operator')).containers[0] as Container).image, 'ghcr.io/veloflux/veloflux-operator:9.9.9');
+  const bad = await helmRun(['template', 'veloflux', CHART, '--set', 'proxy.image.digest=latest']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /digest/);
+});
+
+for (const image of ['proxy', 'operator'] as const) {
+  test(`images/${image}/Dockerfile: OCI labels in the final stage, version = ${image}/package.json`, () => {
+    const st = stages(`images/${image}/Dockerfile`);
+    const final = (st.at(-1) as { lines: string[] }).lines;
+    const labels = final.filter((l) => /^LABEL\s/.test(l)).join(' ');
+    for (const key of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'vendor', 'base.name']) {
+      assert.match(labels, new RegExp(`org\\.opencontainers\\.image\\.${key.replace('.', '\\.')}=`), key);
+    }
+    assert.match(labels, new RegExp(`org\\.opencontainers\\.image\\.title="veloflux-${image}"`));
+    const version = (JSON.parse(readRepoFile(`${image}/package.json`)) as { version: string }).version;
+    assert.ok(final.includes(`ARG VERSION=${version}`), `ARG VERSION=${version} in the final stage`);
+    assert.ok(final.includes('ARG NODE_VERSION'), 'NODE_VERSION re-declared for the base.name label');
+  });
+}

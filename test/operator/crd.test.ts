@@ -47,10 +47,11 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
   assert.equal(created.spec.recoveryInterval, undefined, 'durations are not defaulted in the CRD: the proxy applies its own default');
   assert.deepEqual((created.spec.routes as unknown[])[0], { hosts: ['app.example.com'], pathPrefix: '/' });
   assert.equal((created.spec.backends as { failoverLevel: number; weight: number }[])[0]?.failoverLevel, 0);
+  assert.deepEqual(created.spec.consensus, { mode: 'shared' }, 'SPEC 9: one decision across the replicas by default');
 
   // kubectl get fp: the printer columns.
   const table = await new Kube(adminKubeConfig()).request<{ columnDefinitions: { name: string }[] }>('GET', `/apis/veloflux.io/v1alpha1/namespaces/${namespace}/failoverpools`, undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
-  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Ready', 'Reason', 'Age']);
+  assert.deepEqual(table.columnDefinitions.map((c) => c.name), ['Name', 'Strategy', 'Active Level', 'Failover', 'Synced', 'Agree', 'Ready', 'Reason', 'Age']);
 
   const cases: [string, Record<string, unknown>, string][] = [
     ['no level 0', { backends: [{ address: 'a:80', failoverLevel: 1 }] }, 'at least one backend must be at failoverLevel 0'],
@@ -62,6 +63,8 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
     ['bad duration', { recoveryInterval: '10' }, 'spec.recoveryInterval'],
     ['override without reason', { override: { mode: 'active' } }, 'override.reason is required when mode is active or inactive'],
     ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'url is not allowed inline'],
+    ['consensus mode', { consensus: { mode: 'majority' } }, 'spec.consensus.mode'],
+    ['consensus quorum 0', { consensus: { quorum: 0 } }, 'spec.consensus.quorum'],
   ];
   for (const [what, spec, message] of cases) {
     const body = await refusal(objects, namespace, pool(`bad-${cases.findIndex((c) => c[0] === what)}`, spec));

@@ -51,7 +51,7 @@ export interface ProxyProc {
  * Starts `node proxy/src/main.ts` on ip:dataPort / ip:adminPort with a bootstrap config (one placeholder pool).
  * opts.extraYaml: more top-level lines of that config (e.g. a dataplane block).
  */
-export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean; tokenFile?: string; extraYaml?: readonly string[] } = {}): Promise<ProxyProc> {
+export async function startProxy(ip: string, dataPort: number, adminPort: number, placeholderBackend: string, opts: { bootstrap?: boolean; tokenFile?: string; extraYaml?: readonly string[]; env?: Record<string, string> } = {}): Promise<ProxyProc> {
   const dir = mkdtempSync(join(tmpdir(), 'vf-e2e-proxy-'));
   const file = join(dir, 'config.yaml');
   // tokenFile: the token comes from that file (re-read when it changes), as in the chart; else from the env.
@@ -79,7 +79,7 @@ export async function startProxy(ip: string, dataPort: number, adminPort: number
     logs,
     async restart() {
       const { VELOFLUX_ADMIN_TOKEN: _unused, ...env } = process.env;
-      const child = spawn(process.execPath, [PROXY_MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.tokenFile ? env : { ...env, VELOFLUX_ADMIN_TOKEN: TOKEN } });
+      const child = spawn(process.execPath, [PROXY_MAIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...(opts.tokenFile ? env : { ...env, VELOFLUX_ADMIN_TOKEN: TOKEN }), ...opts.env } });
       proc.child = child;
       child.stdout.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
       child.stderr.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));

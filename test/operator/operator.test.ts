@@ -3,6 +3,7 @@
 // stand in for proxy Pods whose status the test sets, and real backends die and come back.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
 import type { FailoverPool } from '@veloflux/kube/types';
@@ -98,6 +99,9 @@ test('the operator drives real proxies from FailoverPools (one leader at a time)
     const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
     const check = await promtool(text);
     assert.equal(check.code, 0, check.text);
+    const { version } = JSON.parse(readFileSync(new URL('../../operator/package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.ok(text.includes(`veloflux_build_info{version="${version}"} 1`), 'veloflux_build_info');
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds']) assert.match(text, new RegExp(`^${name} \\d`, 'm'), name);
     for (const p of proxies) {
       const view = await adminGet<ProxyConfigView>(p, '/api/v1/config');
       assert.notEqual(view.version, bootstrapVersion);

@@ -52,8 +52,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-proxy-bootstrap" (include "veloflux.fullname" .) -}}
 {{- end -}}
 
+{{/* repository@digest when a digest is set (immutable: what was tested is what runs), else repository:tag. */}}
 {{- define "veloflux.image" -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Where the proxy reads its admin token: the Secret mounted as a file (not an env var, which child processes

@@ -14,6 +14,10 @@ export const DEFAULTS = {
   backend: {
     weight: 100,
   },
+  /** SPEC 9: standalone, a proxy decides alone; the operator renders `shared` (FailoverPool default). */
+  consensus: {
+    mode: 'local',
+  },
   healthCheck: {
     path: '/health',
     /** The probe timeout; when the interval is shorter than twice this, half the interval is used. */
@@ -109,6 +113,15 @@ export const DEFAULTS = {
      *  to 128 MB under load (most of a proxy's memory); 24 MB keeps a worker near 115 MB of RSS at full speed,
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
     youngGenerationMb: 24,
+  },
+  accessLog: {
+    enabled: false,
+    format: 'json',
+    path: '-',
+    sample: 1,
+    /** Lines waiting for a slow stdout or disk, per process, in bytes; beyond it new lines are dropped (and
+     *  counted in veloflux_access_log_dropped_total) rather than held: a stalled disk must not grow memory. */
+    bufferBytes: 4 * 1024 * 1024,
   },
   /** Seconds a 503 asks clients to wait before retrying. */
   retryAfterSeconds: 5,

@@ -20,7 +20,7 @@ export interface Ctx {
 
 /** A JSON-schema-like description, for documentation and generated schemas. */
 export interface Described {
-  type: 'string' | 'integer' | 'boolean' | 'object' | 'array';
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
   description: string;
   format?: 'duration';
   default?: unknown;
@@ -141,6 +141,18 @@ export function int(opts: Common<number> & { min?: number; max?: number; unit?: 
       ...(opts.min !== undefined ? { minimum: opts.min } : {}),
       ...(opts.max !== undefined ? { maximum: opts.max } : {}),
     }),
+  );
+}
+
+/** A number (fractions allowed) within [min, max], e.g. a ratio. */
+export function number(opts: Common<number> & { min: number; max: number }): Schema<number> {
+  return base(
+    opts,
+    (v, path, ctx) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < opts.min || v > opts.max) return fail(ctx, path, `must be a number from ${opts.min} to ${opts.max}, got ${show(v)}`);
+      return v;
+    },
+    () => ({ type: 'number', description: '', minimum: opts.min, maximum: opts.max }),
   );
 }
 

@@ -80,6 +80,7 @@ export function resolve(raw: RawConfig, issues: Issue[]): Config | undefined {
       retryBudgetPercent: raw.dataplane.retry_budget_percent,
       youngGenerationMb: raw.dataplane.young_generation_mb,
     },
+    accessLog: { enabled: raw.access_log.enabled, format: raw.access_log.format, path: raw.access_log.path, sample: raw.access_log.sample },
   };
 }
 
@@ -152,5 +153,5 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
   }
   const retry = pool.retry === undefined ? undefined : { perTryTimeoutMs: pool.retry.per_try_timeout, hedge: pool.retry.hedge };
-  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy };
+  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
 }

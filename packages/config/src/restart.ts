@@ -5,8 +5,11 @@
 // dataplane.young_generation_mb was pushed back as the default and refused on every push).
 import type { Config } from './types.ts';
 
-/** What a restart-only field is read from: the pod-owned part of the resolved config. */
-export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'>;
+/**
+ * What a restart-only field is read from: the pod-owned part of the resolved config (the operator keeps it from
+ * the running proxy). The access log is the pod's too, but changes live; a proxy older than it reports none.
+ */
+export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'> & { readonly accessLog?: Config['accessLog'] };
 
 export interface RestartOnlyField {
   /** The config.yaml path. */

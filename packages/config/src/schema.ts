@@ -130,6 +130,12 @@ export const poolSchema = s.object(
       },
       { doc: 'Manual failover override for this pool (a VeloFlux extension of the seed format).' },
     ),
+    consensus: s.object(
+      {
+        mode: s.oneOf(['local', 'shared'], { doc: 'Who decides this pool\'s level and shares: local = this proxy alone, from its own probes; shared = the operator, from the probe views of every replica (SPEC 9): the proxy serves a fresh decision sent to PUT /api/v1/pools/{pool}/decision and decides alone only while it holds none (its ttl ran out, or none came yet). With bootstrap: true, /readyz waits for a first decision. The operator renders FailoverPool spec.consensus.mode here.', default: D.consensus.mode }),
+      },
+      { doc: 'One decision across proxy replicas (Kubernetes; a VeloFlux extension of the seed format).' },
+    ),
   },
   { doc: 'A set of backends for one application.' },
 );
@@ -224,6 +230,16 @@ export const dataplaneSchema = s.object(
   { doc: 'Data-plane tuning (a VeloFlux extension of the seed format).' },
 );
 
+export const accessLogSchema = s.object(
+  {
+    enabled: s.bool({ doc: 'Write one line per request (client, method, host, path, status, bytes, duration, pool, level, backend, attempts, rescued, hedged, trace id): docs/access-log.md.', default: D.accessLog.enabled }),
+    format: s.oneOf(['json', 'combined'], { doc: '`json`: one JSON object per line; `combined`: the Apache/nginx combined format, VeloFlux fields appended as key=value.', default: D.accessLog.format }),
+    path: s.string({ doc: '`-` for stdout, or a file, opened for appending and reopened on SIGHUP (log rotation).', default: D.accessLog.path, minLength: 1 }),
+    sample: s.number({ doc: 'Share of requests logged, 0 to 1 (0.1 = one in ten, at random).', default: D.accessLog.sample, min: 0, max: 1 }),
+  },
+  { doc: 'Access log (a VeloFlux extension of the seed format).' },
+);
+
 export const configSchema = s.object(
   {
     listen: s.string({ doc: 'Data-plane listen address: ":port" (every interface) or "host:port".', default: D.listen, check: listenCheck }),
@@ -242,6 +258,7 @@ export const configSchema = s.object(
     routes: s.list(routeSchema, { doc: 'Routes from host and path prefix to pools.', default: [] }),
     failover: failoverSchema,
     dataplane: dataplaneSchema,
+    access_log: accessLogSchema,
   },
   { doc: 'VeloFlux proxy configuration.' },
 );

@@ -31,7 +31,7 @@ export const DATAPLANE_YAML: { readonly [K in keyof DataplaneConfig]: readonly [
   youngGenerationMb: ['young_generation_mb', false],
 };
 
-/** listen, admin, region and dataplane: what belongs to the proxy pod rather than to its FailoverPools. */
+/** listen, admin, region, dataplane and access_log: what belongs to the proxy pod rather than to its FailoverPools. */
 export function podOwnedYaml(c: PodOwned): Record<string, unknown> {
   return defined({
     listen: listenText(c.listen),
@@ -41,6 +41,7 @@ export function podOwnedYaml(c: PodOwned): Record<string, unknown> {
       const v = c.dataplane[k as keyof DataplaneConfig];
       return [key, duration && typeof v === 'number' ? formatDuration(v) : v];
     })),
+    access_log: c.accessLog ? { enabled: c.accessLog.enabled, format: c.accessLog.format, path: c.accessLog.path, sample: c.accessLog.sample } : undefined,
   });
 }
 
@@ -88,6 +89,7 @@ function poolYaml(p: PoolConfig): Record<string, unknown> {
     } } : {}),
     ...(p.retry ? { retry: { per_try_timeout: p.retry.perTryTimeoutMs === 'auto' ? 'auto' : formatDuration(p.retry.perTryTimeoutMs), hedge: p.retry.hedge } } : {}),
     override: defined({ mode: p.override.mode, reason: p.override.reason, failback_approval: p.override.failbackApproval }),
+    consensus: { mode: p.consensus.mode },
   };
 }
 

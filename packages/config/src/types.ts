@@ -106,7 +106,11 @@ export interface PoolConfig {
   readonly outlier?: OutlierPolicy | undefined;
   /** SPEC 10 per-try timeout and hedging; absent: off (a try waits up to header_timeout). */
   readonly retry?: RetryPolicy | undefined;
+  /** SPEC 9: `shared` follows the operator's decisions while one is fresh; `local` decides alone. */
+  readonly consensus: { readonly mode: ConsensusMode };
 }
+
+export type ConsensusMode = 'local' | 'shared';
 
 export interface RouteConfig {
   /** Lower-case exact host, "*.suffix", or undefined for any host. */
@@ -129,6 +133,15 @@ export interface DataplaneConfig {
   readonly youngGenerationMb: number;
 }
 
+export interface AccessLogConfig {
+  readonly enabled: boolean;
+  readonly format: 'json' | 'combined';
+  /** "-" = stdout. */
+  readonly path: string;
+  /** 0..1. */
+  readonly sample: number;
+}
+
 export interface Config {
   readonly listen: ListenAddress;
   readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
@@ -139,4 +152,5 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   readonly notification: { readonly enabled: boolean; readonly channels: readonly ChannelConfig[] };
   readonly dataplane: DataplaneConfig;
+  readonly accessLog: AccessLogConfig;
 }

@@ -29,7 +29,7 @@ export const CHART_CRD_FILE = fileURLToPath(new URL('../../../charts/veloflux/cr
 /** The subset of apiextensions.k8s.io/v1 JSONSchemaProps this CRD uses (wire names); setup's local check reads the
  *  shipped CRD with the same type (cli/src/kube-validate.ts). */
 export interface Props {
-  type?: 'string' | 'integer' | 'boolean' | 'object' | 'array';
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
   description: string;
   default?: unknown;
   enum?: readonly string[];
@@ -340,6 +340,23 @@ function status(): Props {
           holdMs: { type: 'integer', description: 'How long, in milliseconds, the earlier level must be healthy without a break before traffic fails back.' },
         },
       },
+      consensus: {
+        type: 'object',
+        description: 'One decision across the proxy replicas (SPEC 9): its mode, sequence and how many proxies serve it.',
+        properties: {
+          mode: { type: 'string', enum: ['shared', 'local'], description: 'spec.consensus.mode in effect.' },
+          source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
+          sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
+          level: { type: 'integer', description: 'Failover level of the last shared decision.' },
+          shares: {
+            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
+            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
+          },
+          agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
+          proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
+          agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
+        },
+      },
       conditions: {
         type: 'array',
         description: 'Ready (accepted and serving), Synced (every selected proxy runs the current config), FailoverActive (serving from a level above 0, or manually activated), Degraded (a backend is down, proxies disagree, or pushes fail), Flapping (spec.holdDown: a proxy reports the pool flapping).',
@@ -402,6 +419,18 @@ function override(): Props {
   };
 }
 
+function consensus(): Props {
+  return {
+    type: 'object',
+    description: 'One decision across the proxy replicas (SPEC 9). Default: mode shared.',
+    default: {},
+    properties: {
+      mode: { type: 'string', enum: ['shared', 'local'], default: 'shared', description: 'shared: every selected proxy reports its probe view, the operator combines them into one verdict per backend, runs the failover engine on it and sends every proxy the same level and shares (with a sequence and a lease of 3 x checkInterval, at least 2s); a proxy without a fresh decision (operator down, partitioned) decides alone until one arrives. local: each proxy decides alone from its own probes. Default: "shared".' },
+      quorum: { type: 'integer', minimum: 1, maximum: 1000, description: 'shared: how many reporting proxies must see a backend down for the verdict to be down (capped at the number reporting). Default: a strict majority of the reporting proxies.' },
+    },
+  };
+}
+
 export function openApiSchema(): Props {
   const hc = convert(healthCheckSchema.describe());
   if (!hc.properties?.timeout || !hc.properties.interval) throw new Error('health check schema lost timeout/interval');
@@ -418,6 +447,7 @@ export function openApiSchema(): Props {
       override: override(),
       failback: failback(),
       ...poolV2(),
+      consensus: consensus(),
     },
     'x-kubernetes-validations': [
       validation(RULES.levelZero),
@@ -465,6 +495,7 @@ export function failoverPoolCrd(): Record<string, unknown> {
           { name: 'Active Level', type: 'integer', jsonPath: '.status.activeLevel', description: 'Failover level serving traffic.' },
           { name: 'Failover', type: 'string', jsonPath: '.status.conditions[?(@.type=="FailoverActive")].status', description: 'Whether failover is active.' },
           { name: 'Synced', type: 'string', jsonPath: '.status.syncedProxies', description: 'Proxies running the current config, synced/selected.' },
+          { name: 'Agree', type: 'string', jsonPath: '.status.consensus.agree', description: 'Proxies serving the pool\'s one decision, agreeing/proxies (SPEC 9).' },
           { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Accepted and served by at least one synced proxy.' },
           { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why Ready is what it is (e.g. Serving, Conflict, SecretMissing, NoProxies).' },
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

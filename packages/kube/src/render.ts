@@ -204,6 +204,8 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
     retry: snake(s.retry),
     // Only a real override is written, so configs without one stay valid for proxies that predate it.
     override: overrideWithApproval(pool, input.now),
+    // SPEC 9: shared is the Kubernetes default (the proxy's own default, standalone, is local).
+    consensus: { mode: s.consensus?.mode ?? 'shared' },
   });
   const routes = s.routes.flatMap((r) => {
     const prefix = r.pathPrefix ?? '/';

@@ -81,6 +81,27 @@ export interface FailoverPoolSpec {
   failback?: FailbackSpec;
   outlierDetection?: OutlierDetectionSpec;
   retry?: RetrySpec;
+  /** SPEC 9: one decision across the proxies (shared, the default) or each proxy alone (local). */
+  consensus?: { mode?: ConsensusMode; quorum?: number };
+}
+
+export type ConsensusMode = 'shared' | 'local';
+
+/** SPEC 9: status.consensus. */
+export interface ConsensusStatus {
+  mode: ConsensusMode;
+  /** Sequence of the last decision (grows across operator restarts and leader changes). */
+  sequence: number;
+  /** Level and shares of the last decision (shared mode). */
+  level?: number;
+  shares?: { level: number; percent: number }[];
+  /** Ready proxies serving the decision (shared) or the most common level (local), and ready proxies. */
+  agreeing: number;
+  proxies: number;
+  /** "agreeing/proxies", for the AGREE column. */
+  agree: string;
+  /** Where the selected proxies' decisions come from: shared while the operator decides for them. */
+  source: 'shared' | 'local';
 }
 
 export interface Condition {
@@ -104,6 +125,7 @@ export interface FailoverPoolStatus {
   failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean; approvedAt?: string };
   /** failover.hold_down: the flapping episode as the reporting proxies see it, or absent. */
   flapping?: { since: string; failovers: number; holdMs: number };
+  consensus?: ConsensusStatus;
   conditions?: Condition[];
 }
 
@@ -125,10 +147,14 @@ export interface ProxyPoolStatus {
   backends?: { address: string; level: number; health?: string; lastError?: string | null; downBy?: string | null }[];
   flapping?: { since: string; failovers: number; holdMs: number } | null;
   failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean };
+  /** SPEC 9: where the pool's level comes from on that proxy. */
+  decision?: { source: 'shared' | 'local'; sequence: number | null; expiresAt: string | null };
 }
 
 export interface ProxyStatus {
   version: string;
   ready?: boolean;
+  /** The proxy id (pod name), SPEC 2. */
+  proxy?: string;
   pools: ProxyPoolStatus[];
 }

@@ -59,6 +59,7 @@ test('one pool renders to the proxy format, keeps the pod\'s own keys, and hashe
         { address: '10.0.0.2:80', failover_level: 1 },
       ],
       failover: { strategy: 'graceful', recovery_interval: '30s', step_percent: 50 },
+      consensus: { mode: 'shared' },
     }],
     routes: [{ host: 'app.example.com', path_prefix: '/', pool: 'app' }],
   });
@@ -133,6 +134,13 @@ test('notification secrets come from Secrets; a missing one refuses the pool', (
   const missing = render(input([fp('app', { notifications })], { secrets: new Map([['hooks', { url: 'https://x.example.com/' }]]) }));
   assert.deepEqual(missing.pools, []);
   assert.deepEqual(missing.refused.get('app'), { reason: 'SecretMissing', message: 'Secret "hooks" has no key "hmac"' });
+});
+
+test('consensus: shared unless the FailoverPool says local (SPEC 9)', () => {
+  const mode = (spec: Partial<FailoverPool['spec']>): unknown => (doc(render(input([fp('app', spec)])).text) as { pools: { consensus: unknown }[] }).pools[0]?.consensus;
+  assert.deepEqual(mode({}), { mode: 'shared' });
+  assert.deepEqual(mode({ consensus: { mode: 'local' } }), { mode: 'local' });
+  assert.deepEqual(mode({ consensus: { mode: 'shared', quorum: 2 } }), { mode: 'shared' }, 'the quorum is the operator\'s, not the proxy\'s');
 });
 
 test('override: active and inactive are rendered with their reason; expiry returns the pool to auto', () => {

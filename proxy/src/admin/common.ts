@@ -17,6 +17,8 @@ export interface AdminContext {
   readonly applyConfig: (text: string) => Promise<ApplyResult>;
   /** The running config as a plain object, secrets redacted. */
   readonly configView: () => unknown;
+  /** The running config as the config.yaml document the proxy accepts, secrets redacted (`?format=yaml`). */
+  readonly configYaml: () => string;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly drill: (pool: string, opts: DrillOptions) => Promise<unknown>;
   /** Where unexpected failures are logged (the client only gets VF_ERR_INTERNAL). */

@@ -20,7 +20,7 @@ export const eventsPlugin: AdminPlugin = (app, ctx) => {
     const write = (type: string, data: unknown): void => {
       res.write(`event: ${type}\nid: ${++id}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    write('hello', { version: c.version, ready: c.ready, pools: c.status() });
+    write('hello', { version: c.version, ready: c.ready, proxy: c.proxyId, pools: c.status() });
     const onEvent = (e: ProxyEvent): void => write(e.type, { ...e, at: new Date(e.at).toISOString() });
     c.on('event', onEvent);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);

@@ -21,7 +21,7 @@ export const failoverPlugin: AdminPlugin = (app, ctx) => {
   });
   app.get('/api/v1/failover/status', async (req) => {
     const c = ctx.controller();
-    return { version: c.version, ready: c.ready, pools: c.status(poolParam(req, c, false)) };
+    return { version: c.version, ready: c.ready, proxy: c.proxyId, pools: c.status(poolParam(req, c, false)) };
   });
   app.post('/api/v1/failover/test', async (req) => {
     const c = ctx.controller();

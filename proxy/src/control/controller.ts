@@ -21,6 +21,8 @@ import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 
 export interface ControllerOptions {
   readonly clock?: Clock;
+  /** This proxy's id (SPEC 2, 9: the pod name in Kubernetes, else the host name); status and views carry it. */
+  readonly proxyId?: string;
   readonly probe: (b: BackendConfig) => Promise<ProbeResult>;
   /** Random source for probe jitter, [0, 1). */
   readonly random?: () => number;
@@ -52,6 +54,48 @@ export interface BackendStatus {
   readonly ejectedUntil: string | null;
 }
 
+/** Where the pool's level and shares come from (SPEC 9): the operator's fresh decision, or this proxy alone. */
+export interface DecisionStatus {
+  readonly source: 'shared' | 'local';
+  /** Sequence of the decision held (fresh or expired), or null when none came. */
+  readonly sequence: number | null;
+  /** When the held decision stops being fresh (ISO), or null. */
+  readonly expiresAt: string | null;
+}
+
+/** A decision for one pool, as the operator sends it (PUT /api/v1/pools/{pool}/decision), already validated. */
+export interface SharedDecision {
+  readonly level: number;
+  readonly shares: readonly Share[];
+  readonly sequence: number;
+  readonly ttlMs: number;
+}
+
+interface HeldDecision {
+  readonly level: number;
+  readonly shares: readonly Share[];
+  readonly sequence: number;
+  readonly expiresAt: number;
+}
+
+/** What the pool serves, as announced in events: its level and since when it is failed over. */
+interface Served {
+  readonly level: number;
+  readonly since: number | undefined;
+}
+
+/** A decision the proxy refuses (the admin API answers 409): older than the one held, or a pool that decides alone. */
+export class DecisionRefused extends Error {
+  readonly reason: 'stale' | 'local';
+  /** The sequence held (stale only). */
+  readonly held: number | undefined;
+  constructor(reason: 'stale' | 'local', message: string, held?: number) {
+    super(message);
+    this.reason = reason;
+    this.held = held;
+  }
+}
+
 export interface PoolStatus {
   readonly name: string;
   readonly activeLevel: number;
@@ -71,6 +115,7 @@ export interface PoolStatus {
   readonly shares: readonly Share[];
   readonly levels: readonly { readonly level: number; readonly serving: number; readonly backends: number }[];
   readonly backends: readonly BackendStatus[];
+  readonly decision: DecisionStatus;
 }
 
 /** failback approval asked of a pool that awaits none (the admin API answers 409). */
@@ -120,6 +165,16 @@ export class Controller extends EventEmitter<Events> {
   readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
   /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
   readonly #ejections = new Map<string, { count: number; endedAt: number }>();
+  /** SPEC 9: the operator's decisions, per pool (fresh until expiresAt), and their expiry timers. */
+  readonly #decisions = new Map<string, HeldDecision>();
+  readonly #expiryTimers = new Map<string, NodeJS.Timeout>();
+  /** Per pool: the level it serves, whoever decided it (announced in failover events), and shared failovers. */
+  readonly #served = new Map<string, Served>();
+  readonly #sharedFailovers = new Map<string, number>();
+  readonly #proxyId: string;
+  /** Started from a bootstrap config: readiness also waits for the first decision of every shared pool. */
+  readonly #bootstrapped: boolean;
+  #warm = false;
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -134,6 +189,8 @@ export class Controller extends EventEmitter<Events> {
     this.#probe = opts.probe;
     this.#random = opts.random ?? Math.random;
     this.#traffic = opts.traffic;
+    this.#proxyId = opts.proxyId ?? 'veloflux-proxy';
+    this.#bootstrapped = config.bootstrap;
     const now = this.#clock.now();
     for (const pool of config.pools) {
       this.#pools.set(pool.name, initialPoolState());
@@ -163,7 +220,28 @@ export class Controller extends EventEmitter<Events> {
    * config, a config without it (pushed by the operator) has been applied (SPEC 6 warm-up).
    */
   get ready(): boolean {
-    return this.#ready && !this.#config.bootstrap;
+    if (this.#warm) return true;
+    const now = this.#clock.now();
+    // Warm-up only: once ready, an expired decision does not take the proxy out of its Service (it decides
+    // alone instead, SPEC 9), or an operator outage would empty every Service at once.
+    const decided = !this.#bootstrapped || this.#config.pools.every((p) => p.consensus.mode !== 'shared' || this.#fresh(p.name, now) !== undefined);
+    this.#warm = this.#ready && !this.#config.bootstrap && decided;
+    return this.#warm;
+  }
+
+  /** Why the proxy is not ready (for /readyz), or undefined when it is. */
+  get notReadyReason(): string | undefined {
+    if (this.ready) return undefined;
+    if (!this.#ready) return 'the first health-check round has not finished';
+    if (this.#config.bootstrap) return 'waiting for a config from the operator (bootstrap: true)';
+    const now = this.#clock.now();
+    const waiting = this.#config.pools.filter((p) => p.consensus.mode === 'shared' && this.#fresh(p.name, now) === undefined).map((p) => `"${p.name}"`);
+    return `waiting for a first shared decision for pool ${waiting.join(', ')} (consensus.mode: shared)`;
+  }
+
+  /** This proxy's id (the pod name in Kubernetes); probes carry it as X-VeloFlux-Proxy. */
+  get proxyId(): string {
+    return this.#proxyId;
   }
 
   health(id: string): HealthState | undefined {
@@ -190,8 +268,10 @@ export class Controller extends EventEmitter<Events> {
     for (const e of this.#ejected.values()) clearTimeout(e.timer);
     for (const t of this.#probeTimers.values()) clearTimeout(t);
     for (const t of this.#wakeTimers.values()) clearTimeout(t);
+    for (const t of this.#expiryTimers.values()) clearTimeout(t);
     this.#probeTimers.clear();
     this.#wakeTimers.clear();
+    this.#expiryTimers.clear();
   }
 
   /** A passive signal from real traffic (connection refused, reset, timed out). */
@@ -277,6 +357,14 @@ export class Controller extends EventEmitter<Events> {
     for (const [id, e] of this.#ejected) if (!ejecting.has(id)) { clearTimeout(e.timer); this.#ejected.delete(id); released.push(id); }
     for (const id of this.#ejections.keys()) if (!ejecting.has(id)) this.#ejections.delete(id);
     for (const name of [...this.#pools.keys()]) if (!config.pools.some((p) => p.name === name)) this.#pools.delete(name);
+    // A decision is for the pool as it was configured: removed pools and pools that now decide alone drop it.
+    const dropped: { name: string; sequence: number }[] = [];
+    for (const [name, held] of [...this.#decisions]) {
+      if (config.pools.find((p) => p.name === name)?.consensus.mode === 'shared') continue;
+      if (this.#fresh(name, now) !== undefined) dropped.push({ name, sequence: held.sequence });
+      this.#dropDecision(name);
+    }
+    for (const name of [...this.#served.keys()]) if (!config.pools.some((p) => p.name === name)) this.#served.delete(name);
     this.#config = config;
     this.#version = version;
     // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
@@ -284,6 +372,13 @@ export class Controller extends EventEmitter<Events> {
       const found = this.#find(id);
       const h = this.#health.get(id);
       if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
+    }
+    // A pool that followed a decision and now decides alone serves its own engine's level from here on.
+    for (const { name, sequence } of dropped) {
+      const pool = config.pools.find((p) => p.name === name);
+      if (!pool) continue;
+      this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence, reason: 'consensus.mode is local now: deciding alone', at: now });
+      this.#serve(pool, 'consensus.mode local: deciding alone');
     }
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
@@ -345,23 +440,57 @@ export class Controller extends EventEmitter<Events> {
     return this.status(poolName)[0] as PoolStatus;
   }
 
+  /**
+   * A decision from the operator (SPEC 9). A lower sequence than the one held is refused (stale), the same one
+   * renews the lease (the operator re-sends it before the ttl runs out), a higher one replaces it. The pool then
+   * serves its level and shares until `ttlMs` from now; per-request rescue stays local.
+   */
+  applyDecision(poolName: string, d: SharedDecision): PoolStatus {
+    const pool = this.#pool(poolName);
+    if (pool.consensus.mode !== 'shared') throw new DecisionRefused('local', `pool "${pool.name}" decides locally (consensus.mode: local); it takes no shared decision`);
+    const held = this.#decisions.get(pool.name);
+    if (held !== undefined && d.sequence < held.sequence) {
+      throw new DecisionRefused('stale', `decision sequence ${d.sequence} is lower than the one held (${held.sequence}); nothing was changed`, held.sequence);
+    }
+    const now = this.#clock.now();
+    const wasShared = this.#fresh(pool.name, now) !== undefined;
+    const next: HeldDecision = { level: d.level, shares: d.shares, sequence: d.sequence, expiresAt: now + d.ttlMs };
+    this.#decisions.set(pool.name, next);
+    this.#armExpiry(pool.name, next.expiresAt);
+    const changed = !wasShared || held === undefined || held.level !== d.level || JSON.stringify(held.shares) !== JSON.stringify(d.shares);
+    if (!wasShared) this.emit('event', { type: 'decision_source', pool: pool.name, source: 'shared', sequence: d.sequence, reason: `decision ${d.sequence} from the operator`, at: now });
+    if (changed) {
+      this.#serve(pool, `shared decision ${d.sequence}`);
+      this.#routing = this.#buildRouting();
+      this.emit('routing', this.#routing);
+    }
+    return this.status(pool.name)[0] as PoolStatus;
+  }
+
   /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */
   status(poolName?: string): PoolStatus[] {
     const pools = poolName === undefined ? this.#config.pools : [this.#pool(poolName)];
+    const now = this.#clock.now();
     return pools.map((pool) => {
       const st = this.#pools.get(pool.name) ?? initialPoolState();
       const levels = this.#levels(pool);
+      const held = this.#decisions.get(pool.name);
+      const shared = this.#fresh(pool.name, now);
+      const served = this.#served.get(pool.name);
+      const sharedRamp = shared !== undefined && shared.shares.length > 1 ? shared.shares.find((x) => x.level !== shared.level) : undefined;
       return {
         name: pool.name,
-        activeLevel: st.active,
+        activeLevel: shared?.level ?? st.active,
         mode: st.mode,
         override: { mode: pool.override.mode, reason: pool.override.reason ?? null },
         strategy: pool.policy.strategy,
-        failoverActive: st.failoverSince !== undefined,
-        failoverCount: st.failovers,
-        activeSince: iso(st.failoverSince),
+        failoverActive: shared !== undefined ? shared.level > 0 || pool.override.mode === 'active' : st.failoverSince !== undefined,
+        failoverCount: st.failovers + (this.#sharedFailovers.get(pool.name) ?? 0),
+        activeSince: iso(shared !== undefined ? served?.since : st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
-        ramp: st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null,
+        ramp: shared !== undefined
+          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent, paused: null } : null)
+          : (st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null),
         flapping: st.flapping ? { since: iso(st.flapping.since) as string, failovers: st.flapping.failovers, holdMs: st.flapping.holdMs } : null,
         failback: {
           mode: pool.policy.failback ?? 'auto',
@@ -370,7 +499,7 @@ export class Controller extends EventEmitter<Events> {
           since: iso(st.awaitingApproval?.since),
           message: st.awaitingApproval ? `awaiting failback approval: level ${st.awaitingApproval.to} is healthy; traffic stays on level ${st.active}` : null,
         },
-        shares: this.#shares.get(pool.name) ?? [],
+        shares: this.#currentShares(pool, now),
         levels: levels.map((l) => ({ level: l.level, serving: l.serving, backends: pool.backends.filter((b) => b.level === l.level).length })),
         backends: pool.backends.map((b) => {
           const h = this.#health.get(b.id) ?? initialHealth(0);
@@ -381,8 +510,82 @@ export class Controller extends EventEmitter<Events> {
             downBy: ej ? 'outlier' : h.downBy ?? null, ejectedUntil: iso(ej?.until),
           };
         }),
+        decision: { source: shared !== undefined ? 'shared' : 'local', sequence: held?.sequence ?? null, expiresAt: iso(held?.expiresAt) },
       };
     });
+  }
+
+  /** The held decision of a shared pool while it is fresh, else undefined. */
+  #fresh(pool: string, now: number): HeldDecision | undefined {
+    const held = this.#decisions.get(pool);
+    return held !== undefined && now < held.expiresAt ? held : undefined;
+  }
+
+  /**
+   * What the data plane serves: the fresh shared decision's shares, else the local engine's. A shared level is
+   * sent to even where this proxy alone sees none of its backends serve (evenIfDown): the replicas agreed on it,
+   * and per-request rescue takes a request that fails there on to the next candidate.
+   */
+  #currentShares(pool: PoolConfig, now: number): readonly Share[] {
+    const shared = this.#fresh(pool.name, now);
+    // No share at all (the replicas see nothing serve): still try the decided level, and rescue from there.
+    if (shared !== undefined && shared.shares.length === 0) return [{ level: shared.level, percent: 100, evenIfDown: true }];
+    if (shared !== undefined) return shared.shares.map((x) => ({ level: x.level, percent: x.percent, evenIfDown: true as const }));
+    return this.#shares.get(pool.name) ?? [];
+  }
+
+  /**
+   * Announces a change of what the pool serves (whoever decided it) as the engine's failover events, so logs,
+   * metrics and notifications follow the level traffic is on. The local engine announces its own moves while
+   * the pool decides alone; this covers shared decisions and switches between the two.
+   */
+  #serve(pool: PoolConfig, reason: string): void {
+    const now = this.#clock.now();
+    const shared = this.#fresh(pool.name, now);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    const before = this.#served.get(pool.name) ?? { level: 0, since: undefined };
+    const level = shared?.level ?? st.active;
+    if (shared === undefined) { this.#served.set(pool.name, { level, since: st.failoverSince }); }
+    if (level === before.level) return;
+    const at = now;
+    if (before.level === 0) {
+      this.#served.set(pool.name, { level, since: shared ? at : st.failoverSince });
+      if (shared) this.#sharedFailovers.set(pool.name, (this.#sharedFailovers.get(pool.name) ?? 0) + 1);
+      this.#lastFailover.set(pool.name, at);
+      this.emit('event', { type: 'failover_activated', pool: pool.name, from: before.level, to: level, reason, at });
+    } else if (level === 0) {
+      this.#served.set(pool.name, { level, since: undefined });
+      this.emit('event', { type: 'failover_recovered', pool: pool.name, from: before.level, to: level, durationMs: at - (before.since ?? at), reason, at });
+    } else {
+      this.#served.set(pool.name, { level, since: before.since ?? at });
+      this.emit('event', { type: 'level_changed', pool: pool.name, from: before.level, to: level, reason, at });
+    }
+  }
+
+  #armExpiry(pool: string, at: number): void {
+    const old = this.#expiryTimers.get(pool);
+    if (old) clearTimeout(old);
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#expiryTimers.delete(pool);
+      const held = this.#decisions.get(pool);
+      const current = this.#config.pools.find((p) => p.name === pool);
+      if (!held || !current || this.#fresh(pool, this.#clock.now()) !== undefined) return;
+      this.emit('event', { type: 'decision_source', pool, source: 'local', sequence: held.sequence, reason: `decision ${held.sequence} expired (no renewal from the operator within its ttl)`, at: this.#clock.now() });
+      this.#serve(current, `decision ${held.sequence} expired: deciding locally`);
+      this.#routing = this.#buildRouting();
+      this.emit('routing', this.#routing);
+    }, Math.max(0, at - this.#clock.now()));
+    timer.unref();
+    this.#expiryTimers.set(pool, timer);
+  }
+
+  /** Forgets a pool's decision (its pool left the config or decides alone now); the sequence held goes too. */
+  #dropDecision(pool: string): void {
+    const t = this.#expiryTimers.get(pool);
+    if (t) clearTimeout(t);
+    this.#expiryTimers.delete(pool);
+    this.#decisions.delete(pool);
   }
 
   #pool(name: string): PoolConfig {
@@ -470,9 +673,14 @@ export class Controller extends EventEmitter<Events> {
     const decision = (step ?? evaluate)(state, input);
     this.#pools.set(pool.name, decision.state);
     this.#shares.set(pool.name, decision.shares);
-    for (const e of decision.events) {
-      if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
-      this.emit('event', e);
+    // While a fresh shared decision is served, the engine's own moves are not what traffic does: keep its
+    // state (it takes over when the decision expires) but do not announce them.
+    if (this.#fresh(pool.name, input.now) === undefined) {
+      for (const e of decision.events) {
+        if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
+        this.emit('event', e);
+      }
+      this.#served.set(pool.name, { level: decision.state.active, since: decision.state.failoverSince });
     }
     this.#arm(pool, decision.wakeAt);
     this.#followRamp(pool, decision.state, traffic !== undefined);
@@ -549,7 +757,7 @@ export class Controller extends EventEmitter<Events> {
     const pools: Record<string, PoolRouting> = {};
     for (const pool of this.#config.pools) {
       pools[pool.name] = {
-        shares: this.#shares.get(pool.name) ?? [],
+        shares: this.#currentShares(pool, this.#clock.now()),
         serving: pool.backends.filter((b) => this.#serves(b)).map((b) => b.id),
       };
     }

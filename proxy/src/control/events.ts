@@ -8,7 +8,9 @@ export type BackendEvent =
 
 export type ControlEvent =
   | { readonly type: 'config_applied'; readonly version: string; readonly previous: string; readonly at: number }
-  | { readonly type: 'mode_changed'; readonly pool: string; readonly mode: 'auto' | 'manual'; readonly reason: string; readonly at: number };
+  | { readonly type: 'mode_changed'; readonly pool: string; readonly mode: 'auto' | 'manual'; readonly reason: string; readonly at: number }
+  /** SPEC 9: the pool switched between following the operator's decision (shared) and deciding alone (local). */
+  | { readonly type: 'decision_source'; readonly pool: string; readonly source: 'shared' | 'local'; readonly sequence: number; readonly reason: string; readonly at: number };
 
 export type ProxyEvent = FailoverEvent | BackendEvent | ControlEvent;
 

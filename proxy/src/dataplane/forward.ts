@@ -53,6 +53,9 @@ export interface ForwardHooks {
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
+  /** The same request for the access log (access-log.ts): the client's request, body bytes sent, whether a
+   *  hedged second try was made. Optional: called only where an access log is wired. */
+  access?(req: IncomingMessage, res: ServerResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void;
 }
 
 /**
@@ -204,6 +207,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #target: Target;
   #tried: Set<Target> | undefined;
   #attempts = 0;
+  /** Response body bytes sent to the client (the access log's `bytes`). */
+  #bytes = 0;
   #sent = false;
   #controller: Controller | undefined;
   /** The client is not reading: the upstream is paused until the response drains. */
@@ -451,6 +456,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #data(controller: Controller, chunk: Buffer): void {
     const res = this.#res;
+    this.#bytes += chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
       this.#stalled = true;
@@ -533,5 +539,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
+    // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
+    // hedged: false until request hedging (SPEC 10, retry.hedge) sets it.
+    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), false);
   }
 }

@@ -167,14 +167,18 @@ export class DataPlane {
     const poolName = snap.router.match(head.host, url);
     const plan = poolName === undefined ? undefined : snap.pools.get(poolName);
     if (plan === undefined) {
+      const startedAt = performance.now();
       sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
-      this.#hooks.done('', undefined, 404, 0, performance.now());
+      this.#hooks.done('', undefined, 404, 0, startedAt);
+      this.#hooks.access?.(req, res, '', undefined, 404, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
     }
     const first = plan.first();
     if (first === undefined) {
+      const startedAt = performance.now();
       sendError(res, ERRORS.NO_HEALTHY_BACKEND, `no backend of pool "${plan.name}" can serve at any level`, { 'retry-after': String(DEFAULTS.retryAfterSeconds) });
-      this.#hooks.done(plan.name, undefined, 503, 0, performance.now());
+      this.#hooks.done(plan.name, undefined, 503, 0, startedAt);
+      this.#hooks.access?.(req, res, plan.name, undefined, 503, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
     }
     const headers = head.headers;
@@ -201,7 +205,12 @@ export class DataPlane {
         new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
-      req.on('error', () => { res.destroy(); this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); });
+      const startedAt = performance.now();
+      req.on('error', () => {
+        res.destroy();
+        this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, startedAt);
+        this.#hooks.access?.(req, res, plan.name, undefined, CLIENT_CLOSED, 0, startedAt, 0, false);
+      });
       return;
     }
     new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks).start();
@@ -310,6 +319,7 @@ class Tunnel implements Dispatcher.DispatchHandler {
     const plan = this.#plan;
     if (plan === undefined) return;
     this.#hooks.done(plan.name, this.#target, status, this.#attempts, this.#startedAt);
+    this.#hooks.access?.(this.#req, undefined, plan.name, this.#target, status, this.#attempts, this.#startedAt, 0, false);
     this.#hooks.upgraded?.(plan.name, this.#target, status === 101);
   }
 

@@ -7,6 +7,12 @@ export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly
 
 export class Prober {
   readonly #agent = new Agent({ pipelining: 0, keepAliveTimeout: 1, connections: 4 });
+  readonly #headers: Record<string, string>;
+
+  /** SPEC 2: probes say what they are and which proxy sends them (a backend, or a test, can tell replicas apart). */
+  constructor(identity: { readonly proxyId: string; readonly version: string } = { proxyId: 'veloflux-proxy', version: '0' }) {
+    this.#headers = { 'user-agent': `veloflux-health-check/${identity.version}`, 'x-veloflux-proxy': identity.proxyId };
+  }
 
   async probe(b: BackendConfig): Promise<ProbeResult> {
     const hc = b.healthCheck;
@@ -15,7 +21,7 @@ export class Prober {
         method: 'GET',
         dispatcher: this.#agent,
         reset: true,
-        headers: { 'user-agent': 'veloflux-health-check' },
+        headers: this.#headers,
         headersTimeout: hc.timeoutMs,
         bodyTimeout: hc.timeoutMs,
         signal: AbortSignal.timeout(hc.timeoutMs),

@@ -21,12 +21,14 @@ export class TrafficMetrics {
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly hedged = new CounterFamily('veloflux_hedged_requests_total', 'Requests that got a hedged second try after pools[].retry.per_try_timeout (the first answer wins), by pool.');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
+  readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
+  readonly #dropped = this.accessLogDropped.cell({});
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive];
+    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive, this.accessLogDropped];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -102,6 +104,11 @@ export class TrafficMetrics {
   /** A hedged try was sent (pools[].retry.hedge). */
   hedge(pool: string): void {
     this.#pool(pool).hedged.value++;
+  }
+
+  /** An access log line was dropped. */
+  accessLogDrop(): void {
+    this.#dropped.value++;
   }
 
   passiveFailure(pool: string, target: Target): void {

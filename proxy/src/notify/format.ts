@@ -74,7 +74,7 @@ export function logLine(n: Notice): { obj: Record<string, unknown>; msg: string 
     ...(n.from !== undefined ? { from: n.from, to: n.to } : {}),
     ...(n.reason !== undefined ? { reason: n.reason } : {}),
     ...(n.durationMs !== undefined ? { durationMs: n.durationMs } : {}),
-    ...(n.backend ? { backend: n.backend.address, level: n.backend.level } : {}),
+    ...(n.backend ? { backend: n.backend.address, failover_level: n.backend.level } : {}),
     backendsDown: relevantDown(n).map((d) => d.backend),
     ...(n.suppressed > 0 ? { suppressed: n.suppressed } : {}),
     ...(n.test ? { test: true } : {}),

@@ -152,7 +152,8 @@ export class IncidentTracker {
       case 'ramp_resumed':
       case 'config_applied':
       case 'mode_changed':
-        // Mode changes show up as the failover events they cause; config reloads are not incidents.
+      case 'decision_source':
+        // Mode and decision-source changes show up as the failover events they cause; config reloads are not incidents.
         return { send: false, why: 'ignored' };
       case 'backend_down': {
         const down = this.#down.get(e.pool) ?? new Map<string, DownBackend>();

@@ -128,7 +128,7 @@ export function createNotifier(opts: NotifierOptions): Notifier {
   return {
     publish(e) {
       try {
-        if (closed || e.type === 'config_applied' || e.type === 'mode_changed') return;
+        if (closed || e.type === 'config_applied' || e.type === 'mode_changed' || e.type === 'decision_source') return;
         const v = tracker.observe(e, clock.now());
         if (!v.send) {
           if (v.why === 'rate_limited') log.info({ pool: e.pool, event: v.kind }, 'failover notification held back by the rate limit');

@@ -20,6 +20,7 @@ export type ToWorker =
   | { readonly type: 'config'; readonly config: Config; readonly version: string }
   | { readonly type: 'routing'; readonly routing: RoutingState }
   | { readonly type: 'metrics'; readonly id: number }
+  | { readonly type: 'reopen' }
   | { readonly type: 'shutdown'; readonly graceMs: number };
 
 export type FromWorker =
@@ -27,6 +28,7 @@ export type FromWorker =
   | { readonly type: 'passive'; readonly backendId: string; readonly error: string }
   | { readonly type: 'outlier'; readonly backendId: string; readonly reason: string }
   | { readonly type: 'metrics'; readonly id: number; readonly json: MetricsJson }
+  | { readonly type: 'access_log_failed'; readonly message: string }
   | { readonly type: 'failed'; readonly message: string };
 
 /**
@@ -82,6 +84,14 @@ export async function startCluster(config: Config, version: string, workers: num
   });
   const { controller } = control;
 
+  // Each worker writes its own access log lines (dataplane/access-log.ts); their failures are logged here, once each.
+  let lastAccessLogFailure = '';
+  const accessLogFailed = (message: string): void => {
+    if (message === lastAccessLogFailure) return;
+    lastAccessLogFailure = message;
+    log.error({ err: message }, 'access log failed; its lines are dropped until it works again');
+  };
+
   let restartDelayMs = 0;
   const fork = (): Promise<Address> =>
     new Promise((resolve, reject) => {
@@ -95,7 +105,8 @@ export async function startCluster(config: Config, version: string, workers: num
         else if (m.type === 'metrics') {
           const p = pending.get(m.id);
           if (p) { p.parts.push(m.json); if (--p.left === 0) p.done(p.parts); }
-        } else if (m.type === 'listening') resolve(m.address);
+        } else if (m.type === 'access_log_failed') accessLogFailed(m.message);
+        else if (m.type === 'listening') resolve(m.address);
         else if (m.type === 'failed') reject(new Error(m.message));
       });
       w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
@@ -131,5 +142,7 @@ export async function startCluster(config: Config, version: string, workers: num
         w.send({ type: 'shutdown', graceMs } satisfies ToWorker);
       })));
     },
+    // The workers hold the files: each opens its own again (SIGHUP reaches this process, not necessarily them).
+    reopenLogs: () => broadcast({ type: 'reopen' }),
   });
 }

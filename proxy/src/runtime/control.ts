@@ -1,6 +1,7 @@
 // The control side of a proxy, the same in one process and in cluster mode: controller (probes + decisions),
 // control metrics, drills, config updates and the admin API. The data plane(s) plug in through `traffic`
 // (their metrics) and `beforeApply` (cluster mode sends a new config to the workers first).
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
 import { createAdmin, listenAdmin } from '../admin/server.ts';
@@ -10,6 +11,7 @@ import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import { Prober } from '../health/prober.ts';
 import { ControlMetrics } from '../metrics/control.ts';
+import { processRegistry } from '../metrics/process.ts';
 import { Controller } from '../control/controller.ts';
 import { systemClock } from '../control/clock.ts';
 import type { Clock } from '../control/clock.ts';
@@ -20,8 +22,9 @@ import { attachNotifier } from './notify-wiring.ts';
 import type { Notifier } from './notify-wiring.ts';
 import type { Logger } from './log.ts';
 import { TokenSource } from './token.ts';
+import { PROXY_VERSION } from './version.ts';
 import { restartRequired } from '@veloflux/config/restart';
-import { configView } from './view.ts';
+import { configView, configYamlView, restoreRedacted } from './view.ts';
 
 export type MetricsJson = MetricObjectWithValues<MetricValueWithName<string>>[];
 
@@ -40,6 +43,8 @@ export interface ControlOptions {
   readonly clock?: Clock;
   readonly traffic: TrafficSource;
   readonly beforeApply?: (config: Config, version: string) => void;
+  /** This proxy's id; default proxyId(). */
+  readonly proxyId?: string;
 }
 
 export interface ControlSide {
@@ -53,19 +58,32 @@ export interface ControlSide {
   close(): Promise<void>;
 }
 
+
+/** SPEC 2, 6, 9: the proxy id is env POD_NAME (the chart sets it from the downward API), else the host name. */
+export function proxyId(env: NodeJS.ProcessEnv = process.env): string {
+  const pod = env.POD_NAME?.trim();
+  return pod ? pod : hostname();
+}
+
 export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
   const { log } = opts;
   const token = new TokenSource(config, { log });
-  const prober = new Prober();
+  const id = opts.proxyId ?? proxyId();
+  const prober = new Prober({ proxyId: id, version: PROXY_VERSION });
   const clock = opts.clock ?? systemClock;
-  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, traffic: () => opts.traffic.json() });
+  const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
   const metrics = new ControlMetrics(() => controller, () => clock.now());
   const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, clock });
   const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier, clock });
 
   const applyConfig = async (text: string): Promise<ApplyResult> => {
-    const loaded = loadConfigText(text);
+    const restored = restoreRedacted(text, controller.config);
+    if (!restored.ok) {
+      metrics.reload('invalid');
+      return { ok: false, error: ERRORS.CONFIG_INVALID, message: `the config has ${restored.issues.length} problem${restored.issues.length === 1 ? '' : 's'}; the running config (version ${controller.version}) keeps serving:\n${formatIssues(restored.issues)}`, issues: restored.issues };
+    }
+    const loaded = loadConfigText(restored.text);
     if (!loaded.ok) {
       metrics.reload('invalid');
       log.warn({ problems: loaded.issues.length, running: controller.version }, 'config rejected: invalid; the running config keeps serving');
@@ -92,9 +110,10 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     token: () => token.current(),
     applyConfig,
     configView: () => configView(controller.config),
+    configYaml: () => configYamlView(controller.config, controller.version),
     metrics: async () => {
-      const [control, traffic] = await Promise.all([metrics.registry.metrics(), opts.traffic.text()]);
-      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}` };
+      const [control, traffic, proc] = await Promise.all([metrics.registry.metrics(), opts.traffic.text(), processRegistry(PROXY_VERSION).metrics()]);
+      return { contentType: metrics.registry.contentType, body: `${control}\n${traffic}\n${proc}` };
     },
     drill: (pool, o) => drills.run(pool, o),
     onInternalError: (err) => log.error({ err: err.message, stack: err.stack }, 'admin API internal error'),

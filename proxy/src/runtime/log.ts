@@ -39,13 +39,16 @@ export function logEvent(log: Logger, e: ProxyEvent): void {
       log.warn({ pool: e.pool, from: e.from, to: e.to, reason: e.reason }, 'failover awaiting failback approval');
       return;
     case 'backend_down':
-      log.warn({ pool: e.pool, backend: e.backend, level: e.level, error: e.error, by: e.by }, 'backend down');
+      log.warn({ pool: e.pool, backend: e.backend, failover_level: e.level, error: e.error, by: e.by }, 'backend down');
       return;
     case 'backend_up':
-      log.info({ pool: e.pool, backend: e.backend, level: e.level }, 'backend up');
+      log.info({ pool: e.pool, backend: e.backend, failover_level: e.level }, 'backend up');
       return;
     case 'config_applied':
       log.info({ version: e.version, previous: e.previous }, 'config applied');
+      return;
+    case 'decision_source':
+      log.warn({ pool: e.pool, source: e.source, sequence: e.sequence, reason: e.reason }, e.source === 'shared' ? 'failover decision: following the operator (shared)' : 'failover decision: deciding locally');
       return;
     case 'mode_changed':
       log.warn({ pool: e.pool, mode: e.mode, reason: e.reason }, `failover mode ${e.mode}`);

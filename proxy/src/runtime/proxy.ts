@@ -10,6 +10,7 @@ import type { Notifier } from './notify-wiring.ts';
 import type { Controller } from '../control/controller.ts';
 import type { Clock } from '../control/clock.ts';
 import type { Logger } from './log.ts';
+import { createAccessLog } from './access-log.ts';
 
 export type { Address };
 
@@ -21,11 +22,15 @@ export interface RunningProxy {
   readonly notifier: Notifier;
   /** Stops accepting, lets in-flight requests finish (at most `graceMs`), closes everything. */
   stop(graceMs?: number): Promise<void>;
+  /** Opens the access log file again (SIGHUP, after logrotate moved it); in every data-plane process. */
+  reopenLogs(): void;
 }
 
 export interface StartOptions {
   readonly log: Logger;
   readonly clock?: Clock;
+  /** This proxy's id (default: env POD_NAME, else the host name). */
+  readonly proxyId?: string;
   /** Extra subscriber to request outcomes (tests). */
   readonly hooks?: Partial<DataPlaneHooks>;
 }
@@ -40,10 +45,13 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   const control = startControlSide(config, version, {
     log: opts.log,
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.proxyId ? { proxyId: opts.proxyId } : {}),
     traffic: { text: () => registry.metrics(), json: () => traffic.json() },
   });
   const { controller } = control;
   const extra = opts.hooks;
+  const accessLog = createAccessLog(opts.log, () => traffic.accessLogDrop());
+  accessLog.configure(config.accessLog);
   const dp = new DataPlane({
     config,
     routing: controller.routing,
@@ -59,18 +67,20 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
+      access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
     },
   });
   let current = config;
   controller.on('routing', (routing) => {
-    if (controller.config !== current) { current = controller.config; traffic.prepare(current); }
+    if (controller.config !== current) { current = controller.config; traffic.prepare(current); accessLog.configure(current.accessLog); }
     dp.update(controller.config, routing);
   });
   return run(control, {
     listen: () => dp.listen(config.listen.host, config.listen.port),
-    abort: () => dp.close(0),
-    stop: (graceMs) => dp.close(graceMs),
+    abort: async () => { await dp.close(0); await accessLog.close(0); },
+    stop: async (graceMs) => { await dp.close(graceMs); await accessLog.close(); },
+    reopenLogs: () => accessLog.reopen(),
   });
 }
 
@@ -82,6 +92,8 @@ export interface DataSide {
   abort(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (at most `graceMs`). */
   stop(graceMs: number): Promise<void>;
+  /** The access log file, opened again (rotation). */
+  reopenLogs(): void;
 }
 
 /**
@@ -109,5 +121,6 @@ export async function run(control: ControlSide, dataSide: DataSide): Promise<Run
       await dataSide.stop(graceMs);
       await control.close();
     },
+    reopenLogs: () => dataSide.reopenLogs(),
   };
 }

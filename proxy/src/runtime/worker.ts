@@ -4,11 +4,15 @@ import type { Config } from '@veloflux/config/types';
 import { DataPlane } from '../dataplane/server.ts';
 import { TrafficMetrics } from '../metrics/traffic.ts';
 import type { FromWorker, ToWorker } from './cluster.ts';
+import { AccessLog } from '../dataplane/access-log.ts';
+import { systemClock } from '../control/clock.ts';
 
 let dp: DataPlane | undefined;
 /** The config the next routing state may refer to, by version. */
 const configs = new Map<string, Config>();
 const traffic = new TrafficMetrics();
+// Failures go to the primary, which logs each distinct one once.
+const accessLog = new AccessLog({ now: () => systemClock.now(), dropped: () => traffic.accessLogDrop(), failed: (message) => send({ type: 'access_log_failed', message }) });
 
 function send(m: FromWorker): void {
   process.send?.(m);
@@ -20,6 +24,7 @@ process.on('message', (m: ToWorker) => {
     const config = m.config;
     configs.set(m.version, config);
     traffic.prepare(config);
+    accessLog.configure(config.accessLog);
     dp = new DataPlane({
       config,
       routing: m.routing,
@@ -31,6 +36,7 @@ process.on('message', (m: ToWorker) => {
         outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
         hedged: (pool) => traffic.hedge(pool),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
+        access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       },
     });
     dp.listen(config.listen.host, config.listen.port).then(
@@ -44,16 +50,21 @@ process.on('message', (m: ToWorker) => {
     const config = configs.get(m.routing.configVersion) ?? dp.snapshot.config;
     if (config !== dp.snapshot.config) {
       traffic.prepare(config);
+      accessLog.configure(config.accessLog);
       for (const v of configs.keys()) if (v !== m.routing.configVersion) configs.delete(v);
     }
     dp.update(config, m.routing);
   } else if (m.type === 'metrics') {
     void traffic.json().then((json) => send({ type: 'metrics', id: m.id, json }));
+  } else if (m.type === 'reopen') {
+    accessLog.reopen();
   } else if (m.type === 'shutdown') {
-    void (dp?.close(m.graceMs) ?? Promise.resolve()).then(() => process.exit(0));
+    void (dp?.close(m.graceMs) ?? Promise.resolve()).then(() => accessLog.close()).then(() => process.exit(0));
   }
 });
 
 // The primary decides when workers stop; a terminal's Ctrl-C reaches the whole group, so ignore it here.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
+// A hangup sent to the whole group (or to a worker) is a rotation too, never a reason to die.
+process.on('SIGHUP', () => accessLog.reopen());
