@@ -540,7 +540,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
     // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
-    // hedged: false until request hedging (SPEC 10, retry.hedge) sets it.
-    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), false);
+    // hedged: a second try was sent while the first one ran (pools[].retry.hedge), whichever answered.
+    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), this.#hedged && this.#plan.retry?.hedge === true);
   }
 }
