@@ -35,6 +35,11 @@ export function baseFromView(view: unknown): ProxyBase {
     if (typeof at(`${p}.host`) !== 'string' || !Number.isInteger(at(`${p}.port`))) bad(p, 'a listen address { host, port }');
   }
   for (const p of ['admin.tokenFile', 'region']) if (at(p) !== undefined && at(p) !== null && typeof at(p) !== 'string') bad(p, 'a string');
+  const tls = at('tls');
+  if (tls !== undefined && tls !== null) {
+    if (typeof at('tls.listen.host') !== 'string' || !Number.isInteger(at('tls.listen.port'))) bad('tls.listen', 'a listen address { host, port }');
+    if (!Array.isArray(at('tls.certificates')) || !Array.isArray(at('tls.alpn'))) bad('tls', 'a TLS listener { listen, minVersion, alpn, certificates }');
+  }
   for (const k of Object.keys(DATAPLANE_YAML)) {
     const v = at(`dataplane.${k}`);
     if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0) && !(k === 'workers' && v === 'auto')) bad(`dataplane.${k}`, 'a number');

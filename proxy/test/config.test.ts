@@ -73,7 +73,7 @@ const BAD: { name: string; yaml: string; issues: string[] }[] = [
     yaml: `${base(`${oneBackend}        wieght: 5\n`)}failover: { stratgy: immediate }\n`,
     issues: [
       '5: pools[0].backends[0].wieght: unknown key; allowed here: address, weight, failover, failover_level, region, health_check',
-      '7: failover.stratgy: unknown key; allowed here: enabled, strategy, check_interval, recovery_interval, delay, step_percent, step_interval, hold_down, ramp_gate, failback, notification',
+      '7: failover.stratgy: unknown key; allowed here: enabled, strategy, check_interval, recovery_interval, delay, step_percent, step_interval, hold_down, ramp_gate, failback, drain_timeout, notification',
     ],
   },
   {

@@ -18,7 +18,12 @@ export const DEFAULTS = {
   consensus: {
     mode: 'local',
   },
+  pool: {
+    /** To the backends: HTTP/1.1 unless the pool says otherwise (SPEC 8). */
+    protocol: 'http1',
+  },
   healthCheck: {
+    type: 'http',
     path: '/health',
     /** The probe timeout; when the interval is shorter than twice this, half the interval is used. */
     timeoutMs: 2000,
@@ -109,11 +114,25 @@ export const DEFAULTS = {
     retryBudgetMinConcurrent: 16,
     /** Bodies of idempotent requests up to this size are kept so they can be replayed on another backend. */
     replayBufferBytes: 64 * 1024,
+    /** HTTP/2 to backends (h2, h2c, auto): streams per connection before another connection is opened, unless the
+     *  backend's SETTINGS allow fewer. 100 is the floor RFC 9113 recommends servers allow. */
+    h2MaxConcurrentStreams: 100,
     /** V8 young generation of each data-plane worker, MB (three semi-spaces' worth). Node's own sizing grows it
      *  to 128 MB under load (most of a proxy's memory); 24 MB keeps a worker near 115 MB of RSS at full speed,
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */
     youngGenerationMb: 24,
   },
+  tls: {
+    listen: ':8443',
+    minVersion: 'TLSv1.2',
+    alpn: ['h2', 'http/1.1'],
+    /** Certificate files are re-read on every change of their directory, and at least this often (ms) where
+     *  such events do not arrive (network or overlay mounts). */
+    reloadPollMs: 5000,
+  },
+  /** failover.drain_timeout: WebSocket tunnels and HTTP/2 streams on a level that lost its traffic are closed
+   *  after this long (SPEC 8). */
+  drainTimeoutMs: 30_000,
   accessLog: {
     enabled: false,
     format: 'json',

@@ -7,9 +7,10 @@ import type { Config } from './types.ts';
 
 /**
  * What a restart-only field is read from: the pod-owned part of the resolved config (the operator keeps it from
- * the running proxy). The access log is the pod's too, but changes live; a proxy older than it reports none.
+ * the running proxy). The access log is the pod's too, but changes live; a proxy older than it (or than the TLS
+ * listener) reports none.
  */
-export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'> & { readonly accessLog?: Config['accessLog'] };
+export type PodOwned = Pick<Config, 'listen' | 'admin' | 'region' | 'dataplane'> & { readonly accessLog?: Config['accessLog']; readonly tls?: Config['tls'] };
 
 export interface RestartOnlyField {
   /** The config.yaml path. */
@@ -24,6 +25,9 @@ export const RESTART_ONLY: readonly RestartOnlyField[] = [
   { path: 'admin.token_file', read: (c) => c.admin.tokenFile },
   { path: 'dataplane.workers', read: (c) => c.dataplane.workers },
   { path: 'dataplane.young_generation_mb', read: (c) => c.dataplane.youngGenerationMb },
+  // The listener and the certificate files it reads are the pod's (the chart mounts them); the files' contents
+  // are re-read while it runs (proxy/src/dataplane/certs.ts).
+  { path: 'tls', read: (c) => c.tls ?? null },
 ];
 
 export const RESTART_ONLY_PATHS: readonly string[] = RESTART_ONLY.map((f) => f.path);

@@ -31,12 +31,18 @@ export const DATAPLANE_YAML: { readonly [K in keyof DataplaneConfig]: readonly [
   youngGenerationMb: ['young_generation_mb', false],
 };
 
-/** listen, admin, region, dataplane and access_log: what belongs to the proxy pod rather than to its FailoverPools. */
+/** listen, admin, region, tls, dataplane and access_log: what belongs to the proxy pod rather than to its FailoverPools. */
 export function podOwnedYaml(c: PodOwned): Record<string, unknown> {
   return defined({
     listen: listenText(c.listen),
     admin: defined({ listen: listenText(c.admin.listen), token_file: c.admin.tokenFile ?? undefined }),
     region: c.region ?? undefined,
+    tls: c.tls === undefined || c.tls === null ? undefined : {
+      listen: listenText(c.tls.listen),
+      min_version: c.tls.minVersion,
+      alpn: [...c.tls.alpn],
+      certificates: c.tls.certificates.map((x) => defined({ cert_file: x.certFile, key_file: x.keyFile, hosts: x.hosts.length > 0 ? [...x.hosts] : undefined })),
+    },
     dataplane: Object.fromEntries(Object.entries(DATAPLANE_YAML).map(([k, [key, duration]]) => {
       const v = c.dataplane[k as keyof DataplaneConfig];
       return [key, duration && typeof v === 'number' ? formatDuration(v) : v];
@@ -46,7 +52,11 @@ export function podOwnedYaml(c: PodOwned): Record<string, unknown> {
 }
 
 function healthCheckYaml(h: HealthCheckConfig): Record<string, unknown> {
+  // Only the keys of the check's type: path and expected_status with another type are errors.
+  if (h.type === 'tcp') return { type: h.type, interval: formatDuration(h.intervalMs), timeout: formatDuration(h.timeoutMs), unhealthy_threshold: h.unhealthyThreshold, healthy_threshold: h.healthyThreshold };
+  if (h.type === 'grpc') return { type: h.type, service: h.service, interval: formatDuration(h.intervalMs), timeout: formatDuration(h.timeoutMs), unhealthy_threshold: h.unhealthyThreshold, healthy_threshold: h.healthyThreshold };
   return {
+    type: h.type,
     path: h.path,
     interval: formatDuration(h.intervalMs),
     timeout: formatDuration(h.timeoutMs),
@@ -74,6 +84,8 @@ function policyYaml(p: FailoverPolicy): Record<string, unknown> {
 function poolYaml(p: PoolConfig): Record<string, unknown> {
   return {
     name: p.name,
+    protocol: p.protocol,
+    ...(p.tls === undefined ? {} : { tls: defined({ ca_file: p.tls.caFile, server_name: p.tls.serverName, insecure_skip_verify: p.tls.insecureSkipVerify }) }),
     backends: p.backends.map((b) => defined({
       address: b.address,
       weight: b.weight,
@@ -104,6 +116,6 @@ export function configYaml(c: Config): Record<string, unknown> {
     ...podOwnedYaml(c),
     pools: c.pools.map(poolYaml),
     routes: c.routes.map((r) => defined({ host: r.host, path_prefix: r.pathPrefix, pool: r.pool })),
-    failover: { notification: { enabled: c.notification.enabled, channels: c.notification.channels.map(channelYaml) } },
+    failover: { drain_timeout: formatDuration(c.drainTimeoutMs), notification: { enabled: c.notification.enabled, channels: c.notification.channels.map(channelYaml) } },
   };
 }

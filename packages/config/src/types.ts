@@ -4,13 +4,35 @@ import type { RawChannel } from './schema.ts';
 
 export type Strategy = 'immediate' | 'graceful' | 'delayed';
 
+export type HealthCheckType = 'http' | 'grpc' | 'tcp';
+
 export interface HealthCheckConfig {
+  readonly type: HealthCheckType;
+  /** type http: the path probed with GET (the default for other types, unused). */
   readonly path: string;
+  /** type grpc: grpc.health.v1 HealthCheckRequest.service ("" = the whole server). */
+  readonly service: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly expectedStatus: number;
   readonly unhealthyThreshold: number;
   readonly healthyThreshold: number;
+}
+
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c' | 'auto';
+
+export interface UpstreamTls {
+  readonly caFile: string | undefined;
+  readonly serverName: string | undefined;
+  readonly insecureSkipVerify: boolean;
+}
+
+/** How the proxy talks to a backend: its pool's protocol and TLS settings (SPEC 8). */
+export interface Transport {
+  readonly protocol: UpstreamProtocol;
+  /** Whether connections use TLS: an https:// address, or protocol h2. */
+  readonly secure: boolean;
+  readonly tls: UpstreamTls | undefined;
 }
 
 export interface BackendConfig {
@@ -19,6 +41,8 @@ export interface BackendConfig {
   readonly pool: string;
   readonly address: string;
   readonly upstream: Upstream;
+  /** Protocol and TLS to this backend, from its pool. */
+  readonly transport: Transport;
   readonly weight: number;
   readonly level: number;
   readonly region: string | undefined;
@@ -98,16 +122,18 @@ export interface PoolConfig {
      *  awaits when it arrives; the same value again does nothing. */
     readonly failbackApproval?: string | undefined;
   };
+  readonly protocol: UpstreamProtocol;
+  readonly tls: UpstreamTls | undefined;
   readonly backends: readonly BackendConfig[];
   /** Levels that have at least one backend, ascending. */
   readonly levels: readonly number[];
   readonly policy: FailoverPolicy;
+  /** SPEC 9: `shared` follows the operator's decisions while one is fresh; `local` decides alone. */
+  readonly consensus: { readonly mode: ConsensusMode };
   /** SPEC 10 outlier detection; absent: off. */
   readonly outlier?: OutlierPolicy | undefined;
   /** SPEC 10 per-try timeout and hedging; absent: off (a try waits up to header_timeout). */
   readonly retry?: RetryPolicy | undefined;
-  /** SPEC 9: `shared` follows the operator's decisions while one is fresh; `local` decides alone. */
-  readonly consensus: { readonly mode: ConsensusMode };
 }
 
 export type ConsensusMode = 'local' | 'shared';
@@ -133,6 +159,20 @@ export interface DataplaneConfig {
   readonly youngGenerationMb: number;
 }
 
+export interface CertificateConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Lower-case SNI names ("*.suffix" allowed); empty: the default certificate. */
+  readonly hosts: readonly string[];
+}
+
+export interface TlsConfig {
+  readonly listen: ListenAddress;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly alpn: readonly ('h2' | 'http/1.1')[];
+  readonly certificates: readonly CertificateConfig[];
+}
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
   readonly format: 'json' | 'combined';
@@ -144,6 +184,10 @@ export interface AccessLogConfig {
 
 export interface Config {
   readonly listen: ListenAddress;
+  /** The TLS listener, when configured. */
+  readonly tls: TlsConfig | undefined;
+  /** failover.drain_timeout. */
+  readonly drainTimeoutMs: number;
   readonly admin: { readonly listen: ListenAddress; readonly tokenFile: string | undefined };
   readonly region: string | undefined;
   /** A bootstrap config: not ready until a pushed config (bootstrap false) runs. */

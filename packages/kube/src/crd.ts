@@ -118,6 +118,7 @@ function backends(): Props {
   delete props.failover; // `failover: true` is config.yaml shorthand for failoverLevel 1; one spelling here.
   props.failoverLevel = { ...(props.failoverLevel as Props), default: 0, description: 'Failover tier: 0 primary, 1 first backup, 2 second backup, and so on. Default: 0.' };
   props.address = { ...(props.address as Props), description: `${(props.address as Props).description} Exactly one of address and service.` };
+  props.healthCheck = { ...(props.healthCheck as Props), 'x-kubernetes-validations': [validation(RULES.healthCheckHttpOnly), validation(RULES.healthCheckGrpcOnly)] };
   props.service = {
     type: 'object',
     description: 'A Service in the FailoverPool\'s namespace: every ready endpoint of its EndpointSlices becomes a backend of this level (same weight, region and health check). Exactly one of address and service.',
@@ -165,6 +166,12 @@ function routes(): Props {
       },
     },
   };
+}
+
+/** The pool's protocol to its backends (SPEC 8). Pool `tls` (a CA file path in the proxy container) is not offered
+ *  yet: https:// backends use the system CAs. */
+function protocol(): Props {
+  return convert((poolSchema.describe().properties as Record<string, Described>).protocol as Described);
 }
 
 function policy(): Record<string, Props> {
@@ -322,6 +329,23 @@ function status(): Props {
           expired: { type: 'boolean', description: 'spec.override.expiresAt has passed, so the pool is back to auto.' },
         },
       },
+      consensus: {
+        type: 'object',
+        description: 'One decision across the proxy replicas (SPEC 9): its mode, sequence and how many proxies serve it.',
+        properties: {
+          mode: { type: 'string', enum: ['shared', 'local'], description: 'spec.consensus.mode in effect.' },
+          source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
+          sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
+          level: { type: 'integer', description: 'Failover level of the last shared decision.' },
+          shares: {
+            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
+            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
+          },
+          agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
+          proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
+          agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
+        },
+      },
       failback: {
         type: 'object',
         description: 'Failback approval (spec.failback).',
@@ -338,23 +362,6 @@ function status(): Props {
           since: TS('When the episode began.'),
           failovers: { type: 'integer', description: 'Failovers in the episode.' },
           holdMs: { type: 'integer', description: 'How long, in milliseconds, the earlier level must be healthy without a break before traffic fails back.' },
-        },
-      },
-      consensus: {
-        type: 'object',
-        description: 'One decision across the proxy replicas (SPEC 9): its mode, sequence and how many proxies serve it.',
-        properties: {
-          mode: { type: 'string', enum: ['shared', 'local'], description: 'spec.consensus.mode in effect.' },
-          source: { type: 'string', enum: ['shared', 'local'], description: 'Where the proxies\' decisions come from: shared while the operator decides for them, local when each decides alone.' },
-          sequence: { type: 'integer', description: 'Sequence of the last shared decision; it only grows, across operator restarts and leader changes.' },
-          level: { type: 'integer', description: 'Failover level of the last shared decision.' },
-          shares: {
-            type: 'array', maxItems: 64, description: 'Shares of new requests by level of the last shared decision.',
-            items: { type: 'object', description: 'A share of new requests sent to one level.', properties: { level: { type: 'integer', description: 'Failover level.' }, percent: { type: 'integer', description: 'Percent of new requests.' } } },
-          },
-          agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
-          proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
-          agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
         },
       },
       conditions: {
@@ -442,16 +449,18 @@ export function openApiSchema(): Props {
       proxySelector: labelSelector(),
       routes: routes(),
       backends: backends(),
+      protocol: protocol(),
       ...policy(),
       notifications: notifications(),
       override: override(),
+      consensus: consensus(),
       failback: failback(),
       ...poolV2(),
-      consensus: consensus(),
     },
     'x-kubernetes-validations': [
       validation(RULES.levelZero),
       validation(RULES.timeoutBelowInterval),
+      validation(RULES.grpcNeedsHttp2),
     ],
   };
   return {

@@ -7,7 +7,9 @@ export interface LabelSelector {
 }
 
 export interface HealthCheckSpec {
+  type?: 'http' | 'grpc' | 'tcp';
   path?: string;
+  service?: string;
   interval?: string;
   timeout?: string;
   expectedStatus?: number;
@@ -67,6 +69,7 @@ export interface FailoverPoolSpec {
   proxySelector: LabelSelector;
   routes: { hosts?: string[]; pathPrefix?: string }[];
   backends: BackendSpec[];
+  protocol?: 'http1' | 'h2' | 'h2c' | 'auto';
   automaticFailover?: boolean;
   strategy?: 'immediate' | 'graceful' | 'delayed';
   checkInterval?: string;
@@ -121,11 +124,11 @@ export interface FailoverPoolStatus {
   syncedProxies?: string;
   proxies?: { selected: number; synced: number };
   override?: { mode: OverrideMode; expired: boolean };
+  consensus?: ConsensusStatus;
   /** failback: mode, whether a failback awaits approval on a reporting proxy, and the approval rendered last. */
   failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean; approvedAt?: string };
   /** failover.hold_down: the flapping episode as the reporting proxies see it, or absent. */
   flapping?: { since: string; failovers: number; holdMs: number };
-  consensus?: ConsensusStatus;
   conditions?: Condition[];
 }
 
@@ -145,10 +148,10 @@ export interface ProxyPoolStatus {
   failoverActive?: boolean;
   failoverCount?: number;
   backends?: { address: string; level: number; health?: string; lastError?: string | null; downBy?: string | null }[];
-  flapping?: { since: string; failovers: number; holdMs: number } | null;
-  failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean };
   /** SPEC 9: where the pool's level comes from on that proxy. */
   decision?: { source: 'shared' | 'local'; sequence: number | null; expiresAt: string | null };
+  flapping?: { since: string; failovers: number; holdMs: number } | null;
+  failback?: { mode: 'auto' | 'manual'; awaitingApproval: boolean };
 }
 
 export interface ProxyStatus {

@@ -3,7 +3,7 @@
 // They import this module only (npm run lint), so the core can change behind it.
 import type { Controller } from './controller.ts';
 
-export type ControlApi = Pick<Controller, 'config' | 'version' | 'ready' | 'notReadyReason' | 'proxyId' | 'status' | 'activate' | 'deactivate' | 'applyDecision' | 'failback' | 'on' | 'off'>;
+export type ControlApi = Pick<Controller, 'config' | 'version' | 'ready' | 'notReadyReason' | 'proxyId' | 'status' | 'activate' | 'deactivate' | 'failback' | 'applyDecision' | 'on' | 'off'>;
 export type { Clock } from './clock.ts';
 export { systemClock } from './clock.ts';
 export { DecisionRefused, NothingToApproveError, UnknownPoolError } from './controller.ts';

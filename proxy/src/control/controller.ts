@@ -156,15 +156,6 @@ export class Controller extends EventEmitter<Events> {
   readonly #wakeTimers = new Map<string, NodeJS.Timeout>();
   readonly #unprobed = new Set<string>();
   readonly #lastFailover = new Map<string, number>();
-  readonly #traffic: ControllerOptions['traffic'];
-  /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
-  readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
-  /** ramp_gate: pools whose due step is being judged (traffic being read). */
-  readonly #judging = new Set<string>();
-  /** outlier_detection: ejected backends by id, until when and why. */
-  readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
-  /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
-  readonly #ejections = new Map<string, { count: number; endedAt: number }>();
   /** SPEC 9: the operator's decisions, per pool (fresh until expiresAt), and their expiry timers. */
   readonly #decisions = new Map<string, HeldDecision>();
   readonly #expiryTimers = new Map<string, NodeJS.Timeout>();
@@ -175,6 +166,15 @@ export class Controller extends EventEmitter<Events> {
   /** Started from a bootstrap config: readiness also waits for the first decision of every shared pool. */
   readonly #bootstrapped: boolean;
   #warm = false;
+  readonly #traffic: ControllerOptions['traffic'];
+  /** ramp_gate: per pool, the traffic reading (by level) at the start of the current step. */
+  readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
+  /** ramp_gate: pools whose due step is being judged (traffic being read). */
+  readonly #judging = new Set<string>();
+  /** outlier_detection: ejected backends by id, until when and why. */
+  readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
+  /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
+  readonly #ejections = new Map<string, { count: number; endedAt: number }>();
   #routing: RoutingState;
   #seq = 0;
   #ready = false;
@@ -188,9 +188,9 @@ export class Controller extends EventEmitter<Events> {
     this.#clock = opts.clock ?? systemClock;
     this.#probe = opts.probe;
     this.#random = opts.random ?? Math.random;
-    this.#traffic = opts.traffic;
     this.#proxyId = opts.proxyId ?? 'veloflux-proxy';
     this.#bootstrapped = config.bootstrap;
+    this.#traffic = opts.traffic;
     const now = this.#clock.now();
     for (const pool of config.pools) {
       this.#pools.set(pool.name, initialPoolState());
@@ -367,18 +367,18 @@ export class Controller extends EventEmitter<Events> {
     for (const name of [...this.#served.keys()]) if (!config.pools.some((p) => p.name === name)) this.#served.delete(name);
     this.#config = config;
     this.#version = version;
-    // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
-    for (const id of released) {
-      const found = this.#find(id);
-      const h = this.#health.get(id);
-      if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
-    }
     // A pool that followed a decision and now decides alone serves its own engine's level from here on.
     for (const { name, sequence } of dropped) {
       const pool = config.pools.find((p) => p.name === name);
       if (!pool) continue;
       this.emit('event', { type: 'decision_source', pool: name, source: 'local', sequence, reason: 'consensus.mode is local now: deciding alone', at: now });
       this.#serve(pool, 'consensus.mode local: deciding alone');
+    }
+    // Backends released from an ejection by the new config (its pool lost outlier_detection) are up again.
+    for (const id of released) {
+      const found = this.#find(id);
+      const h = this.#health.get(id);
+      if (found && h && h.status !== 'down') this.emit('event', { type: 'backend_up', pool: found.pool.name, backend: found.backend.address, level: found.backend.level, at: now });
     }
     for (const pool of config.pools) {
       const before = old.pools.find((p) => p.name === pool.name)?.override.mode ?? 'auto';
@@ -423,24 +423,6 @@ export class Controller extends EventEmitter<Events> {
   }
 
   /**
-   * failback: manual: let the failback the pool awaits happen now. Throws NothingToApproveError when none
-   * awaits (the pool is not failed over, its earlier level is not healthy long enough yet, or failback is auto).
-   */
-  failback(poolName: string): PoolStatus {
-    const pool = this.#pool(poolName);
-    const st = this.#pools.get(pool.name) ?? initialPoolState();
-    if (st.awaitingApproval === undefined) {
-      const detail = (pool.policy.failback ?? 'auto') === 'auto' ? 'its failover.failback is auto'
-        : st.failoverSince === undefined ? 'it is not failed over'
-          : st.mode === 'manual' ? 'it is manually activated (deactivate it first)'
-            : `no earlier level than ${st.active} has been healthy long enough yet`;
-      throw new NothingToApproveError(pool.name, detail);
-    }
-    this.#decide(pool, true, approveFailback);
-    return this.status(poolName)[0] as PoolStatus;
-  }
-
-  /**
    * A decision from the operator (SPEC 9). A lower sequence than the one held is refused (stale), the same one
    * renews the lease (the operator re-sends it before the ttl runs out), a higher one replaces it. The pool then
    * serves its level and shares until `ttlMs` from now; per-request rescue stays local.
@@ -465,6 +447,24 @@ export class Controller extends EventEmitter<Events> {
       this.emit('routing', this.#routing);
     }
     return this.status(pool.name)[0] as PoolStatus;
+  }
+
+  /**
+   * failback: manual: let the failback the pool awaits happen now. Throws NothingToApproveError when none
+   * awaits (the pool is not failed over, its earlier level is not healthy long enough yet, or failback is auto).
+   */
+  failback(poolName: string): PoolStatus {
+    const pool = this.#pool(poolName);
+    const st = this.#pools.get(pool.name) ?? initialPoolState();
+    if (st.awaitingApproval === undefined) {
+      const detail = (pool.policy.failback ?? 'auto') === 'auto' ? 'its failover.failback is auto'
+        : st.failoverSince === undefined ? 'it is not failed over'
+          : st.mode === 'manual' ? 'it is manually activated (deactivate it first)'
+            : `no earlier level than ${st.active} has been healthy long enough yet`;
+      throw new NothingToApproveError(pool.name, detail);
+    }
+    this.#decide(pool, true, approveFailback);
+    return this.status(poolName)[0] as PoolStatus;
   }
 
   /** Status of one pool or of all. Contains no secrets: names, addresses, levels and health only. */

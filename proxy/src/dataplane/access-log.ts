@@ -10,15 +10,15 @@
 // - reopen() (SIGHUP; the main process forwards it to each worker) opens the path again and switches to it after
 //   the write in flight, for logrotate's move-and-signal rotation.
 import { close, open, write } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from './forward.ts';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { AccessLogConfig } from '@veloflux/config/types';
 import type { Target } from './plan.ts';
 
 /** POSIX: a pipe write of at most this many bytes is atomic. */
 const PIPE_BUF = 4096;
-/** A file write carries at most this much. */
-const FILE_CHUNK = 64 * 1024;
+/** A file write carries at most this much (one write per turn of the event loop: large, so bursts do not queue up). */
+const FILE_CHUNK = 1024 * 1024;
 /** stdout answered EAGAIN (a non-blocking pipe that is full): try again after this long. */
 const RETRY_MS = 20;
 
@@ -110,7 +110,7 @@ export class AccessLog {
   }
 
   /** One finished request (the hot path): sampled, formatted, queued. */
-  record(req: IncomingMessage, res: ServerResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void {
+  record(req: ClientRequest, res: ClientResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void {
     const c = this.#config;
     if (!c.enabled || this.#closed) return;
     if (c.sample < 1 && this.#random() >= c.sample) return;
@@ -135,17 +135,17 @@ export class AccessLog {
     this.#fd = undefined;
   }
 
-  #json(req: IncomingMessage, res: ServerResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): string {
+  #json(req: ClientRequest, res: ClientResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): string {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const cut = status === 0;
     const sent = cut ? (res?.statusCode ?? 0) : status;
     const trace = TRACEPARENT.exec(one(req.headers.traceparent) ?? '');
     const ok = sent > 0 && sent < 400 && !cut;
-    return `{"time":"${new Date(this.#deps.now()).toISOString()}","client":${JSON.stringify(req.socket.remoteAddress ?? '')},"method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(one(req.headers.host) ?? '')},"path":${JSON.stringify(q < 0 ? url : url.slice(0, q))},"protocol":"HTTP/${req.httpVersion}","status":${sent},${cut ? '"cut":true,' : ''}"bytes":${bytes},"duration_ms":${(performance.now() - startedAt).toFixed(3)},"pool":${JSON.stringify(pool)},"level":${target === undefined ? 'null' : target.backend.level},"backend":${target === undefined ? 'null' : JSON.stringify(target.backend.address)},"attempts":${attempts},"rescued":${attempts > 1 && ok},"hedged":${hedged},"trace_id":${trace ? `"${trace[1]}"` : 'null'},"user_agent":${JSON.stringify(one(req.headers['user-agent']) ?? '')},"referer":${JSON.stringify(one(req.headers.referer) ?? '')}}\n`;
+    return `{"time":"${new Date(this.#deps.now()).toISOString()}","client":${JSON.stringify(req.socket.remoteAddress ?? '')},"method":${JSON.stringify(req.method ?? '')},"host":${JSON.stringify(one(req.headers.host ?? req.headers[':authority']) ?? '')},"path":${JSON.stringify(q < 0 ? url : url.slice(0, q))},"protocol":"HTTP/${req.httpVersion}","status":${sent},${cut ? '"cut":true,' : ''}"bytes":${bytes},"duration_ms":${(performance.now() - startedAt).toFixed(3)},"pool":${JSON.stringify(pool)},"level":${target === undefined ? 'null' : target.backend.level},"backend":${target === undefined ? 'null' : JSON.stringify(target.backend.address)},"attempts":${attempts},"rescued":${attempts > 1 && ok},"hedged":${hedged},"trace_id":${trace ? `"${trace[1]}"` : 'null'},"user_agent":${JSON.stringify(one(req.headers['user-agent']) ?? '')},"referer":${JSON.stringify(one(req.headers.referer) ?? '')}}\n`;
   }
 
-  #combined(req: IncomingMessage, res: ServerResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): string {
+  #combined(req: ClientRequest, res: ClientResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): string {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const cut = status === 0;
@@ -154,7 +154,7 @@ export class AccessLog {
     const ok = sent > 0 && sent < 400 && !cut;
     const ref = one(req.headers.referer);
     const ua = one(req.headers['user-agent']);
-    return `${req.socket.remoteAddress ?? '-'} - - [${clf(this.#deps.now())}] "${esc(req.method ?? '-')} ${esc(q < 0 ? url : url.slice(0, q))} HTTP/${req.httpVersion}" ${sent} ${bytes} "${ref === undefined ? '-' : esc(ref)}" "${ua === undefined ? '-' : esc(ua)}" host="${esc(one(req.headers.host) ?? '')}" pool="${esc(pool)}" level=${target === undefined ? '-' : target.backend.level} backend=${target === undefined ? '-' : target.backend.address} attempts=${attempts} rescued=${attempts > 1 && ok} hedged=${hedged}${cut ? ' cut=true' : ''} duration_ms=${(performance.now() - startedAt).toFixed(3)} trace_id=${trace ? trace[1] : '-'}\n`;
+    return `${req.socket.remoteAddress ?? '-'} - - [${clf(this.#deps.now())}] "${esc(req.method ?? '-')} ${esc(q < 0 ? url : url.slice(0, q))} HTTP/${req.httpVersion}" ${sent} ${bytes} "${ref === undefined ? '-' : esc(ref)}" "${ua === undefined ? '-' : esc(ua)}" host="${esc(one(req.headers.host ?? req.headers[':authority']) ?? '')}" pool="${esc(pool)}" level=${target === undefined ? '-' : target.backend.level} backend=${target === undefined ? '-' : target.backend.address} attempts=${attempts} rescued=${attempts > 1 && ok} hedged=${hedged}${cut ? ' cut=true' : ''} duration_ms=${(performance.now() - startedAt).toFixed(3)} trace_id=${trace ? trace[1] : '-'}\n`;
   }
 
   #flush = (): void => {
@@ -187,7 +187,8 @@ export class AccessLog {
       } else {
         this.#take(n);
       }
-      if (this.#queue.length > 0 || this.#next !== undefined) { this.#scheduled = true; setImmediate(this.#flush); }
+      // The next write at once (this callback is already asynchronous): on stdout each write is one PIPE_BUF.
+      if (this.#queue.length > 0 || this.#next !== undefined) this.#flush();
     });
   };
 

@@ -6,20 +6,35 @@
 // while attempts remain and the retry budget allows. Idempotent methods are retried always (a small body is
 // kept so it can be sent again); other methods only when the failure happened before the request was sent,
 // which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+//
+// gRPC (SPEC 8): a gRPC request (content-type application/grpc*) is rescued onto the next candidate only when
+// nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
+// GOAWAY whose last stream id leaves it unprocessed, HEADERS that could not go out after a GOAWAY. Its body
+// streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
+// that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0005).
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Http2ServerResponse, constants as h2 } from 'node:http2';
+import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
+import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
 import type { ErrorDef } from '../errors.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
+import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
 import type { PoolPlan, Target } from './plan.ts';
 
 type Controller = Dispatcher.DispatchController;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-/** Hop-by-hop headers (RFC 9110 7.6.1), never forwarded; undici also refuses some of them. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect']);
+/** Hop-by-hop headers (RFC 9110 7.6.1; http2-settings: RFC 7540 3.2.1), never forwarded; undici also refuses
+ *  some of them, and node's HTTP/2 refuses to send the connection-specific ones (RFC 9113 8.2.2). */
+export const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings']);
+
+/** A client's request and response: node's HTTP/1.1 ones, or the HTTP/2 compatibility API's (h2.ts). */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
@@ -35,12 +50,27 @@ export interface ForwardSettings {
  * response waits for it to read, so the timer runs only then. Its expiry destroys the connection (node's default
  * for a socket timeout nobody handles), which closes the response and so aborts the upstream exchange.
  */
-export function watchClient(res: ServerResponse, settings: ForwardSettings): void {
-  res.socket?.setTimeout(settings.idleTimeoutMs);
+export function watchClient(res: ClientResponse, settings: ForwardSettings): void {
+  if (res instanceof Http2ServerResponse) watchStream(res.stream, settings.idleTimeoutMs);
+  else res.socket?.setTimeout(settings.idleTimeoutMs);
 }
 
-export function unwatchClient(res: ServerResponse): void {
-  res.socket?.setTimeout(0);
+export function unwatchClient(res: ClientResponse): void {
+  if (res instanceof Http2ServerResponse) res.stream?.setTimeout(0);
+  else res.socket?.setTimeout(0);
+}
+
+/** An HTTP/2 stream's idle timer is the stream's own (the connection carries others): its expiry cancels the
+ *  stream, which closes the response and so aborts the upstream exchange, as on HTTP/1.1. One listener each. */
+const WATCHED = Symbol('veloflux.watched');
+type WatchedStream = ServerHttp2Stream & { [WATCHED]?: true };
+function onStreamTimeout(this: ServerHttp2Stream): void {
+  this.close(h2.NGHTTP2_CANCEL);
+}
+function watchStream(stream: WatchedStream | undefined, ms: number): void {
+  if (stream === undefined || stream.destroyed) return;
+  if (stream[WATCHED] === undefined) { stream[WATCHED] = true; stream.on('timeout', onStreamTimeout); }
+  stream.setTimeout(ms);
 }
 
 export interface ForwardHooks {
@@ -53,9 +83,11 @@ export interface ForwardHooks {
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
+  /** A gRPC call ended with this grpc-status (a backend's trailers or trailers-only answer, or the proxy's own). */
+  grpc?(pool: string, status: string): void;
   /** The same request for the access log (access-log.ts): the client's request, body bytes sent, whether a
    *  hedged second try was made. Optional: called only where an access log is wired. */
-  access?(req: IncomingMessage, res: ServerResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void;
+  access?(req: ClientRequest, res: ClientResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void;
 }
 
 /**
@@ -77,14 +109,49 @@ export class Budget {
   }
 }
 
-export function sendError(res: ServerResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
+/**
+ * The proxy's own answer. A gRPC client (content-type application/grpc*) gets a gRPC one (grpc.ts); `res.req` is
+ * read only here, so the request's header object is only built on this path.
+ */
+export function sendError(res: ClientResponse, e: ErrorDef, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (isGrpc(res.req?.headers['content-type'] as string | undefined)) {
+    sendGrpcError(res, grpcStatusOf(e), `${e.code}: ${message}`);
+    return;
+  }
   const body = errorBody(e, message);
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  writeHead(res, e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
   res.end(body);
+}
+
+/**
+ * A trailers-only gRPC answer: over HTTP/2 one HEADERS frame with END_STREAM (what grpc clients read as
+ * trailers-only); over HTTP/1.1 (gRPC-Web) the same fields as headers of an empty 200. Once the response headers
+ * are out, the status goes in the trailers instead.
+ */
+export function sendGrpcError(res: ClientResponse, status: number, message: string): void {
+  const fields = grpcErrorHeaders(status, message);
+  if (res instanceof Http2ServerResponse) {
+    const stream = res.stream;
+    if (stream === undefined || stream.destroyed || stream.closed) return;
+    if (!res.headersSent && !stream.headersSent) { stream.respond({ ':status': 200, ...fields }, { endStream: true }); return; }
+    res.addTrailers({ 'grpc-status': fields['grpc-status'] as string, 'grpc-message': fields['grpc-message'] as string });
+    res.end();
+    return;
+  }
+  if (res.headersSent) { res.destroy(); return; }
+  res.writeHead(200, { ...fields, 'content-length': 0 });
+  res.end();
+}
+
+/** writeHead on either protocol's response (HTTP/2 has no reason phrase: `statusMessage` is for HTTP/1.1). */
+function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders | (string | string[])[], statusMessage?: string): void {
+  if (res instanceof Http2ServerResponse) res.writeHead(status, headers as OutgoingHttpHeaders);
+  else if (statusMessage) res.writeHead(status, statusMessage, headers as OutgoingHttpHeaders);
+  else res.writeHead(status, headers as OutgoingHttpHeaders);
 }
 
 export interface RequestHead {
@@ -95,6 +162,8 @@ export interface RequestHead {
   readonly hostCount: number;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
+  /** content-type application/grpc* (HTTP/2 requests only): the gRPC rescue rule applies (SPEC 8). */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -173,10 +242,91 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   return out;
 }
 
+/**
+ * The backend refused the request before processing it, so it may be sent elsewhere whatever its method
+ * (RFC 9113 8.7): RST_STREAM REFUSED_STREAM, a GOAWAY that left it unprocessed (undici fails such requests with
+ * the GOAWAY's error), or HEADERS nghttp2 could not send after a GOAWAY.
+ */
+export function refused(err: Error & { code?: string; http2ErrorCode?: number }): boolean {
+  if (err.http2ErrorCode === 7 /* REFUSED_STREAM */) return true;
+  const m = err.message;
+  return m.startsWith('HTTP/2: "GOAWAY" frame received') || m.startsWith('HTTP/2: "frameError" received - type 1,');
+}
+
+/**
+ * The body of a gRPC request, as undici reads it. The first replayBufferBytes are kept, so a refused call can be
+ * sent again with what already went out, followed by whatever is still to come. The first attempt waits one turn
+ * of the event loop (Exchange.start): a unary call's message usually arrives with its HEADERS, and a body that has
+ * all arrived goes to undici as one Buffer, written at once, where a stream would cost a pipeline per call
+ * (measured: the pipeline's AbortController and its DOMException were a tenth of the proxy's CPU per unary call).
+ * A body still arriving (client streaming, bidi) becomes a stream that carries what was kept and the rest.
+ */
+export class GrpcBody {
+  readonly #req: ClientRequest;
+  /** Everything received while no stream exists; afterwards, only the copy kept for a replay. */
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Everything sent so far is still kept (within replayBufferBytes), and no response header has arrived. */
+  #replayable = true;
+  #ended = false;
+  #out: PassThrough | undefined;
+
+  constructor(req: ClientRequest) {
+    this.#req = req;
+    req.on('data', this.#onData);
+    req.on('end', this.#onEnd);
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.#size += chunk.length;
+    if (this.#size > DEFAULTS.dataplane.replayBufferBytes) this.#replayable = false;
+    const out = this.#out;
+    if (out === undefined) { this.#chunks.push(chunk); return; }
+    if (this.#replayable) this.#chunks.push(chunk);
+    else if (this.#chunks.length > 0) this.#chunks = [];
+    if (!out.destroyed && !out.write(chunk)) {
+      this.#req.pause();
+      out.once('drain', () => { if (out === this.#out) this.#req.resume(); });
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#ended = true;
+    this.#out?.end();
+  };
+
+  /** What to send: the whole body when it has arrived, else a stream of what came so far and the rest. */
+  body(): Buffer | PassThrough {
+    if (this.#ended && this.#out === undefined) return this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks);
+    const out = new PassThrough();
+    // undici destroys a body it gives up on; nobody else reads its error.
+    out.on('error', () => {});
+    this.#out = out;
+    for (const c of this.#chunks) out.write(c);
+    if (!this.#replayable) this.#chunks = [];
+    if (this.#ended) out.end();
+    this.#req.resume();
+    return out;
+  }
+
+  /** The backend answered: the call can no longer be replayed, so what was kept is let go (long streams). */
+  answered(): void {
+    this.#replayable = false;
+    if (this.#out !== undefined) this.#chunks = [];
+  }
+
+  /** The body again for another backend, or undefined when it cannot be (too much went out, or an answer came). */
+  replay(): Buffer | PassThrough | undefined {
+    if (!this.#replayable) return undefined;
+    if (this.#ended) { this.#out = undefined; return this.body(); }
+    return this.body();
+  }
+}
+
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
-type TrackedRequest = IncomingMessage & { [EXCHANGE]?: Exchange };
+type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
+type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
 
 /**
  * A try after the first one of a hedged or per-try-timed exchange (pools[].retry): its own dispatch handler, so
@@ -193,14 +343,21 @@ interface Try {
 }
 
 export class Exchange implements Dispatcher.DispatchHandler {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
   readonly #settings: ForwardSettings;
   readonly #budget: Budget;
   readonly #hooks: ForwardHooks;
-  readonly #options: Dispatcher.DispatchOptions;
+  #options: Dispatcher.DispatchOptions;
   readonly #startedAt: number;
+  /** A gRPC request: rescued only when unsent or refused; its grpc-status is counted. */
+  readonly #grpc: boolean;
+  readonly #grpcBody: GrpcBody | undefined;
+  /** grpc-status of a trailers-only answer (in the response headers). */
+  #grpcStatus: string | undefined;
+  /** The first attempt of a gRPC call has waited its turn for the body. */
+  #waited = false;
   readonly #firstLevel: number;
   /** Whether the request body can be sent again (none, or kept in memory). */
   readonly #replayable: boolean;
@@ -230,8 +387,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Times the exchange itself dispatched (main): the first one started at #startedAt. */
   #mainStarts = 0;
 
-  constructor(req: IncomingMessage, res: ServerResponse, plan: PoolPlan, first: Target, body: Buffer | IncomingMessage | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
+  /** The client's gRPC deadline (grpc-timeout), when it set one. */
+  #deadline: NodeJS.Timeout | undefined;
+
+  constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
+    this.#grpc = grpc;
     this.#res = res;
     this.#plan = plan;
     this.#settings = settings;
@@ -241,11 +402,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#firstLevel = first.backend.level;
     this.#startedAt = performance.now();
     this.#replayable = body === null || Buffer.isBuffer(body);
+    this.#grpcBody = grpc && body !== null && !this.#replayable ? new GrpcBody(req) : undefined;
     this.#options = {
       path: req.url as string,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body,
+      body: this.#grpcBody === undefined ? body : null, // set when the first attempt starts
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
@@ -263,6 +425,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
+  static #afterWait = (x: Exchange): void => {
+    if (!x.#finished) x.start();
+  };
+
   /** Shared by every streamed request body: the client's upload failed. */
   static #onRequestError = function (this: TrackedRequest): void {
     const exchange = this[EXCHANGE];
@@ -275,12 +441,34 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (exchange !== undefined) exchange.#onClientClose();
   };
 
-  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once. */
+  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once (never a gRPC call: SPEC 8). */
   get #mayRetry(): boolean {
-    return this.#replayable && IDEMPOTENT.has(this.#req.method ?? '');
+    return this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? '');
+  }
+
+  /**
+   * The client's grpc-timeout: when it expires before the response is complete, the client is answered
+   * DEADLINE_EXCEEDED (in the trailers when the response has started) and the upstream exchange is aborted. The
+   * client chose the deadline, so its expiry counts against nobody (SPEC 2) and is not retried.
+   */
+  deadline(ms: number): this {
+    this.#deadline = setTimeout(() => {
+      if (this.#finished) return;
+      const message = `${ERRORS.DEADLINE_EXCEEDED.code}: the client's grpc-timeout expired after ${ms}ms (pool "${this.#plan.name}")`;
+      sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
+      this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
+      this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
+      this.#controller?.abort(new ClientGone('grpc-timeout expired'));
+    }, ms);
+    return this;
   }
 
   start(): void {
+    if (this.#grpcBody !== undefined && this.#attempts === 0) {
+      // The first attempt of a gRPC call with a body waits one turn for it (GrpcBody).
+      if (!this.#waited) { this.#waited = true; setImmediate(Exchange.#afterWait, this); return; }
+      this.#options = { ...this.#options, body: this.#grpcBody.body() };
+    }
     this.#attempts++;
     this.#mainStarts++;
     this.#sent = false;
@@ -341,7 +529,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       onRequestStart(c) { ex.#tryRequestStart(t, c); },
       onResponseStart(c, status, headers, message) { ex.#tryResponseStart(t, c, status, headers, message); },
       onResponseData(c, chunk) { if (ex.#owner === t && !ex.#finished) ex.#data(c, chunk); },
-      onResponseEnd() { if (ex.#owner === t) ex.#endOwned(); },
+      onResponseEnd(_c, trailers) { if (ex.#owner === t) ex.#endOwned(trailers); },
       onResponseError(_c, err) { ex.#tryError(t, err); },
     };
     try {
@@ -444,8 +632,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   #head(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     const res = this.#res;
-    if (statusMessage) res.writeHead(statusCode, statusMessage, downstreamHeaders(headers));
-    else res.writeHead(statusCode, downstreamHeaders(headers));
+    if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
+    writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
     this.#controller = controller;
   }
 
@@ -457,7 +645,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #data(controller: Controller, chunk: Buffer): void {
     const res = this.#res;
     this.#bytes += chunk.length;
-    if (!res.write(chunk)) {
+    if (!(res as ServerResponse).write(chunk)) { // (either protocol's write(Buffer): the union's overloads do not unify)
       controller.pause();
       this.#stalled = true;
       watchClient(res, this.#settings);
@@ -469,14 +657,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished || !this.#mainLive) return;
-    this.#endOwned();
+    this.#endOwned(trailers);
   }
 
   /** The response of the try that owns it ended (main or a later try). */
-  #endOwned(): void {
+  #endOwned(trailers: Record<string, string | string[] | undefined>): void {
     if (this.#finished) return;
+    // The backend's trailers (gRPC's grpc-status, grpc-message) go on as trailers: on HTTP/2 a trailing HEADERS
+    // frame, on HTTP/1.1 the chunked trailer section (node drops them from a response with a content-length).
+    for (const _ in trailers) { this.#res.addTrailers(trailers as Record<string, string>); break; }
+    if (this.#grpc) {
+      const g = trailers['grpc-status'];
+      const status = typeof g === 'string' ? g : this.#grpcStatus;
+      if (status !== undefined) this.#hooks.grpc?.(this.#plan.name, status);
+    }
     this.#res.end();
     this.#finish(this.#res.statusCode);
   }
@@ -513,7 +709,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#finish(0);
       return;
     }
-    if (passive && this.#attempts < this.#settings.maxAttempts && (!sent || this.#mayRetry)) {
+    const canTry = passive && this.#attempts < this.#settings.maxAttempts;
+    let again = !sent || this.#mayRetry;
+    if (canTry && !again && this.#grpc && refused(err)) {
+      // Refused before any answer (RFC 9113 8.7): safe to send elsewhere, with the body so far (GrpcBody).
+      if (this.#grpcBody === undefined) again = true;
+      else {
+        const body = this.#grpcBody.replay();
+        if (body !== undefined) { this.#options = { ...this.#options, body }; again = true; }
+      }
+    }
+    if (canTry && again) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
       for (const t of this.#tries ?? []) tried.add(t.target);
@@ -527,6 +733,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     sendError(res, fault.error, `${fault.error.summary} (pool "${this.#plan.name}", ${this.#attempts} attempt${this.#attempts === 1 ? '' : 's'})`);
+    if (this.#grpc) this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(fault.error)));
     this.#finish(fault.status);
   }
 
@@ -535,12 +742,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#finished = true;
     if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.retrying--;
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
     // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
-    // hedged: a second try was sent while the first one ran (pools[].retry.hedge), whichever answered.
+    // hedged: a second try was sent while the first kept running (pools[].retry.hedge), as counted in
+    // veloflux_hedged_requests_total; a per-try timeout without hedge cuts the first try, which is not a hedge.
     this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), this.#hedged && this.#plan.retry?.hedge === true);
   }
 }

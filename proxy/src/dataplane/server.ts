@@ -1,16 +1,25 @@
-// The data-plane HTTP server: route, pick, forward (forward.ts), WebSocket upgrades, graceful close.
+// The data-plane HTTP server: route, pick, forward (forward.ts), WebSocket upgrades, graceful close. HTTP/1.1 and
+// HTTP/2 (h2.ts) arrive on one listener (listener.ts) and share everything after the request head.
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
+import type { Server as NetServer, Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
-import { Dispatchers } from './dispatchers.ts';
+import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
-import type { ForwardHooks, ForwardSettings } from './forward.ts';
+import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
+import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
+import { createH2Server, readH2RequestHead } from './h2.ts';
+import { createSniffingServer } from './listener.ts';
+import { CertStore } from './certs.ts';
+import type { CertLog } from './certs.ts';
 import { Snapshot } from './plan.ts';
 import { Outliers } from './outlier.ts';
 import { Latencies } from './latency.ts';
@@ -42,16 +51,32 @@ function rawResponse(status: number, code: string, message: string): string {
 export interface DataPlaneHooks extends ForwardHooks {
   /** An upgrade (WebSocket) request was served or failed. */
   upgraded?(pool: string, target: Target | undefined, ok: boolean): void;
+  /** A certificate of the TLS listener was re-read: served from now on ('ok'), or refused and the old kept ('error'). */
+  tlsReload?(certFile: string, result: 'ok' | 'error'): void;
 }
 
 export interface DataPlaneOptions {
   readonly config: Config;
   readonly routing: RoutingState;
   readonly hooks: DataPlaneHooks;
+  /** Where the TLS listener says what happened to its certificates (required with a `tls:` block to be useful). */
+  readonly log?: CertLog;
 }
 
+const NO_LOG: CertLog = { info: () => {}, warn: () => {} };
+
 export class DataPlane {
+  /** The HTTP/1.1 server; it listens on no port of its own: `listener` hands it connections. */
   readonly server: Server;
+  /** The HTTP/2 server (h2.ts), fed the same way. */
+  readonly h2: Http2Server;
+  /** The cleartext port: sniffs each connection for the HTTP/2 preface (listener.ts). */
+  readonly listener: NetServer;
+  readonly #sessions = new Set<Http2Session>();
+  /** The TLS listener (SPEC 8), once listen() has loaded its certificates. */
+  #tls: { server: TlsServer; certs: CertStore; bound: { host: string; port: number } } | undefined;
+  readonly #tlsConfig: Config['tls'];
+  readonly #log: CertLog;
   readonly #dispatchers: Dispatchers;
   readonly #hooks: DataPlaneHooks;
   readonly #cells: BackendCells;
@@ -62,6 +87,8 @@ export class DataPlane {
 
   constructor(opts: DataPlaneOptions) {
     this.#hooks = opts.hooks;
+    this.#tlsConfig = opts.config.tls;
+    this.#log = opts.log ?? NO_LOG;
     this.#dispatchers = new Dispatchers(opts.config.dataplane);
     this.#cells = { outliers: new Outliers((id, reason) => this.#hooks.outlier?.(id, reason)), latencies: new Latencies(opts.config.dataplane.headerTimeoutMs) };
     this.#snapshot = new Snapshot(opts.config, opts.routing, this.#dispatchers, this.#cells);
@@ -84,6 +111,12 @@ export class DataPlane {
       shouldUpgradeCallback: wantsUpgrade,
     }, this.#onRequest);
     this.#headerTimeoutMs = d.clientHeaderTimeoutMs;
+    this.#keepAliveMs = d.keepAliveTimeoutMs;
+    this.h2 = createH2Server(this.#onH2Request, () => this.#keepAliveMs, this.#sessions);
+    this.listener = createSniffingServer({
+      h1: (socket) => { this.server.emit('connection', socket); socket.resume(); },
+      h2: (socket) => { this.h2.emit('connection', socket); },
+    }, () => this.#headerTimeoutMs);
     this.server.on('connection', (socket: TrackedSocket) => {
       socket[AWAITING_FIRST] = true;
       socket.setTimeout(this.#headerTimeoutMs);
@@ -100,19 +133,65 @@ export class DataPlane {
   }
 
   #headerTimeoutMs: number;
+  #keepAliveMs: number;
 
   get snapshot(): Snapshot {
     return this.#snapshot;
   }
 
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return listen(this.server, host, port);
+  /** The TLS listener's bound address, when there is one. */
+  get tlsAddress(): { host: string; port: number } | undefined {
+    return this.#tls?.bound;
+  }
+
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    // Certificates first: a bad one fails the start before any port is taken.
+    const certs = this.#tlsConfig === undefined ? undefined : await CertStore.open(this.#tlsConfig, this.#log, (f, r) => this.#hooks.tlsReload?.(f, r), DEFAULTS.tls.reloadPollMs);
+    const bound = await listen(this.listener, host, port);
+    // The HTTP/1.1 server gets its connections from the listener; 'listening' starts its connection tracking
+    // (headersTimeout checks, closeIdleConnections), which node otherwise starts when it listens itself.
+    this.server.emit('listening');
+    if (certs !== undefined && this.#tlsConfig !== undefined) {
+      const server = this.#tlsServer(this.#tlsConfig, certs);
+      try {
+        this.#tls = { server, certs, bound: await listen(server, this.#tlsConfig.listen.host, this.#tlsConfig.listen.port) };
+      } catch (err) {
+        certs.close();
+        throw err;
+      }
+    }
+    return bound;
+  }
+
+  /**
+   * TLS termination: SNI picks the certificate (certs.ts), ALPN the protocol server: "h2" goes to the HTTP/2
+   * server, "http/1.1" or no ALPN to the HTTP/1.1 one (so WebSocket works over TLS too). A handshake must finish
+   * within client_header_timeout; one that fails (plain HTTP on this port, an old version, no common ALPN
+   * protocol) closes that connection and nothing else.
+   */
+  #tlsServer(cfg: NonNullable<Config['tls']>, certs: CertStore): TlsServer {
+    const def = certs.defaultPair;
+    const server = createTlsServer({
+      cert: def.cert,
+      key: def.key,
+      minVersion: cfg.minVersion,
+      ALPNProtocols: [...cfg.alpn],
+      handshakeTimeout: this.#headerTimeoutMs,
+      SNICallback: (name, cb) => cb(null, certs.context(name)),
+    });
+    certs.onDefaultChange = (pair) => server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: cfg.minVersion });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
+      else this.server.emit('connection', socket);
+    });
+    server.on('tlsClientError', (_err, socket) => socket.destroy());
+    return server;
   }
 
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
-      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map(dispatcherKey))), config.dataplane);
       const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
       this.#cells.outliers.retain(ids);
       this.#cells.latencies.retain(ids, config.dataplane.headerTimeoutMs);
@@ -121,6 +200,7 @@ export class DataPlane {
       this.server.keepAliveTimeout = config.dataplane.keepAliveTimeoutMs;
       this.server.headersTimeout = config.dataplane.clientHeaderTimeoutMs;
       this.#headerTimeoutMs = config.dataplane.clientHeaderTimeoutMs;
+      this.#keepAliveMs = config.dataplane.keepAliveTimeoutMs;
     }
     this.#snapshot = new Snapshot(config, routing, this.#dispatchers, this.#cells);
   }
@@ -128,13 +208,25 @@ export class DataPlane {
   /** Stop accepting, let in-flight requests finish (up to `graceMs`), then close everything. */
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The listener's close completes when every connection it accepted (either protocol) has ended.
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const tls = this.#tls;
+    const tlsStopped = tls === undefined ? Promise.resolve() : new Promise<void>((resolve) => tls.server.close(() => resolve()));
+    tls?.certs.close();
+    // The HTTP/1.1 server never listened itself: its close() only stops its connection checks here.
+    this.server.close();
+    // HTTP/2: GOAWAY to every session; a session ends when its open streams have.
+    for (const s of this.#sessions) s.close();
     // Connections that finish their request during the grace period become idle and are closed on the next
     // sweep, so a keep-alive client does not hold the stop for keepalive_timeout.
     this.server.closeIdleConnections();
     const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
-    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
-    await closed;
+    const timer = setTimeout(() => {
+      this.server.closeAllConnections();
+      for (const s of this.#sessions) s.destroy();
+    }, graceMs);
+    await stopped;
+    await tlsStopped;
     clearInterval(sweep);
     clearTimeout(timer);
     await this.#dispatchers.close();
@@ -144,7 +236,6 @@ export class DataPlane {
     const socket = req.socket as TrackedSocket;
     if (socket[AWAITING_FIRST]) { socket[AWAITING_FIRST] = false; socket.setTimeout(0); }
     if (this.#closing) res.setHeader('connection', 'close');
-    const snap = this.#snapshot;
     let url = req.url ?? '/';
     let authority: string | undefined;
     if (url.charCodeAt(0) !== 47 /* "/" */) {
@@ -158,7 +249,28 @@ export class DataPlane {
       url = (m[2] as string) === '' ? '/' : (m[2] as string).startsWith('/') ? m[2] as string : `/${m[2] as string}`;
       req.url = url;
     }
-    const head = readRequestHead(req, 'http', authority);
+    this.#serve(req, res, readRequestHead(req, protoOf(req.socket), authority), url);
+  };
+
+  #onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const url = req.url;
+    // RFC 9113 8.3.1: :path is origin-form ("*" only for OPTIONS, which no route matches).
+    if (url.charCodeAt(0) !== 47 /* "/" */) { sendError(res, ERRORS.BAD_REQUEST, 'the :path must start with "/"'); return; }
+    const head = readH2RequestHead(req, protoOf(req.socket));
+    // gRPC's deadline (SPEC 8); gRPC only runs over HTTP/2, and a malformed value is refused before anything is sent.
+    const timeout = req.headers['grpc-timeout'];
+    if (typeof timeout === 'string' && isGrpc(req.headers['content-type'])) {
+      const ms = parseGrpcTimeout(timeout);
+      if (typeof ms !== 'number') { sendError(res, ERRORS.BAD_REQUEST, ms.error); return; }
+      this.#serve(req, res, head, url, ms);
+      return;
+    }
+    this.#serve(req, res, head, url);
+  };
+
+  /** Route, pick, forward: the same for both protocols from here on. */
+  #serve(req: ClientRequest, res: ClientResponse, head: RequestHead, url: string, deadlineMs?: number): void {
+    const snap = this.#snapshot;
     if (head.hostCount > 1) {
       // RFC 9112 3.2: more than one Host line is a 400 (which one would the backend and the router believe?).
       sendError(res, ERRORS.BAD_REQUEST, 'the request has more than one Host header');
@@ -169,6 +281,7 @@ export class DataPlane {
     if (plan === undefined) {
       const startedAt = performance.now();
       sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
+      if (head.grpc) this.#hooks.grpc?.('', String(grpcStatusOf(ERRORS.NO_ROUTE)));
       this.#hooks.done('', undefined, 404, 0, startedAt);
       this.#hooks.access?.(req, res, '', undefined, 404, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
@@ -177,8 +290,15 @@ export class DataPlane {
     if (first === undefined) {
       const startedAt = performance.now();
       sendError(res, ERRORS.NO_HEALTHY_BACKEND, `no backend of pool "${plan.name}" can serve at any level`, { 'retry-after': String(DEFAULTS.retryAfterSeconds) });
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.NO_HEALTHY_BACKEND)));
       this.#hooks.done(plan.name, undefined, 503, 0, startedAt);
       this.#hooks.access?.(req, res, plan.name, undefined, 503, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
+      return;
+    }
+    if (deadlineMs === 0) {
+      sendError(res, ERRORS.DEADLINE_EXCEEDED, 'the client\'s grpc-timeout is 0');
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
+      this.#hooks.done(plan.name, undefined, ERRORS.DEADLINE_EXCEEDED.status, 0, performance.now());
       return;
     }
     const headers = head.headers;
@@ -186,7 +306,9 @@ export class DataPlane {
     const length = head.contentLength;
     const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
-      new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks).start();
+      const x = new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
+      if (deadlineMs !== undefined) x.deadline(deadlineMs);
+      x.start();
       return;
     }
     // A small body of an idempotent request is kept in memory so a failed attempt can be sent again elsewhere.
@@ -202,7 +324,9 @@ export class DataPlane {
         const clean: string[] = [];
         for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
         clean.push('content-length', String(body.length));
-        new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks).start();
+        const x = new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks, head.grpc);
+        if (deadlineMs !== undefined) x.deadline(deadlineMs);
+        x.start();
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
       const startedAt = performance.now();
@@ -213,8 +337,10 @@ export class DataPlane {
       });
       return;
     }
-    new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks).start();
-  };
+    const x = new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
+    if (deadlineMs !== undefined) x.deadline(deadlineMs);
+    x.start();
+  }
 
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // Error handling first, before anything is awaited: a client that resets while the backend thinks about its
@@ -391,6 +517,11 @@ class Tunnel implements Dispatcher.DispatchHandler {
     }
     this.#refuse(fault.error.status, fault.error.code, `upgrade failed on pool "${plan.name}": ${fault.error.summary}`, plan.name);
   }
+}
+
+/** X-Forwarded-Proto: what the client spoke to us (a TLS socket, or the HTTP/2 compat proxy of one, says encrypted). */
+function protoOf(socket: object): string {
+  return (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
 }
 
 function settingsOf(config: Config): ForwardSettings {

@@ -41,9 +41,9 @@ export class ControlMetrics {
       if (since) return (now() - Date.parse(since)) / 1000;
       return (this.#lastDurationMs.get(p) ?? 0) / 1000;
     });
+    perPool('veloflux_decision_shared', 'Whether the pool serves a fresh shared decision from the operator (SPEC 9): 1 shared, 0 while the proxy decides alone (consensus.mode local, or no fresh decision).', (p) => (status(p)?.decision.source === 'shared' ? 1 : 0));
     perPool('veloflux_failover_flapping', 'Whether the pool is flapping (failover.hold_down): 1 from its flap_threshold-th failover within flap_window until flap_window passes without one, else 0.', (p) => (status(p)?.flapping ? 1 : 0));
     perPool('veloflux_ramp_paused', 'Whether the pool\'s ramp (graceful failover or failback) waits on failover.ramp_gate: 1 while paused, else 0.', (p) => (status(p)?.ramp?.paused ? 1 : 0));
-    perPool('veloflux_decision_shared', 'Whether the pool serves a fresh shared decision from the operator (SPEC 9): 1 shared, 0 while the proxy decides alone (consensus.mode local, or no fresh decision).', (p) => (status(p)?.decision.source === 'shared' ? 1 : 0));
     perPool('veloflux_pool_active_level', 'The pool\'s active failover level (0 = primary).', (p) => status(p)?.activeLevel ?? 0);
     this.#events = new Counter({ name: 'veloflux_failover_events_total', help: 'Failover activations of the pool.', labelNames: ['pool'], registers });
     new Gauge({

@@ -29,7 +29,8 @@ export type FromWorker =
   | { readonly type: 'outlier'; readonly backendId: string; readonly reason: string }
   | { readonly type: 'metrics'; readonly id: number; readonly json: MetricsJson }
   | { readonly type: 'access_log_failed'; readonly message: string }
-  | { readonly type: 'failed'; readonly message: string };
+  | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn'; readonly fields: Record<string, unknown>; readonly msg: string };
 
 /**
  * Node flags of the worker processes: the parent's, with the V8 young generation capped. Node sizes the young
@@ -108,6 +109,7 @@ export async function startCluster(config: Config, version: string, workers: num
         } else if (m.type === 'access_log_failed') accessLogFailed(m.message);
         else if (m.type === 'listening') resolve(m.address);
         else if (m.type === 'failed') reject(new Error(m.message));
+        else if (m.type === 'log') log[m.level](m.fields, m.msg);
       });
       w.on('online', () => w.send({ type: 'init', config: controller.config, version: controller.version, routing: controller.routing } satisfies ToWorker));
       const bornAt = systemClock.now();
@@ -131,6 +133,8 @@ export async function startCluster(config: Config, version: string, workers: num
 
   return run(control, {
     listen: async () => (await Promise.all(Array.from({ length: workers }, fork)))[0] as Address,
+    // Every worker listens on the configured TLS address (node:cluster shares the port).
+    tlsAddress: () => config.tls === undefined ? undefined : { host: config.tls.listen.host, port: config.tls.listen.port },
     abort: async () => {
       stopping = true;
       for (const w of live) w.kill();

@@ -16,6 +16,8 @@ export type { Address };
 
 export interface RunningProxy {
   readonly data: Address;
+  /** The TLS listener (SPEC 8), when configured. */
+  readonly tls: Address | undefined;
   readonly admin: Address;
   readonly controller: Controller;
   /** Failover notifications; the admin `test` endpoint calls notifier.drill(). */
@@ -67,9 +69,15 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
+      grpc: (pool, status) => {
+        traffic.grpcStatus(pool, status);
+        extra?.grpc?.(pool, status);
+      },
       access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
+      tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
     },
+    log: opts.log,
   });
   let current = config;
   controller.on('routing', (routing) => {
@@ -78,6 +86,7 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
   });
   return run(control, {
     listen: () => dp.listen(config.listen.host, config.listen.port),
+    tlsAddress: () => dp.tlsAddress,
     abort: async () => { await dp.close(0); await accessLog.close(0); },
     stop: async (graceMs) => { await dp.close(graceMs); await accessLog.close(); },
     reopenLogs: () => accessLog.reopen(),
@@ -88,6 +97,8 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
 export interface DataSide {
   /** Starts serving; the address of the first listener. */
   listen(): Promise<Address>;
+  /** After listen(): the TLS listener's address, when there is one. */
+  tlsAddress(): Address | undefined;
   /** After a failed start: stop at once. */
   abort(): Promise<void>;
   /** Stop accepting, let in-flight requests finish (at most `graceMs`). */
@@ -114,6 +125,7 @@ export async function run(control: ControlSide, dataSide: DataSide): Promise<Run
   control.controller.start();
   return {
     data,
+    tls: dataSide.tlsAddress(),
     admin,
     controller: control.controller,
     notifier: control.notifier,

@@ -36,7 +36,14 @@ process.on('message', (m: ToWorker) => {
         outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
         hedged: (pool) => traffic.hedge(pool),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
+        grpc: (pool, status) => traffic.grpcStatus(pool, status),
+        tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
         access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
+      },
+      // The primary writes the worker's lines with its logger.
+      log: {
+        info: (fields, msg) => send({ type: 'log', level: 'info', fields, msg }),
+        warn: (fields, msg) => send({ type: 'log', level: 'warn', fields, msg }),
       },
     });
     dp.listen(config.listen.host, config.listen.port).then(
