@@ -206,6 +206,8 @@ export interface PoolDecisionStatus {
   readonly settled: boolean;
   /** Ready pods (by name) whose proxy acknowledged the current sequence within its lease. */
   readonly agreeing: (readyPods: readonly string[]) => number;
+  /** SPEC 10 on the shared decision's engine: the flapping episode. */
+  readonly flapping: { readonly since: number; readonly failovers: number; readonly holdMs: number } | undefined;
 }
 
 export class Decisions {
@@ -262,6 +264,7 @@ export class Decisions {
       shares: d.shares,
       awaitingApproval: run.state.engine.awaitingApproval !== undefined,
       settled: [...run.senders.values()].every((s) => s.attempted === d.sequence),
+      flapping: run.state.engine.flapping,
       agreeing: (ready) => {
         const now = this.#world.now();
         return ready.filter((pod) => {
@@ -347,9 +350,10 @@ export class Decisions {
     const t0 = performance.now();
     const r = step(run.state, { pool: resolved, views, quorum: pool.spec.consensus?.quorum, now });
     this.#stepped(r.changed);
-    const awaitingBefore = run.state.engine.awaitingApproval !== undefined;
+    // A wait for failback approval or a flapping episode that begins or ends changes no decision, but the status.
+    const v2 = (e: typeof r.state.engine): string => `${e.awaitingApproval !== undefined} ${e.flapping?.failovers ?? '-'}`;
+    const v2Changed = v2(run.state.engine) !== v2(r.state.engine);
     run.state = r.state;
-    if ((r.state.engine.awaitingApproval !== undefined) !== awaitingBefore) this.#world.enqueue(key);
     run.ttlMs = ttlMs(resolved);
     if (run.wake) clearTimeout(run.wake);
     run.wake = undefined;
@@ -361,6 +365,8 @@ export class Decisions {
     if (r.changed) {
       const down = r.verdict.filter((v) => v.down).map((v) => v.address);
       this.#log.info({ pool: key, sequence: r.decision.sequence, level: r.decision.level, shares: r.decision.shares, down, proxies: views.length, stepMs: Number((performance.now() - t0).toFixed(3)) }, 'shared failover decision');
+      this.#world.enqueue(key);
+    } else if (v2Changed) {
       this.#world.enqueue(key);
     }
   }

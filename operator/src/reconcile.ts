@@ -252,6 +252,8 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     };
   });
   const override = effectiveOverride(pool, now);
+  const decision = world.decisions.status(ns, name);
+  const decided = (pool.spec.consensus?.mode ?? 'shared') === 'shared' ? decision : undefined;
   const computed = computeStatus({
     generation: pool.metadata.generation ?? 0,
     prev: pool.status,
@@ -260,11 +262,14 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     override: { mode: override.mode, expired: override.expired },
     failback: pool.spec.failback ? { mode: pool.spec.failback.mode ?? 'auto', approvedAt: pool.spec.failback.approve?.approvedAt } : undefined,
     holdDown: pool.spec.holdDown !== undefined,
+    shared: decided === undefined ? undefined : {
+      awaitingApproval: decided.awaitingApproval,
+      flapping: decided.flapping === undefined ? undefined : { since: new Date(decided.flapping.since).toISOString(), failovers: decided.flapping.failovers, holdMs: decided.flapping.holdMs },
+    },
     now,
   });
   const { transitions } = computed;
-  const decided = world.decisions.status(ns, name);
-  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, decided, pods.map((p) => p.metadata.name), reports) };
+  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, decision, pods.map((p) => p.metadata.name), reports) };
   // Shared: whether a failback awaits approval is the operator's engine's to say (it holds the proxies' level).
   if (status.failback && decided !== undefined && (pool.spec.consensus?.mode ?? 'shared') === 'shared') status.failback = { ...status.failback, awaitingApproval: decided.awaitingApproval };
   if (!statusEqual(pool.status, status)) {

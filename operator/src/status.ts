@@ -55,6 +55,11 @@ export interface StatusInput {
   /** spec.failback.mode and approve.approvedAt; spec.holdDown given. */
   readonly failback?: { readonly mode: 'auto' | 'manual'; readonly approvedAt: string | undefined } | undefined;
   readonly holdDown?: boolean | undefined;
+  /**
+   * Shared decisions (SPEC 9): the operator's own engine is the one that decides, so its wait for approval and its
+   * flapping episode are the pool's (the proxies' local engines follow the decision and say nothing).
+   */
+  readonly shared?: { readonly awaitingApproval: boolean; readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | undefined } | undefined;
   /** Unix milliseconds. */
   readonly now: number;
 }
@@ -166,13 +171,13 @@ export function computeStatus(input: StatusInput): StatusResult {
 
   // Flapping (spec.holdDown): the reporting proxy with the most failovers in its episode speaks for the pool.
   const flaps = reports.map((p) => p.pool?.flapping).filter((f): f is NonNullable<typeof f> => f !== undefined && f !== null);
-  const flapping = flaps.sort((a, b) => b.failovers - a.failovers)[0];
+  const flapping = input.shared !== undefined ? input.shared.flapping : flaps.sort((a, b) => b.failovers - a.failovers)[0];
   const wasFlapping = prev?.conditions?.find((c) => c.type === 'Flapping')?.status === 'True';
   if (input.holdDown || conditions.some((c) => c.type === 'Flapping')) {
     if (flapping) set('Flapping', true, 'Flapping', `${flapping.failovers} failovers since ${flapping.since}; failback needs ${flapping.holdMs}ms of health without a break`);
     else set('Flapping', false, 'Stable', 'no proxy reports the pool flapping');
   }
-  if (reports.length > 0) {
+  if (reports.length > 0 || input.shared !== undefined) {
     if (flapping && !wasFlapping) transitions.push({ type: 'FlappingStarted', from: level, to: level, failovers: flapping.failovers, holdMs: flapping.holdMs });
     else if (!flapping && wasFlapping) transitions.push({ type: 'FlappingEnded', from: level, to: level });
   }
@@ -190,7 +195,7 @@ export function computeStatus(input: StatusInput): StatusResult {
     override: { mode: input.override.mode, expired: input.override.expired },
     ...(input.failback ? { failback: {
       mode: input.failback.mode,
-      awaitingApproval: reports.some((p) => p.pool?.failback?.awaitingApproval === true),
+      awaitingApproval: input.shared !== undefined ? input.shared.awaitingApproval : reports.some((p) => p.pool?.failback?.awaitingApproval === true),
       ...(input.failback.approvedAt ? { approvedAt: input.failback.approvedAt } : {}),
     } } : {}),
     ...(flapping ? { flapping: { since: flapping.since, failovers: flapping.failovers, holdMs: flapping.holdMs } } : {}),

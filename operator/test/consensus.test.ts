@@ -197,3 +197,35 @@ failover: { failback: manual, recovery_interval: "1s", check_interval: "1s" }
   r = step(r.state, { pool: manualPool('T1'), views: healthy, now: 7000 });
   assert.deepEqual([r.decision.level, r.changed], [0, true], 'a new token approves the failback for every proxy at once');
 });
+
+test('failback manual (SPEC 10) in a shared decision: a new approval token approves the failback the engine awaits; the same token, or the one seen first, does not', () => {
+  const withToken = (token?: string): PoolConfig => {
+    const p = pool(`    override: { mode: auto${token ? `, failback_approval: "${token}"` : ''} }\n`);
+    return { ...p, policy: { ...p.policy, failback: 'manual' } };
+  };
+  // The operator starts with a token already in the config: seen, approves nothing.
+  let r = step(initialConsensus(0, 0, 0), { pool: withToken('t0'), views: views('dduu', 'dduu'), now: 0 });
+  assert.equal(r.decision.level, 1);
+  r = step(r.state, { pool: withToken('t0'), views: views('uuuu', 'uuuu'), now: 1000 });
+  r = step(r.state, { pool: withToken('t0'), views: views('uuuu', 'uuuu'), now: 11_000 });
+  assert.equal(r.decision.level, 1, 'awaiting approval');
+  assert.deepEqual(r.state.engine.awaitingApproval, { since: 11_000, to: 0 });
+  r = step(r.state, { pool: withToken('t0'), views: views('uuuu', 'uuuu'), now: 12_000 });
+  assert.equal(r.decision.level, 1, 'the token seen first approves nothing');
+  r = step(r.state, { pool: withToken('t1'), views: views('uuuu', 'uuuu'), now: 13_000 });
+  assert.equal(r.decision.level, 0, 'a new token approves');
+  assert.equal(r.changed, true);
+  // A second failover: t1 again approves nothing; t2 does.
+  r = step(r.state, { pool: withToken('t1'), views: views('dduu', 'dduu'), now: 14_000 });
+  r = step(r.state, { pool: withToken('t1'), views: views('uuuu', 'uuuu'), now: 15_000 });
+  r = step(r.state, { pool: withToken('t1'), views: views('uuuu', 'uuuu'), now: 25_000 });
+  assert.equal(r.decision.level, 1);
+  r = step(r.state, { pool: withToken('t2'), views: views('uuuu', 'uuuu'), now: 26_000 });
+  assert.equal(r.decision.level, 0);
+  // No token at first, one added later: it approves.
+  let s = step(initialConsensus(0, 0, 0), { pool: withToken(), views: views('dduu', 'dduu'), now: 0 });
+  s = step(s.state, { pool: withToken(), views: views('uuuu', 'uuuu'), now: 1000 });
+  s = step(s.state, { pool: withToken(), views: views('uuuu', 'uuuu'), now: 11_000 });
+  s = step(s.state, { pool: withToken('first'), views: views('uuuu', 'uuuu'), now: 12_000 });
+  assert.equal(s.decision.level, 0);
+});

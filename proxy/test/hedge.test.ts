@@ -4,6 +4,9 @@
 // cancels both tries and counts against no backend.
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -48,7 +51,9 @@ test('hedge: a stalled primary is hedged to the other one; the first answer wins
   let bMode: Behaviour = 'ok';
   const aStats = behave(a, () => aMode);
   const bStats = behave(b, () => bMode);
-  const p = await startTestProxy(`pools:
+  const logFile = join(await mkdtemp(join(tmpdir(), 'veloflux-hedge-')), 'access.log');
+  const p = await startTestProxy(`access_log: { enabled: true, format: json, path: "${logFile}" }
+pools:
   - name: app
     backends:
       - { address: "${a.address}", ${hc} }
@@ -75,6 +80,15 @@ dataplane: { header_timeout: "3s" }
   await sleep(100);
   assert.equal(aStats.closed, 2, 'the stalled tries were cancelled');
   assert.equal(p.events.filter((e) => e.type === 'backend_down').length, 0, 'a cancelled try says nothing about its backend');
+  // The access log says which requests were hedged (written off the request path: wait for the lines).
+  let logged: { hedged: boolean; backend: string; path: string }[] = [];
+  for (let i = 0; i < 100 && logged.filter((l) => l.path === '/x').length < 4; i++) {
+    await sleep(50);
+    logged = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { hedged: boolean; backend: string; path: string });
+  }
+  const mine = logged.filter((l) => l.path === '/x');
+  assert.deepEqual(mine.map((l) => l.hedged).sort(), [false, false, true, true], JSON.stringify(mine));
+  assert.ok(mine.every((l) => l.backend === b.address), 'each answered by b');
 
   // The first answer wins: a answers at 300 ms, the hedge on b would take 2 s; a wins, b's try is cancelled.
   aMode = { delayMs: 300 };

@@ -24,6 +24,8 @@ test('failback manual through the FailoverPool: spec.failback.approve, idempoten
   await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
   const primary = await TestBackend.start('primary');
   const backup = await TestBackend.start('backup');
+  // Labelled Secrets are counted cluster-wide by other operator suites: leave none behind.
+  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
   t.after(async () => { await primary.kill(); await backup.kill(); });
   const [dataPort, adminPort] = [await freePort(), await freePort()];
   const proxy: ProxyProc = await startProxy('127.0.0.41', dataPort, adminPort, backup.address);
