@@ -72,8 +72,9 @@ async function main(): Promise<void> {
         checkInterval: INTERVAL,
         recoveryInterval: args.recovery,
         backends: [
-          { address: primary.address, healthCheck: { unhealthyThreshold: 1, healthyThreshold: 1 } },
-          { address: backup.address, failoverLevel: 1, healthCheck: { unhealthyThreshold: 1, healthyThreshold: 1 } },
+          { address: primary.address, healthCheck: { timeout: '250ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
+          // The backup is never failed: gentle probes, so a loaded machine's probe timeouts cannot leave nothing serving.
+          { address: backup.address, failoverLevel: 1, healthCheck: { interval: '1s', timeout: '900ms', unhealthyThreshold: 3, healthyThreshold: 1 } },
         ],
       },
     });
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       const flip = Date.now();
       primary.healthy = () => !down;
       const seen = (): number => recorders.filter((r) => r.changes.some((x) => x.at >= flip && x.level === level)).length;
-      await until(`change ${c + 1}: all ${N} proxies on level ${level}`, () => (seen() === N ? true : undefined), 30_000, 10);
+      await until(`change ${c + 1}: all ${N} proxies on level ${level}`, () => (seen() === N ? true : undefined), 60_000, 10);
       // The verdict changes with the majority-th proxy's first probe that sees the new health.
       const firsts = new Map<string, number>();
       for (const p of primary.probeLog) if (p.ok === !down && !firsts.has(p.proxy)) firsts.set(p.proxy, p.at);

@@ -1,6 +1,6 @@
 // npm run bench: throughput, latency and memory of VeloFlux against the minimal undici proxy (the headline ratio),
 // nginx, HAProxy and direct-to-backend, measured side by side in one run on this machine.
-//   npm run bench [-- --rounds 3 --max-rounds 8 --duration 5 --quick --no-md --no-h2 --profile --baseline REV]
+//   npm run bench [-- --rounds 3 --max-rounds 8 --duration 5 --quick --no-md --no-h2 --no-grpc --profile --baseline REV]
 // --rounds is the least number of rounds; more are run (up to --max-rounds) until the headline ratios' median has a
 // 90% confidence interval within +-5% (stats.ts medianInterval), and that interval is printed.
 // --baseline REV also builds and measures the proxy of commit REV in the same rounds: "did this change cost throughput?
@@ -19,6 +19,7 @@ import { machineMarkdown, markdownTable, textTable, updateBenchmarksMd, writeRes
 import { fmtInterval, fmtNum, fmtSpread, halfWidthPct, medianInterval, spread } from './lib/stats.ts';
 import { H2_LABEL, h2load, makeBenchCert, startH2Peer, type H2Peer, type H2PeerKind, type H2loadResult } from './lib/h2.ts';
 import { ensureTools, machine } from './lib/tools.ts';
+import { grpcScenario } from './grpc.ts';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 
 const { values: args } = parseArgs({
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
     'veloflux-node-flags': { type: 'string', default: '' },
     // a commit to measure alongside (e.g. main before a change): its proxy is built into a temp dir
     baseline: { type: 'string' },
+    // the gRPC unary scenario (bench/grpc.ts; builds ghz from its Go module once per machine)
+    'no-grpc': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = args.quick ? 1 : Number(args.rounds);
@@ -336,6 +339,8 @@ const dual = args['no-2core'] ? undefined
     { workers: 2, halfRate: false, extra: ['veloflux1'] });
 const accessLog = args['no-access-log'] ? undefined : await accessLogCost();
 
+const grpc = args['no-grpc'] ? undefined : await grpcScenario({ dir, rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP });
+
 // ---- figures
 const med = (xs: number[]): number => spread(xs).median;
 function saturationTable(s: ScenarioResult, title: string): Table {
@@ -473,6 +478,7 @@ if (accessLog) {
     notes: [`${(accessLog.bytes / 1024 / 1024).toFixed(0)} MiB of access log written during the run.`, ...contentionNotes([...accessLog.off, ...accessLog.on])],
   });
 }
+if (grpc) tables.push(...grpc.tables);
 
 let profile: Diagnosis | undefined;
 if (args.profile || !ratioPass || !rssPass) {
@@ -506,7 +512,7 @@ console.log(`\n(${elapsed.toFixed(0)} s; ${reruns} measurement(s) re-run because
 
 const file = writeResults(`${args.quick ? 'quick-' : ''}bench${BACKEND === 'nginx' ? '-nginx-backend' : ''}`, { command, when, machine: m, backend: BACKEND, rounds: ROUNDS, durationS: DURATION,
   connections: CONNECTIONS, single, http2, dual, accessLog, ratio: { perRound: ratios, ...ratio }, rssPerWorkerMB: rssPerWorker,
-  targets: { ratio: ratioPass, rss: rssPass }, baseline: base ? { rev: PEER_LABEL.baseline, perRound: baseRatios, ...spread(baseRatios) } : undefined, profile, missing, reruns }, when);
+  targets: { ratio: ratioPass, rss: rssPass }, grpc: grpc?.raw, baseline: base ? { rev: PEER_LABEL.baseline, perRound: baseRatios, ...spread(baseRatios) } : undefined, profile, missing, reruns }, when);
 console.log(`results: ${file.replace(REPO, '')}`);
 if (!args['no-md'] && !args.quick) {
   updateBenchmarksMd(BACKEND === 'nginx' ? 'proxy-nginx-backend' : 'proxy', [machineMarkdown(m, command, when), ...tables.map((t) => markdownTable(t))].join('\n'));

@@ -298,7 +298,12 @@ function helpOf(command: OpsCommand): string {
 /** The real terminal: stdout, stderr, process.env, files, ctrl-C. */
 export function terminalOps(): OpsIo {
   const ctrl = new AbortController();
-  process.once('SIGINT', () => ctrl.abort());
+  // ctrl-C: `events` ends cleanly (exit 0, the command returns at once); any other command in flight (a live drill)
+  // stops with the shell's 130 rather than being held by this handler.
+  process.once('SIGINT', () => {
+    ctrl.abort();
+    setTimeout(() => process.exit(130), 300).unref();
+  });
   return {
     out: (t) => { process.stdout.write(t); },
     err: (t) => { process.stderr.write(t.endsWith('\n') ? t : `${t}\n`); },

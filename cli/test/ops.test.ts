@@ -138,7 +138,7 @@ test('activate, deactivate, failback, test (dry run and --live): one line or a t
   const fb = await veloflux(['failback', '--pool', 'app', '--admin', admin]);
   assert.equal(fb.code, 1, fb.err);
   const openapi = await (await fetch(`${admin}/openapi.json`)).json() as { paths: Record<string, unknown> };
-  if ('/api/v1/failover/failback' in openapi.paths) assert.match(fb.err, /^veloflux failback: VF_ERR_\w+: /);
+  if ('/api/v1/failover/failback' in openapi.paths) assert.match(fb.err, /^veloflux failback: VF_ERR_NO_FAILBACK_AWAITING: /);
   else assert.match(fb.err.trimEnd(), /^veloflux failback: this proxy has no such endpoint \(VF_ERR_NOT_FOUND: no admin endpoint POST \/api\/v1\/failover\/failback; GET \/openapi\.json lists them\); it may be older than this CLI$/);
 
   for (const [cmd, args, code, message] of [
@@ -163,6 +163,15 @@ test('activate, deactivate, failback, test (dry run and --live): one line or a t
   assert.equal(live.code, 0, live.err);
   assert.match(live.err, /^veloflux test: live drill on pool app: the pool moves to its backup level for 1s \.\.\.$/m);
   assert.match(live.out, /^pool app: live drill, 1s on level 1 \(from 0, now 0\)\nrequests 0, errors 0 \(0\.0%\), p50 -, p99 -\n/);
+
+  // ctrl-C while a live drill runs: the CLI stops at once with 130 (the drill ends by itself on the proxy).
+  const child = spawn(process.execPath, [BIN, 'test', '--pool', 'app', '--live', '--duration', '3s', '--admin', admin], { env: { ...process.env, VELOFLUX_ADMIN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await until('the drill started', async () => (err.includes('live drill on pool app') ? true : undefined));
+  child.kill('SIGINT');
+  assert.equal(await exit, 130);
 });
 
 test('events: follows the stream (table and json lines), ctrl-C ends it cleanly; a stream the proxy closes is exit 3', async (t) => {
@@ -245,4 +254,45 @@ test('config get | put | check: get-edit-put through the CLI; check is the proxy
     assert.match(r.err, message);
   }
   for (const r of all) assert.ok(!r.out.includes(TOKEN) && !r.err.includes(TOKEN), 'the token is never printed');
+});
+
+test('failback --pool P approves a failback that waits (failover.failback: manual), and says what the pool does then', async (t) => {
+  const [primary, backup] = await startBackends('primary', 'backup') as [TestBackend, TestBackend];
+  const hc = '{ interval: "200ms", timeout: "100ms", unhealthy_threshold: 1, healthy_threshold: 1 }';
+  const p = await startProxyProcess(`pools:
+  - name: app
+    backends:
+      - { address: "${primary.address}", health_check: ${hc} }
+      - { address: "${backup.address}", failover: true, health_check: ${hc} }
+routes: [{ pool: app }]
+failover:
+  recovery_interval: "300ms"
+  failback: manual
+`, [], 15_000, { VELOFLUX_ADMIN_TOKEN: TOKEN });
+  t.after(async () => {
+    if (p.child.exitCode === null) { p.child.kill('SIGTERM'); await p.exited; }
+    await primary.kill();
+    await backup.kill();
+  });
+  const admin = `http://127.0.0.1:${p.admin}`;
+  const status = async (): Promise<{ activeLevel: number; failback: { awaitingApproval: boolean } }> =>
+    (JSON.parse((await veloflux(['status', '--admin', admin, '-o', 'json'])).out) as { pools: { activeLevel: number; failback: { awaitingApproval: boolean } }[] }).pools[0] as never;
+  // A backup whose first probe answers before the primary's can take the pool at start (then, with failback
+  // manual, it already awaits approval); otherwise fail the primary over and bring it back.
+  const first = await until('first probe round', async () => { const st = await status(); return st.activeLevel === 0 || st.failback.awaitingApproval ? st : undefined; });
+  if (!first.failback.awaitingApproval) {
+    await primary.kill();
+    await until('failed over', async () => ((await status()).activeLevel === 1 ? true : undefined));
+    await primary.revive();
+  }
+  await until('awaiting approval', async () => ((await status()).failback.awaitingApproval ? true : undefined));
+  const table = await veloflux(['status', '--admin', admin]);
+  assert.match(table.out, /^app {3}1 {6}awaiting failback approval/m);
+  const fb = await veloflux(['failback', '--pool', 'app', '--admin', admin]);
+  assert.equal(fb.code, 0, fb.err);
+  assert.match(fb.out, /^pool app: failback approved \(level \d, mode auto/);
+  await until('back on level 0', async () => ((await status()).activeLevel === 0 ? true : undefined));
+  const again = await veloflux(['failback', '--pool', 'app', '--admin', admin]);
+  assert.equal(again.code, 1);
+  assert.match(again.err, /^veloflux failback: VF_ERR_NO_FAILBACK_AWAITING: /);
 });

@@ -73,7 +73,7 @@ test('interactive, config target: the written config.yaml validates, matches the
   const pool = loaded.config.pools[0];
   assert.equal(pool?.name, 'shop');
   assert.deepEqual(pool?.backends.map((b) => [b.address, b.level, b.region ?? null]), [['primary-1:80', 0, null], ['primary-2:80', 0, null], ['backup:80', 1, 'us-west'], ['dr-site:80', 2, null]]);
-  assert.deepEqual(pool?.backends[0]?.healthCheck, { path: '/healthz', intervalMs: 3000, timeoutMs: 1000, expectedStatus: 204, unhealthyThreshold: 3, healthyThreshold: 2 });
+  assert.deepEqual(pool?.backends[0]?.healthCheck, { type: 'http', path: '/healthz', service: '', intervalMs: 3000, timeoutMs: 1000, expectedStatus: 204, unhealthyThreshold: 3, healthyThreshold: 2 });
   assert.equal(pool?.policy.strategy, 'graceful');
   assert.equal(pool?.policy.recoveryIntervalMs, 30_000);
   assert.deepEqual([pool?.policy.stepPercent, pool?.policy.stepIntervalMs], [20, 10_000]);

@@ -12,12 +12,14 @@
 // The verdicts are the levels' health the same pure engine (@veloflux/engine) runs on, with the pool's policy
 // and override exactly as one proxy would: strategies, recovery, manual activation. Its level and shares are the
 // *decision*, numbered by a sequence that grows by one whenever level or shares change, and starts above the one
-// stored in status.consensus.sequence, so it only grows across operator restarts and leader changes.
+// stored in status.consensus.sequence, so it only grows across operator restarts and leader changes. Engine v2:
+// hold-down comes with the policy; failback approval is a new token (ADR 0005); the ramp gate gets no traffic
+// figures here, so shared ramps advance on time alone.
 //
 //   3 proxies, one sees the primary down      -> 1 of 3: up, level 0 for all (that proxy follows the majority)
 //   3 proxies, two see it down                -> 2 of 3: down, level 1 for all
 //   quorum 1, one sees it down                -> down (any one proxy suffices)
-import { activate, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
+import { activate, approveFailback, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
 import type { LevelHealth, PoolState } from '@veloflux/engine/engine';
 import type { PoolConfig } from '@veloflux/config/types';
 
@@ -56,6 +58,12 @@ export interface ConsensusState {
   readonly decision: PoolDecision | undefined;
   /** The highest sequence known to be used (stored, sent, or held by a proxy): the next one is above it. */
   readonly floor: number;
+  /**
+   * failback: manual (SPEC 10): the approval token (FailoverPool spec.failback.approve.approvedAt) seen at the last
+   * step; null before the first. A token that changes while the engine awaits approval approves that failback, as
+   * on a proxy; the token present at the first step approves nothing (it was for an earlier wait).
+   */
+  readonly approval?: string | null | undefined;
 }
 
 /** Lease of a decision: 3 x the pool's check interval, at least 2 s (SPEC 9). Milliseconds. */
@@ -75,7 +83,7 @@ export function initialConsensus(storedSequence: number, storedLevel: number, no
   // its sequence is reused, so an operator restart changes nothing the proxies hold. Reusing it is safe: a proxy
   // that holds a higher sequence (a decision whose status write was lost) refuses it and the floor rises above.
   const decision = storedShares !== undefined && storedSequence > 0 ? { level: storedLevel, shares: storedShares, sequence: storedSequence } : undefined;
-  return { engine, decision, floor: storedSequence };
+  return { engine, decision, floor: storedSequence, approval: null };
 }
 
 export function verdicts(pool: PoolConfig, views: readonly ProxyView[], quorum?: number): Verdict[] {
@@ -139,7 +147,12 @@ export function step(prev: ConsensusState, input: StepInput): StepResult {
   const verdict = verdicts(pool, input.views, input.quorum);
   const engineInput = { pool: pool.name, levels: levelHealth(pool, verdict), policy: pool.policy, now };
   const manual = pool.override.mode === 'active';
-  const run = manual && prev.engine.mode !== 'manual' ? activate : !manual && prev.engine.mode === 'manual' ? deactivate : evaluate;
+  const approval = pool.override.failbackApproval;
+  const approves = prev.approval !== null && prev.approval !== undefined ? approval !== undefined && approval !== prev.approval : false;
+  const run = manual && prev.engine.mode !== 'manual' ? activate
+    : !manual && prev.engine.mode === 'manual' ? deactivate
+    : approves && prev.engine.awaitingApproval !== undefined ? approveFailback
+    : evaluate;
   const d = run(prev.engine, engineInput);
   const shares = d.shares.map((s) => ({ level: s.level, percent: s.percent }));
   const level = d.state.active;
@@ -147,7 +160,8 @@ export function step(prev: ConsensusState, input: StepInput): StepResult {
   const changed = last === undefined || last.level !== level || !sameShares(last.shares, shares);
   const sequence = changed ? Math.max(prev.floor, last?.sequence ?? 0) + 1 : (last as PoolDecision).sequence;
   const decision: PoolDecision = { level, shares, sequence };
-  return { state: { engine: d.state, decision, floor: Math.max(prev.floor, sequence) }, verdict, decision, changed, wakeAt: d.wakeAt };
+  // Seen from now on; "" stands for no token, so a first token after the first step approves.
+  return { state: { engine: d.state, decision, floor: Math.max(prev.floor, sequence), approval: approval ?? '' }, verdict, decision, changed, wakeAt: d.wakeAt };
 }
 
 /**

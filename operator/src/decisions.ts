@@ -200,6 +200,8 @@ export interface PoolDecisionStatus {
   readonly sequence: number;
   readonly level: number | undefined;
   readonly shares: readonly { readonly level: number; readonly percent: number }[];
+  /** failback: manual: the operator's engine waits for an approval (the shared decision holds the backup). */
+  readonly awaitingApproval: boolean;
   /** Every proxy of the pool has been sent the current decision at least once (acknowledged or not). */
   readonly settled: boolean;
   /** Ready pods (by name) whose proxy acknowledged the current sequence within its lease. */
@@ -258,6 +260,7 @@ export class Decisions {
       sequence: d.sequence,
       level: d.level,
       shares: d.shares,
+      awaitingApproval: run.state.engine.awaitingApproval !== undefined,
       settled: [...run.senders.values()].every((s) => s.attempted === d.sequence),
       agreeing: (ready) => {
         const now = this.#world.now();
@@ -344,7 +347,9 @@ export class Decisions {
     const t0 = performance.now();
     const r = step(run.state, { pool: resolved, views, quorum: pool.spec.consensus?.quorum, now });
     this.#stepped(r.changed);
+    const awaitingBefore = run.state.engine.awaitingApproval !== undefined;
     run.state = r.state;
+    if ((r.state.engine.awaitingApproval !== undefined) !== awaitingBefore) this.#world.enqueue(key);
     run.ttlMs = ttlMs(resolved);
     if (run.wake) clearTimeout(run.wake);
     run.wake = undefined;

@@ -263,7 +263,10 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     now,
   });
   const { transitions } = computed;
-  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, world.decisions.status(ns, name), pods.map((p) => p.metadata.name), reports) };
+  const decided = world.decisions.status(ns, name);
+  const status: FailoverPoolStatus = { ...computed.status, consensus: consensusStatus(pool, decided, pods.map((p) => p.metadata.name), reports) };
+  // Shared: whether a failback awaits approval is the operator's engine's to say (it holds the proxies' level).
+  if (status.failback && decided !== undefined && (pool.spec.consensus?.mode ?? 'shared') === 'shared') status.failback = { ...status.failback, awaitingApproval: decided.awaitingApproval };
   if (!statusEqual(pool.status, status)) {
     try {
       // A merge patch keeps keys it does not name: null removes an episode that ended, or a failback block gone from the spec.

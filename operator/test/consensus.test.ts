@@ -167,3 +167,33 @@ test('agreement: shared counts proxies serving the current sequence; local the m
   assert.equal(agreeing('local', d, proxies), 2);
   assert.equal(agreeing('local', d, []), 0);
 });
+
+test('engine v2 in shared decisions: failback manual waits for a new approval token; the token seen first approves nothing', () => {
+  const manualPool = (token?: string): PoolConfig => {
+    const r = loadConfigText(`pools:
+  - name: app
+${token ? `    override: { mode: auto, failback_approval: "${token}" }\n` : ''}    backends:
+      - { address: "p1:80" }
+      - { address: "p2:80" }
+      - { address: "b1:80", failover_level: 1 }
+      - { address: "t1:80", failover_level: 2 }
+failover: { failback: manual, recovery_interval: "1s", check_interval: "1s" }
+`);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    return r.config.pools[0] as PoolConfig;
+  };
+  const healthy = views('uuuu', 'uuuu', 'uuuu');
+  const down = views('dduu', 'dduu', 'uuuu');
+  // A token already there at the first step (an approval of an earlier wait) approves nothing later.
+  let r = step(initialConsensus(0, 0, 0), { pool: manualPool('T0'), views: healthy, now: 0 });
+  r = step(r.state, { pool: manualPool('T0'), views: down, now: 100 });
+  assert.equal(r.decision.level, 1);
+  r = step(r.state, { pool: manualPool('T0'), views: healthy, now: 5000 });
+  r = step(r.state, { pool: manualPool('T0'), views: healthy, now: 6000 });
+  assert.equal(r.decision.level, 1, 'level 0 healthy for its recovery interval, awaiting approval: traffic stays on the backup');
+  assert.ok(r.state.engine.awaitingApproval !== undefined);
+  r = step(r.state, { pool: manualPool('T0'), views: healthy, now: 6500 });
+  assert.equal(r.decision.level, 1, 'the same token again approves nothing');
+  r = step(r.state, { pool: manualPool('T1'), views: healthy, now: 7000 });
+  assert.deepEqual([r.decision.level, r.changed], [0, true], 'a new token approves the failback for every proxy at once');
+});

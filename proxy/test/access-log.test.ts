@@ -33,6 +33,8 @@ function pool(primary: TestBackend, backup: TestBackend): string {
       - { address: "${primary.address}", health_check: ${hc} }
       - { address: "${backup.address}", failover: true, health_check: ${hc} }
 routes: [{ pool: app }]
+# A backup whose first probe answers before the primary's may take the pool at start: it comes back quickly.
+failover: { recovery_interval: "300ms" }
 `;
 }
 
@@ -99,6 +101,42 @@ test('json to a file: every field; a rescued request; 404; the trace id of a tra
   const r = await request(`${url}/x`, { headers: { host: 'nothing.test', traceparent: 'garbage"}\\' } }).catch(() => undefined);
   assert.ok(r);
   void r.body.text();
+});
+
+test('hedged: a request whose first try stalls gets a hedged try (pools[].retry.hedge), and its line says hedged: true', async (t) => {
+  const d = await dir();
+  const file = join(d, 'access.log');
+  const [primary, backup] = await startBackends('primary', 'backup') as [TestBackend, TestBackend];
+  const hc = '{ interval: "200ms", timeout: "100ms" }';
+  const p = await startProxyProcess(`pools:
+  - name: app
+    backends:
+      - { address: "${primary.address}", health_check: ${hc} }
+      - { address: "${backup.address}", failover: true, health_check: ${hc} }
+    retry: { per_try_timeout: "100ms", hedge: true }
+routes: [{ pool: app }]
+dataplane: { header_timeout: "3s" }
+failover: { recovery_interval: "300ms" }
+access_log: { enabled: true, path: "${file}" }
+`);
+  t.after(async () => {
+    if (p.child.exitCode === null) { p.child.kill('SIGTERM'); await p.exited; }
+    await primary.kill();
+    await backup.kill();
+  });
+  const url = `http://127.0.0.1:${p.data}`;
+  const deadline = Date.now() + 10_000;
+  while ((await get(url, WARMUP)).body !== 'primary') { if (Date.now() > deadline) throw new Error('not serving'); await sleep(50); }
+  // The primary stalls on /slow (answers after 1 s): the hedge on the backup answers first.
+  primary.handler = (req, res) => { if (req.url !== '/slow') return false; setTimeout(() => res.end('late'), 1000); return true; };
+  assert.deepEqual(await get(url, '/slow'), { status: 200, body: 'backup' });
+  assert.deepEqual(await get(url, '/fast'), { status: 200, body: 'primary' });
+  const got = (await lines(file, 2)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const slow = got.find((l) => l.path === '/slow');
+  const fast = got.find((l) => l.path === '/fast');
+  assert.ok(slow && fast, JSON.stringify(got));
+  assert.deepEqual([slow.hedged, slow.backend, slow.level, slow.status], [true, backup.address, 1, 200]);
+  assert.deepEqual([fast.hedged, fast.backend, fast.attempts], [false, primary.address, 1]);
 });
 
 test('499: a client that leaves before the answer is logged as 499, counted against no backend', async (t) => {

@@ -58,9 +58,10 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
       recoveryInterval: '500ms',
       backends: [
         { address: primary.address, healthCheck: { timeout: '250ms', unhealthyThreshold: 1, healthyThreshold: 1 } },
-        // The backup is never failed on purpose; three misses before it is down keeps a 250 ms probe timeout on
-        // this busy machine from taking the last level away from a proxy that decides alone (a 503, not a rescue).
-        { address: backup.address, failoverLevel: 1, healthCheck: { timeout: '250ms', unhealthyThreshold: 3, healthyThreshold: 1 } },
+        // The backup is never failed on purpose. Probed every second with a 900 ms timeout and three misses before
+        // it is down, a loaded machine (load average 16 on 2 cores was seen) cannot take the last level away from a
+        // proxy that decides alone (that is a 503 by SPEC 2, not a rescue) while the primary's probes time out.
+        { address: backup.address, failoverLevel: 1, healthCheck: { interval: '1s', timeout: '900ms', unhealthyThreshold: 3, healthyThreshold: 1 } },
       ],
     },
   });
@@ -105,6 +106,12 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
     assert.deepEqual([p0?.activeLevel, p0?.decision.source], [0, 'shared']);
     const res = await request(`${(proxies[0] as ProxyProc).dataUrl}/`, { headers: { host: 'app.example.com' } });
     assert.equal(await res.body.text(), 'primary', 'proxy-0 sends to the primary the majority sees up (and it answers)');
+
+    // quorum 1: one proxy seeing it down is enough, for everyone.
+    await kube.mergePatch(fpPath(ns, 'app'), { spec: { consensus: { quorum: 1 } } });
+    await until('every proxy to level 1 with quorum 1', () => all((p) => p.activeLevel === 1 && p.decision.source === 'shared'));
+    await kube.mergePatch(fpPath(ns, 'app'), { spec: { consensus: { quorum: null } } });
+    await until('every proxy back to level 0 with the majority', () => all((p) => p.activeLevel === 0 && p.decision.source === 'shared'));
 
     await setMode('local');
     await until('proxy-0 alone to move to level 1', async () => {
@@ -176,6 +183,20 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
     const spread = Math.max(...(times as number[])) - Math.min(...(times as number[]));
     process.stderr.write(`[consensus] failback: 4 proxies back on level 0 within ${spread} ms of each other\n`);
     assert.ok(spread < 1000, `failback spread ${spread} ms`);
+  });
+
+  await t.test('a proxy that holds a higher sequence (a decision whose status write was lost): the operator goes above it, for every proxy', async () => {
+    await until('every proxy shared on level 0', () => all((p) => p.activeLevel === 0 && p.decision.source === 'shared'));
+    const current = Math.max(...(await Promise.all(proxies.map(async (p) => (await poolOf(p))?.decision.sequence ?? 0))));
+    const high = current + 100;
+    const res = await fetch(`${(proxies[1] as ProxyProc).adminUrl}/api/v1/pools/app/decision`, {
+      method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ level: 0, shares: [{ level: 0, percent: 100 }], sequence: high, ttl: '2s' }),
+    });
+    assert.equal(res.status, 200);
+    await until(`every proxy above sequence ${high}`, async () => ((await Promise.all(proxies.map(poolOf))).every((v) => (v?.decision.sequence ?? 0) > high && v?.decision.source === 'shared') ? true : undefined), 20_000);
+    await until('status.consensus.sequence above it too', async () => ((await getPool()).status?.consensus?.sequence ?? 0) > high ? true : undefined);
+    assert.ok(operator.logs.some((l) => l.includes('a proxy holds a higher sequence')));
   });
 
   await t.test('operator killed: proxies fall back to local decisions after the ttl with zero failed requests; operator back: shared again', async () => {

@@ -44,6 +44,7 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
 
   const created = (await objects.createNamespacedCustomObject({ ...G, namespace, body: pool('ok', {}) })) as { spec: Record<string, unknown> };
   assert.equal(created.spec.strategy, 'immediate');
+  assert.equal(created.spec.protocol, 'http1');
   assert.equal(created.spec.recoveryInterval, undefined, 'durations are not defaulted in the CRD: the proxy applies its own default');
   assert.deepEqual((created.spec.routes as unknown[])[0], { hosts: ['app.example.com'], pathPrefix: '/' });
   assert.equal((created.spec.backends as { failoverLevel: number; weight: number }[])[0]?.failoverLevel, 0);
@@ -60,6 +61,10 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
     ['timeout >= interval', { backends: [{ address: 'a:80', healthCheck: { interval: '1s', timeout: '1s' } }] }, 'healthCheck.timeout must be less than its interval'],
     ['timeout >= checkInterval', { checkInterval: '500ms', backends: [{ address: 'a:80', healthCheck: { timeout: '2s' } }] }, 'healthCheck.timeout must be less than its interval'],
     ['stepPercent', { stepPercent: 0 }, 'stepPercent must be from 1 to 100'],
+    ['path on a grpc check', { protocol: 'h2c', backends: [{ address: 'a:80', healthCheck: { type: 'grpc', path: '/x' } }] }, 'healthCheck.path and healthCheck.expectedStatus are only for type http'],
+    ['service on an http check', { backends: [{ address: 'a:80', healthCheck: { service: 'x' } }] }, 'healthCheck.service is only for type grpc'],
+    ['grpc check over http1', { backends: [{ address: 'a:80', healthCheck: { type: 'grpc' } }] }, 'a grpc health check needs HTTP/2 to the backends'],
+    ['unknown protocol', { protocol: 'h3' }, 'spec.protocol'],
     ['bad duration', { recoveryInterval: '10' }, 'spec.recoveryInterval'],
     ['override without reason', { override: { mode: 'active' } }, 'override.reason is required when mode is active or inactive'],
     ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'url is not allowed inline'],

@@ -18,7 +18,12 @@ export const DEFAULTS = {
   consensus: {
     mode: 'local',
   },
+  pool: {
+    /** To the backends: HTTP/1.1 unless the pool says otherwise (SPEC 8). */
+    protocol: 'http1',
+  },
   healthCheck: {
+    type: 'http',
     path: '/health',
     /** The probe timeout; when the interval is shorter than twice this, half the interval is used. */
     timeoutMs: 2000,
@@ -109,6 +114,9 @@ export const DEFAULTS = {
     retryBudgetMinConcurrent: 16,
     /** Bodies of idempotent requests up to this size are kept so they can be replayed on another backend. */
     replayBufferBytes: 64 * 1024,
+    /** HTTP/2 to backends (h2, h2c, auto): streams per connection before another connection is opened, unless the
+     *  backend's SETTINGS allow fewer. 100 is the floor RFC 9113 recommends servers allow. */
+    h2MaxConcurrentStreams: 100,
     /** V8 young generation of each data-plane worker, MB (three semi-spaces' worth). Node's own sizing grows it
      *  to 128 MB under load (most of a proxy's memory); 24 MB keeps a worker near 115 MB of RSS at full speed,
      *  while 8 MB saves ~15 MB more but costs ~5% throughput in garbage collection (BENCHMARKS.md). */

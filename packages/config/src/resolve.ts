@@ -3,7 +3,7 @@ import { parseListen, parseUpstream } from './address.ts';
 import { DEFAULTS } from './defaults.ts';
 import type { Issue } from './dsl.ts';
 import type { RawConfig, RawPool } from './schema.ts';
-import type { BackendConfig, Config, FailoverPolicy, HoldDownPolicy, PoolConfig, RampGatePolicy, RouteConfig, TlsConfig } from './types.ts';
+import type { BackendConfig, Config, FailoverPolicy, HoldDownPolicy, PoolConfig, RampGatePolicy, RouteConfig, TlsConfig, UpstreamTls } from './types.ts';
 
 type RawHoldDown = RawConfig['failover']['hold_down'];
 type RawRampGate = RawConfig['failover']['ramp_gate'];
@@ -125,12 +125,25 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     failback: o.failback ?? top.failback,
   };
 
+  const protocol = pool.protocol;
+  const tls: UpstreamTls | undefined = pool.tls === undefined ? undefined
+    : { caFile: pool.tls.ca_file, serverName: pool.tls.server_name, insecureSkipVerify: pool.tls.insecure_skip_verify };
+  if (tls !== undefined && tls.insecureSkipVerify && tls.caFile !== undefined) {
+    problem(`${path}.tls.ca_file`, 'is not used with insecure_skip_verify: true (nothing is verified); set one or the other');
+  }
+  let anySecure = false;
+
   const addresses = new Map<string, number>();
   const backends: BackendConfig[] = [];
   pool.backends.forEach((b, j) => {
     const at = `${path}.backends[${j}]`;
     const upstream = parseUpstream(b.address);
     if (typeof upstream === 'string') { problem(`${at}.address`, upstream); return; }
+    if (protocol === 'h2c' && upstream.tls) {
+      problem(`${at}.address`, `h2c is HTTP/2 without TLS, but "${b.address}" is an https:// address (use protocol h2 for HTTP/2 over TLS)`);
+    }
+    const secure = upstream.tls || protocol === 'h2';
+    anySecure ||= secure;
     const twin = addresses.get(upstream.origin);
     if (twin !== undefined) problem(`${at}.address`, `duplicate backend ${b.address} (also ${path}.backends[${twin}])`);
     addresses.set(upstream.origin, j);
@@ -142,6 +155,13 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     }
 
     const hc = b.health_check;
+    const type = hc.type;
+    if (type !== 'http' && hc.path !== undefined) problem(`${at}.health_check.path`, `is only for type http, but the type is ${type}`);
+    if (type !== 'http' && hc.expected_status !== undefined) problem(`${at}.health_check.expected_status`, `is only for type http, but the type is ${type}`);
+    if (type !== 'grpc' && hc.service !== undefined) problem(`${at}.health_check.service`, `is only for type grpc, but the type is ${type}`);
+    if (type === 'grpc' && protocol === 'http1') {
+      problem(`${at}.health_check.type`, `grpc needs HTTP/2 to the backend, but ${path}.protocol is http1 (set protocol h2c, h2 or auto)`);
+    }
     const intervalMs = hc.interval ?? policy.checkIntervalMs;
     const timeoutMs = hc.timeout ?? Math.min(DEFAULTS.healthCheck.timeoutMs, Math.floor(intervalMs / 2));
     if (timeoutMs >= intervalMs) {
@@ -152,19 +172,26 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
       pool: pool.name,
       address: b.address,
       upstream,
+      transport: { protocol, secure, tls },
       weight: b.weight,
       level,
       region: b.region,
       healthCheck: {
-        path: hc.path,
+        type,
+        path: hc.path ?? DEFAULTS.healthCheck.path,
+        service: hc.service ?? '',
         intervalMs,
         timeoutMs: Math.max(1, timeoutMs),
-        expectedStatus: hc.expected_status,
+        expectedStatus: hc.expected_status ?? DEFAULTS.healthCheck.expectedStatus,
         unhealthyThreshold: hc.unhealthy_threshold,
         healthyThreshold: hc.healthy_threshold,
       },
     });
   });
+
+  if (tls !== undefined && backends.length === pool.backends.length && !anySecure) {
+    problem(`${path}.tls`, 'applies to https:// backends and protocol h2, but this pool has neither (its backends are cleartext)');
+  }
 
   const levels = [...new Set(backends.map((b) => b.level))].sort((a, b) => a - b);
   if (pool.backends.length > 0 && backends.length === pool.backends.length && !levels.includes(0)) {
@@ -179,5 +206,5 @@ function resolvePool(pool: RawPool, path: string, top: FailoverPolicy, problem: 
     problem(`${path}.outlier_detection.max_ejection`, `must be at least base_ejection (${outlier.baseEjectionMs}ms), got ${outlier.maxEjectionMs}ms`);
   }
   const retry = pool.retry === undefined ? undefined : { perTryTimeoutMs: pool.retry.per_try_timeout, hedge: pool.retry.hedge };
-  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
+  return { name: pool.name, outlier, retry, override: { mode: pool.override.mode, reason: pool.override.reason, failbackApproval: pool.override.failback_approval }, protocol, tls, backends, levels, policy, consensus: { mode: pool.consensus.mode } };
 }

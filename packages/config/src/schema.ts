@@ -20,10 +20,12 @@ const HOST = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za
 
 export const healthCheckSchema = s.object(
   {
-    path: s.string({ doc: 'HTTP path probed with GET.', default: D.healthCheck.path, pattern: /^\//, patternText: 'a path starting with "/"' }),
+    type: s.oneOf(['http', 'grpc', 'tcp'], { doc: 'What a probe does: http (GET path, healthy on expected_status), grpc (grpc.health.v1.Health/Check for `service` over HTTP/2, cleartext or TLS as the backend\'s address and its pool\'s protocol say; healthy on SERVING), tcp (a connection is accepted; nothing is sent).', default: D.healthCheck.type }),
+    path: s.optional(s.string({ doc: 'type http: the path probed with GET.', defaultText: `"${D.healthCheck.path}"`, pattern: /^\//, patternText: 'a path starting with "/"' })),
+    service: s.optional(s.string({ doc: 'type grpc: the service name asked about (grpc.health.v1 HealthCheckRequest.service); empty asks about the whole server.', defaultText: '"" (the whole server)', pattern: /^[A-Za-z0-9_.-]{0,512}$/, patternText: 'a gRPC service name: up to 512 letters, digits, "_", "." or "-"' })),
     interval: s.optional(dur('Time between probes (each probe is jittered by up to 10%).', undefined, 'the pool\'s failover.check_interval')),
     timeout: s.optional(dur('How long a probe may take; must be less than interval.', undefined, `${formatDuration(D.healthCheck.timeoutMs)}, or half the interval when that is shorter`)),
-    expected_status: s.int({ doc: 'HTTP status a healthy backend answers.', default: D.healthCheck.expectedStatus, min: 100, max: 599 }),
+    expected_status: s.optional(s.int({ doc: 'type http: the HTTP status a healthy backend answers.', defaultText: String(D.healthCheck.expectedStatus), min: 100, max: 599 })),
     unhealthy_threshold: s.int({ doc: 'Consecutive failures (probes or real requests refused, reset or timed out) that mark a backend down.', default: D.healthCheck.unhealthyThreshold, min: 1, max: 100 }),
     healthy_threshold: s.int({ doc: 'Consecutive successful probes that mark a down backend up.', default: D.healthCheck.healthyThreshold, min: 1, max: 100 }),
   },
@@ -98,6 +100,15 @@ export const poolSchema = s.object(
     name: s.string({ doc: 'Pool name, unique in the config; routes refer to it.', pattern: NAME, patternText: 'letters, digits, ".", "_" or "-", starting and ending with a letter or digit' }),
     algorithm: s.oneOf(['failover'], { doc: 'Load-balancing algorithm: lowest healthy level, weighted round-robin inside it.', default: 'failover' }),
     backends: s.list(backendSchema, { doc: 'The backends of this pool; at least one at level 0.', minItems: 1 }),
+    protocol: s.oneOf(['http1', 'h2', 'h2c', 'auto'], { doc: 'Protocol to the backends: http1 (HTTP/1.1, over TLS for https:// addresses), h2 (HTTP/2 over TLS with ALPN, whatever the address\'s scheme), h2c (HTTP/2 with prior knowledge, cleartext; not for https:// addresses), auto (HTTP/2 over TLS when the backend offers it by ALPN, else HTTP/1.1; HTTP/1.1 for cleartext addresses). gRPC backends need h2 or h2c.', default: D.pool.protocol }),
+    tls: s.optional(s.object(
+      {
+        ca_file: s.optional(s.string({ doc: 'PEM file of the CA certificates that sign the backends\' certificates (instead of the system ones); read when the pool\'s connections are set up (at load and reload).', minLength: 1 })),
+        server_name: s.optional(s.string({ doc: 'Name sent by SNI and checked against the backend\'s certificate.', defaultText: 'the host of each backend\'s address', pattern: HOST, patternText: 'a host name' })),
+        insecure_skip_verify: s.bool({ doc: 'Accept any certificate, unchecked (logged once per pool at load). For tests only: it gives up on knowing who the backend is.', default: false }),
+      },
+      { doc: 'TLS to the backends of this pool: for https:// addresses and protocol h2 (or auto over https://).' },
+    )),
     failover: s.object(
       { enabled: s.optional(s.bool({ doc: 'Automatic failover for this pool.', defaultText: 'failover.enabled' })), ...poolPolicyFields },
       { doc: 'Per-pool override of the top-level failover block; fields left out are inherited.' },

@@ -52,7 +52,11 @@ export function podOwnedYaml(c: PodOwned): Record<string, unknown> {
 }
 
 function healthCheckYaml(h: HealthCheckConfig): Record<string, unknown> {
+  // Only the keys of the check's type: path and expected_status with another type are errors.
+  if (h.type === 'tcp') return { type: h.type, interval: formatDuration(h.intervalMs), timeout: formatDuration(h.timeoutMs), unhealthy_threshold: h.unhealthyThreshold, healthy_threshold: h.healthyThreshold };
+  if (h.type === 'grpc') return { type: h.type, service: h.service, interval: formatDuration(h.intervalMs), timeout: formatDuration(h.timeoutMs), unhealthy_threshold: h.unhealthyThreshold, healthy_threshold: h.healthyThreshold };
   return {
+    type: h.type,
     path: h.path,
     interval: formatDuration(h.intervalMs),
     timeout: formatDuration(h.timeoutMs),
@@ -80,6 +84,8 @@ function policyYaml(p: FailoverPolicy): Record<string, unknown> {
 function poolYaml(p: PoolConfig): Record<string, unknown> {
   return {
     name: p.name,
+    protocol: p.protocol,
+    ...(p.tls === undefined ? {} : { tls: defined({ ca_file: p.tls.caFile, server_name: p.tls.serverName, insecure_skip_verify: p.tls.insecureSkipVerify }) }),
     backends: p.backends.map((b) => defined({
       address: b.address,
       weight: b.weight,

@@ -4,13 +4,35 @@ import type { RawChannel } from './schema.ts';
 
 export type Strategy = 'immediate' | 'graceful' | 'delayed';
 
+export type HealthCheckType = 'http' | 'grpc' | 'tcp';
+
 export interface HealthCheckConfig {
+  readonly type: HealthCheckType;
+  /** type http: the path probed with GET (the default for other types, unused). */
   readonly path: string;
+  /** type grpc: grpc.health.v1 HealthCheckRequest.service ("" = the whole server). */
+  readonly service: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly expectedStatus: number;
   readonly unhealthyThreshold: number;
   readonly healthyThreshold: number;
+}
+
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c' | 'auto';
+
+export interface UpstreamTls {
+  readonly caFile: string | undefined;
+  readonly serverName: string | undefined;
+  readonly insecureSkipVerify: boolean;
+}
+
+/** How the proxy talks to a backend: its pool's protocol and TLS settings (SPEC 8). */
+export interface Transport {
+  readonly protocol: UpstreamProtocol;
+  /** Whether connections use TLS: an https:// address, or protocol h2. */
+  readonly secure: boolean;
+  readonly tls: UpstreamTls | undefined;
 }
 
 export interface BackendConfig {
@@ -19,6 +41,8 @@ export interface BackendConfig {
   readonly pool: string;
   readonly address: string;
   readonly upstream: Upstream;
+  /** Protocol and TLS to this backend, from its pool. */
+  readonly transport: Transport;
   readonly weight: number;
   readonly level: number;
   readonly region: string | undefined;
@@ -98,6 +122,8 @@ export interface PoolConfig {
      *  awaits when it arrives; the same value again does nothing. */
     readonly failbackApproval?: string | undefined;
   };
+  readonly protocol: UpstreamProtocol;
+  readonly tls: UpstreamTls | undefined;
   readonly backends: readonly BackendConfig[];
   /** Levels that have at least one backend, ascending. */
   readonly levels: readonly number[];

@@ -29,6 +29,7 @@ tls:
     - { cert_file: /etc/api/tls.crt, key_file: /etc/api/tls.key, hosts: [api.example.com, "*.API.example.com"] }
 dataplane: { workers: 3, connect_timeout: 1500ms, header_timeout: 1m30s, idle_timeout: 2h, keepalive_timeout: 7s,
              max_attempts: 4, retry_budget_percent: 0, young_generation_mb: 48 }
+access_log: { enabled: true, format: combined, path: /var/log/veloflux/access.log, sample: 0.25 }
 pools:
   - name: p
     backends:
@@ -80,4 +81,13 @@ test('restartRequired names each changed restart-only field, in list order, and 
   assert.deepEqual(restartRequired(base, base), []);
   const changed = load(EVERY_KEY.replace('young_generation_mb: 48', `young_generation_mb: ${DEFAULTS.dataplane.youngGenerationMb}`).replace('[::1]:8081', '[::1]:8082').replace('max_attempts: 4', 'max_attempts: 2'));
   assert.deepEqual(restartRequired(base, changed), ['listen', 'dataplane.young_generation_mb']);
+});
+
+test('access_log belongs to the pod: podOwnedYaml keeps it (an operator push does not switch it off); an older proxy\'s view without it writes none', () => {
+  const running = load(EVERY_KEY);
+  assert.deepEqual(podOwnedYaml(running).access_log, { enabled: true, format: 'combined', path: '/var/log/veloflux/access.log', sample: 0.25 });
+  const pushed = load(stringify({ ...podOwnedYaml(running), pools: [{ name: 'x', backends: [{ address: '127.0.0.1:2' }] }], routes: [{ pool: 'x' }] }));
+  assert.deepEqual(pushed.accessLog, running.accessLog);
+  const { accessLog: _gone, ...older } = running;
+  assert.equal(podOwnedYaml(older).access_log, undefined);
 });

@@ -118,6 +118,7 @@ function backends(): Props {
   delete props.failover; // `failover: true` is config.yaml shorthand for failoverLevel 1; one spelling here.
   props.failoverLevel = { ...(props.failoverLevel as Props), default: 0, description: 'Failover tier: 0 primary, 1 first backup, 2 second backup, and so on. Default: 0.' };
   props.address = { ...(props.address as Props), description: `${(props.address as Props).description} Exactly one of address and service.` };
+  props.healthCheck = { ...(props.healthCheck as Props), 'x-kubernetes-validations': [validation(RULES.healthCheckHttpOnly), validation(RULES.healthCheckGrpcOnly)] };
   props.service = {
     type: 'object',
     description: 'A Service in the FailoverPool\'s namespace: every ready endpoint of its EndpointSlices becomes a backend of this level (same weight, region and health check). Exactly one of address and service.',
@@ -165,6 +166,12 @@ function routes(): Props {
       },
     },
   };
+}
+
+/** The pool's protocol to its backends (SPEC 8). Pool `tls` (a CA file path in the proxy container) is not offered
+ *  yet: https:// backends use the system CAs. */
+function protocol(): Props {
+  return convert((poolSchema.describe().properties as Record<string, Described>).protocol as Described);
 }
 
 function policy(): Record<string, Props> {
@@ -442,6 +449,7 @@ export function openApiSchema(): Props {
       proxySelector: labelSelector(),
       routes: routes(),
       backends: backends(),
+      protocol: protocol(),
       ...policy(),
       notifications: notifications(),
       override: override(),
@@ -452,6 +460,7 @@ export function openApiSchema(): Props {
     'x-kubernetes-validations': [
       validation(RULES.levelZero),
       validation(RULES.timeoutBelowInterval),
+      validation(RULES.grpcNeedsHttp2),
     ],
   };
   return {

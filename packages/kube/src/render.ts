@@ -147,7 +147,7 @@ function addresses(b: BackendSpec, slices: readonly EndpointSliceLike[]): string
   return [...(ready.size > 0 ? ready : all)].sort();
 }
 
-const HC_KEYS: Record<string, string> = { path: 'path', interval: 'interval', timeout: 'timeout', expectedStatus: 'expected_status', unhealthyThreshold: 'unhealthy_threshold', healthyThreshold: 'healthy_threshold' };
+const HC_KEYS: Record<string, string> = { type: 'type', service: 'service', path: 'path', interval: 'interval', timeout: 'timeout', expectedStatus: 'expected_status', unhealthyThreshold: 'unhealthy_threshold', healthyThreshold: 'healthy_threshold' };
 
 function snakeHealthCheck(hc: BackendSpec['healthCheck']): Record<string, unknown> | undefined {
   if (!hc) return undefined;
@@ -187,6 +187,7 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
   })));
   const rendered = defined({
     name,
+    protocol: s.protocol,
     backends,
     failover: defined({
       enabled: s.automaticFailover,

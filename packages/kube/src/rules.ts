@@ -70,6 +70,20 @@ export const RULES = {
     rule: "self.mode == 'auto' || (has(self.reason) && size(self.reason) > 0)", message: 'override.reason is required when mode is active or inactive',
     check: (s) => field(s, 'mode') === 'auto' || (typeof field(s, 'reason') === 'string' && (field(s, 'reason') as string).length > 0),
   },
+  healthCheckHttpOnly: {
+    rule: "!has(self.type) || self.type == 'http' || (!has(self.path) && !has(self.expectedStatus))", message: 'healthCheck.path and healthCheck.expectedStatus are only for type http',
+    check: (s) => !has(s, 'type') || field(s, 'type') === 'http' || none(s, ['path', 'expectedStatus']),
+  },
+  healthCheckGrpcOnly: {
+    rule: "!has(self.service) || (has(self.type) && self.type == 'grpc')", message: 'healthCheck.service is only for type grpc',
+    check: (s) => !has(s, 'service') || field(s, 'type') === 'grpc',
+  },
+  grpcNeedsHttp2: {
+    rule: "!self.backends.exists(b, has(b.healthCheck) && has(b.healthCheck.type) && b.healthCheck.type == 'grpc') || (has(self.protocol) && self.protocol != 'http1')",
+    message: 'a grpc health check needs HTTP/2 to the backends: set protocol to h2c, h2 or auto',
+    fieldPath: '.protocol',
+    check: (s) => !list(field(s, 'backends')).some((b) => field(field(b, 'healthCheck'), 'type') === 'grpc') || (has(s, 'protocol') && field(s, 'protocol') !== 'http1'),
+  },
   levelZero: {
     rule: 'self.backends.exists(b, !has(b.failoverLevel) || b.failoverLevel == 0)', message: 'at least one backend must be at failoverLevel 0', fieldPath: '.backends',
     check: (s) => list(field(s, 'backends')).some((b) => !has(b, 'failoverLevel') || field(b, 'failoverLevel') === 0),

@@ -7,7 +7,9 @@ export interface LabelSelector {
 }
 
 export interface HealthCheckSpec {
+  type?: 'http' | 'grpc' | 'tcp';
   path?: string;
+  service?: string;
   interval?: string;
   timeout?: string;
   expectedStatus?: number;
@@ -67,6 +69,7 @@ export interface FailoverPoolSpec {
   proxySelector: LabelSelector;
   routes: { hosts?: string[]; pathPrefix?: string }[];
   backends: BackendSpec[];
+  protocol?: 'http1' | 'h2' | 'h2c' | 'auto';
   automaticFailover?: boolean;
   strategy?: 'immediate' | 'graceful' | 'delayed';
   checkInterval?: string;

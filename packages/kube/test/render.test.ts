@@ -181,3 +181,20 @@ test('engine v2 fields render to the proxy format; spec.failback.approve.approve
   assert.equal(bad.refused.get('app')?.reason, 'InvalidConfig');
   assert.match(bad.refused.get('app')?.message ?? '', /outlier_detection\.max_ejection: must be at least base_ejection/);
 });
+
+test('SPEC 8: protocol and healthCheck type/service render to the proxy\'s keys, and the proxy loads the result', () => {
+  const r = render(input([fp('grpc', {
+    protocol: 'h2c',
+    backends: [
+      { address: '10.0.0.1:50051', healthCheck: { type: 'grpc', service: 'my.pkg.Service', interval: '2s' } },
+      { address: '10.0.0.2:50051', failoverLevel: 1, healthCheck: { type: 'http', path: '/health' } },
+      { address: '10.0.0.3:5432', failoverLevel: 2, healthCheck: { type: 'tcp' } },
+    ],
+  })]));
+  const pool = doc(r.text).pools[0];
+  assert.equal(pool.protocol, 'h2c');
+  assert.deepEqual(pool.backends.map((b: any) => b.health_check), [{ type: 'grpc', service: 'my.pkg.Service', interval: '2s' }, { type: 'http', path: '/health' }, { type: 'tcp' }]);
+  const loaded = loadConfigText(r.text ?? '');
+  assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
+  assert.deepEqual(loaded.config.pools[0]?.backends.map((b) => b.healthCheck.type), ['grpc', 'http', 'tcp']);
+});

@@ -140,6 +140,9 @@ export class UnknownPoolError extends Error {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
+/** Engine events that move traffic: while a shared decision is served, those of the local engine are not announced. */
+const MOVES: ReadonlySet<string> = new Set(['failover_activated', 'level_changed', 'failover_recovered', 'ramp_step']);
+
 /** Probe jitter: each interval is stretched or shrunk by up to this fraction, so probes do not align. */
 const JITTER = 0.1;
 
@@ -680,6 +683,12 @@ export class Controller extends EventEmitter<Events> {
         if (e.type === 'failover_activated') this.#lastFailover.set(pool.name, e.at);
         this.emit('event', e);
       }
+    } else {
+      // What this proxy's engine says about the pool without moving it (flapping, awaiting a failback approval,
+      // a paused ramp) is still announced: its status reports them, and the operator re-reads it on the event.
+      for (const e of decision.events) if (!MOVES.has(e.type)) this.emit('event', e);
+    }
+    if (this.#fresh(pool.name, input.now) === undefined) {
       this.#served.set(pool.name, { level: decision.state.active, since: decision.state.failoverSince });
     }
     this.#arm(pool, decision.wakeAt);

@@ -17,8 +17,8 @@ import type { Target } from './plan.ts';
 
 /** POSIX: a pipe write of at most this many bytes is atomic. */
 const PIPE_BUF = 4096;
-/** A file write carries at most this much. */
-const FILE_CHUNK = 64 * 1024;
+/** A file write carries at most this much (one write per turn of the event loop: large, so bursts do not queue up). */
+const FILE_CHUNK = 1024 * 1024;
 /** stdout answered EAGAIN (a non-blocking pipe that is full): try again after this long. */
 const RETRY_MS = 20;
 
@@ -187,7 +187,8 @@ export class AccessLog {
       } else {
         this.#take(n);
       }
-      if (this.#queue.length > 0 || this.#next !== undefined) { this.#scheduled = true; setImmediate(this.#flush); }
+      // The next write at once (this callback is already asynchronous): on stdout each write is one PIPE_BUF.
+      if (this.#queue.length > 0 || this.#next !== undefined) this.#flush();
     });
   };
 

@@ -15,7 +15,10 @@
 //   connect, header or body timeout                     | backend | 504 TIMEOUT         | yes     | yes
 //   reset / closed / socket error mid-exchange          | backend | 502 RESET           | yes     | yes
 //   invalid HTTP from the backend (HPE_*, bad response, | backend | 502 PROTOCOL        | yes     | yes
-//   content-length mismatch, upgrade it did not ask)    |         |                     |         |
+//   content-length mismatch, upgrade it did not ask,    |         |                     |         |
+//   HTTP/2 protocol error, no h2 by ALPN for protocol h2)|        |                     |         |
+//   TLS: certificate not trusted or not for the name,   | backend | 502 CONNECT         | yes     | yes
+//   no TLS spoken, the pool's ca_file unreadable        |         |                     |         |
 //
 // "retried" is subject to SPEC 2's method rules and the budget (forward.ts); a client-side ending is never retried:
 // there is nobody left to answer.
@@ -81,7 +84,22 @@ export function faultOf(err: Error & { code?: string }, clientGone: boolean): Fa
       return REQUEST;
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+    case 'VF_UPSTREAM_NO_H2':
+    case 'ERR_HTTP2_ERROR':
+    case 'ERR_HTTP2_SESSION_ERROR':
+    case 'ERR_HTTP2_INVALID_HEADER_VALUE':
       return PROTOCOL;
+    case 'VF_UPSTREAM_CA_FILE':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+      return CONNECT;
     case 'UND_ERR_SOCKET':
       // undici's own parser verdicts on what the backend sent arrive as socket errors with these messages.
       return err.message === 'bad response' || err.message === 'bad upgrade' ? PROTOCOL : RESET;

@@ -6,9 +6,16 @@
 // while attempts remain and the retry budget allows. Idempotent methods are retried always (a small body is
 // kept so it can be sent again); other methods only when the failure happened before the request was sent,
 // which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
+//
+// gRPC (SPEC 8): a gRPC request (content-type application/grpc*) is rescued onto the next candidate only when
+// nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
+// GOAWAY whose last stream id leaves it unprocessed, HEADERS that could not go out after a GOAWAY. Its body
+// streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
+// that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0008).
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Http2ServerResponse, constants as h2 } from 'node:http2';
 import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
+import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
@@ -77,6 +84,8 @@ export interface ForwardHooks {
   /** A request finished: status sent to the client (499 when the client left first, 0 when the proxy had to cut
    *  the connection after a backend failed mid-response), attempts made. */
   done(pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number): void;
+  /** A gRPC call ended with this grpc-status (a backend's trailers or trailers-only answer, or the proxy's own). */
+  grpc?(pool: string, status: string): void;
   /** The same request for the access log (access-log.ts): the client's request, body bytes sent, whether a
    *  hedged second try was made. Optional: called only where an access log is wired. */
   access?(req: ClientRequest, res: ClientResponse | undefined, pool: string, target: Target | undefined, status: number, attempts: number, startedAt: number, bytes: number, hedged: boolean): void;
@@ -154,6 +163,8 @@ export interface RequestHead {
   readonly hostCount: number;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
+  /** content-type application/grpc* (HTTP/2 requests only): the gRPC rescue rule applies (SPEC 8). */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -232,6 +243,88 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
   return out;
 }
 
+/**
+ * The backend refused the request before processing it, so it may be sent elsewhere whatever its method
+ * (RFC 9113 8.7): RST_STREAM REFUSED_STREAM, a GOAWAY that left it unprocessed (undici fails such requests with
+ * the GOAWAY's error), or HEADERS nghttp2 could not send after a GOAWAY.
+ */
+export function refused(err: Error & { code?: string; http2ErrorCode?: number }): boolean {
+  if (err.http2ErrorCode === 7 /* REFUSED_STREAM */) return true;
+  const m = err.message;
+  return m.startsWith('HTTP/2: "GOAWAY" frame received') || m.startsWith('HTTP/2: "frameError" received - type 1,');
+}
+
+/**
+ * The body of a gRPC request, as undici reads it: a stream of what came so far and the rest, or, on a replay of a
+ * body that has all arrived, one Buffer. The first replayBufferBytes are kept, so a refused call can be sent again
+ * with what already went out, followed by whatever is still to come.
+ *
+ * (Tried and reverted: holding the first attempt one event-loop turn so a unary body goes to undici whole, which
+ * saves the stream pipeline per call and measured ~2.6x unary calls/s; under upstream header timeouts it wedged
+ * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0008.)
+ */
+export class GrpcBody {
+  readonly #req: ClientRequest;
+  /** Everything received while no stream exists; afterwards, only the copy kept for a replay. */
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Everything sent so far is still kept (within replayBufferBytes), and no response header has arrived. */
+  #replayable = true;
+  #ended = false;
+  #out: PassThrough | undefined;
+
+  constructor(req: ClientRequest) {
+    this.#req = req;
+    req.on('data', this.#onData);
+    req.on('end', this.#onEnd);
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.#size += chunk.length;
+    if (this.#size > DEFAULTS.dataplane.replayBufferBytes) this.#replayable = false;
+    const out = this.#out;
+    if (out === undefined) { this.#chunks.push(chunk); return; }
+    if (this.#replayable) this.#chunks.push(chunk);
+    else if (this.#chunks.length > 0) this.#chunks = [];
+    if (!out.destroyed && !out.write(chunk)) {
+      this.#req.pause();
+      out.once('drain', () => { if (out === this.#out) this.#req.resume(); });
+    }
+  };
+
+  #onEnd = (): void => {
+    this.#ended = true;
+    this.#out?.end();
+  };
+
+  /** What to send: the whole body when it has arrived, else a stream of what came so far and the rest. */
+  body(): Buffer | PassThrough {
+    if (this.#ended && this.#out === undefined) return this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks);
+    const out = new PassThrough();
+    // undici destroys a body it gives up on; nobody else reads its error.
+    out.on('error', () => {});
+    this.#out = out;
+    for (const c of this.#chunks) out.write(c);
+    if (!this.#replayable) this.#chunks = [];
+    if (this.#ended) out.end();
+    this.#req.resume();
+    return out;
+  }
+
+  /** The backend answered: the call can no longer be replayed, so what was kept is let go (long streams). */
+  answered(): void {
+    this.#replayable = false;
+    if (this.#out !== undefined) this.#chunks = [];
+  }
+
+  /** The body again for another backend, or undefined when it cannot be (too much went out, or an answer came). */
+  replay(): Buffer | PassThrough | undefined {
+    if (!this.#replayable) return undefined;
+    if (this.#ended) { this.#out = undefined; return this.body(); }
+    return this.body();
+  }
+}
+
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
@@ -258,8 +351,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #settings: ForwardSettings;
   readonly #budget: Budget;
   readonly #hooks: ForwardHooks;
-  readonly #options: Dispatcher.DispatchOptions;
+  #options: Dispatcher.DispatchOptions;
   readonly #startedAt: number;
+  /** A gRPC request: rescued only when unsent or refused; its grpc-status is counted. */
+  readonly #grpc: boolean;
+  readonly #grpcBody: GrpcBody | undefined;
+  /** grpc-status of a trailers-only answer (in the response headers). */
+  #grpcStatus: string | undefined;
   readonly #firstLevel: number;
   /** Whether the request body can be sent again (none, or kept in memory). */
   readonly #replayable: boolean;
@@ -294,8 +392,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   /** The set of open exchanges a drain walks (drain.ts), for HTTP/2 streams; HTTP/1.1 requests are not tracked. */
   #tracker: Set<Drainable> | undefined;
 
-  constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks) {
+  constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
+    this.#grpc = grpc;
     this.#res = res;
     this.#plan = plan;
     this.#settings = settings;
@@ -305,11 +404,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     this.#firstLevel = first.backend.level;
     this.#startedAt = performance.now();
     this.#replayable = body === null || Buffer.isBuffer(body);
+    this.#grpcBody = grpc && body !== null && !this.#replayable ? new GrpcBody(req) : undefined;
     this.#options = {
       path: req.url as string,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body,
+      body: this.#grpcBody === undefined ? body : null, // set when the first attempt starts
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
@@ -349,6 +449,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       if (this.#finished) return;
       const message = `${ERRORS.DEADLINE_EXCEEDED.code}: the client's grpc-timeout expired after ${ms}ms (pool "${this.#plan.name}")`;
       sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
+      this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
       this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
       this.#abortAll('grpc-timeout expired');
     }, ms);
@@ -388,12 +489,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     if (this.#tries !== undefined) this.#cancelOthers(undefined);
   }
 
-  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once. */
+  /** An idempotent request whose body (if any) is kept: it may be sent again, after it was sent once (never a gRPC call: SPEC 8). */
   get #mayRetry(): boolean {
-    return this.#replayable && IDEMPOTENT.has(this.#req.method ?? '');
+    return this.#replayable && !this.#grpc && IDEMPOTENT.has(this.#req.method ?? '');
   }
 
   start(): void {
+    if (this.#grpcBody !== undefined && this.#attempts === 0) this.#options = { ...this.#options, body: this.#grpcBody.body() };
     this.#attempts++;
     this.#mainStarts++;
     this.#sent = false;
@@ -557,6 +659,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
 
   #head(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     const res = this.#res;
+    if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
     writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
     this.#controller = controller;
   }
@@ -592,6 +695,11 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     // The backend's trailers (gRPC's grpc-status, grpc-message) go on as trailers: on HTTP/2 a trailing HEADERS
     // frame, on HTTP/1.1 the chunked trailer section (node drops them from a response with a content-length).
     for (const _ in trailers) { this.#res.addTrailers(trailers as Record<string, string>); break; }
+    if (this.#grpc) {
+      const g = trailers['grpc-status'];
+      const status = typeof g === 'string' ? g : this.#grpcStatus;
+      if (status !== undefined) this.#hooks.grpc?.(this.#plan.name, status);
+    }
     this.#res.end();
     this.#finish(this.#res.statusCode);
   }
@@ -628,7 +736,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       this.#finish(0);
       return;
     }
-    if (passive && this.#attempts < this.#settings.maxAttempts && (!sent || this.#mayRetry)) {
+    const canTry = passive && this.#attempts < this.#settings.maxAttempts;
+    let again = !sent || this.#mayRetry;
+    if (canTry && !again && this.#grpc && refused(err)) {
+      // Refused before any answer (RFC 9113 8.7): safe to send elsewhere, with the body so far (GrpcBody).
+      if (this.#grpcBody === undefined) again = true;
+      else {
+        const body = this.#grpcBody.replay();
+        if (body !== undefined) { this.#options = { ...this.#options, body }; again = true; }
+      }
+    }
+    if (canTry && again) {
       const tried = (this.#tried ??= new Set());
       tried.add(this.#target);
       for (const t of this.#tries ?? []) tried.add(t.target);
@@ -642,6 +760,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
       }
     }
     sendError(res, fault.error, `${fault.error.summary} (pool "${this.#plan.name}", ${this.#attempts} attempt${this.#attempts === 1 ? '' : 's'})`);
+    if (this.#grpc) this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(fault.error)));
     this.#finish(fault.status);
   }
 
@@ -657,7 +776,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
     // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
-    // hedged: false until request hedging (SPEC 10, retry.hedge) sets it.
-    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), false);
+    // hedged: a second try was sent while the first kept running (pools[].retry.hedge), as counted in
+    // veloflux_hedged_requests_total; a per-try timeout without hedge cuts the first try, which is not a hedge.
+    this.#hooks.access?.(this.#req, this.#res, this.#plan.name, this.#target, status, this.#attempts, this.#startedAt, this.#bytes > 0 || status === CLIENT_CLOSED ? this.#bytes : Number(this.#res.getHeader('content-length') ?? 0), this.#hedged && this.#plan.retry?.hedge === true);
   }
 }

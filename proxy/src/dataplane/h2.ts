@@ -22,6 +22,7 @@ import { createServer } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session, ServerHttp2Stream } from 'node:http2';
 import { HOP } from './forward.ts';
 import type { RequestHead } from './forward.ts';
+import { isGrpc } from './grpc.ts';
 
 export const H2_LIMITS = {
   maxConcurrentStreams: 128,
@@ -91,6 +92,7 @@ export function readH2RequestHead(req: Http2ServerRequest, proto: string): Reque
   let contentLength: string | undefined;
   let cookie: string | undefined;
   let xff: string | undefined;
+  let grpc = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
@@ -105,6 +107,9 @@ export function readH2RequestHead(req: Http2ServerRequest, proto: string): Reque
       case 'cookie': cookie = cookie === undefined ? value : `${cookie}; ${value}`; continue;
       case 'x-forwarded-for': xff = xff === undefined ? value : `${xff}, ${value}`; continue;
       case 'x-forwarded-proto': case 'x-forwarded-host': continue;
+      case 'content-type': grpc = isGrpc(value); break;
+      // TE is hop-by-hop, but over HTTP/2 it may only say `trailers` (RFC 9113 8.2.2), which gRPC requires end to end.
+      case 'te': if (value.trim().toLowerCase() === 'trailers') out.push(name, 'trailers'); continue;
       default: if (HOP.has(name)) continue;
     }
     out.push(name, value);
@@ -116,5 +121,5 @@ export function readH2RequestHead(req: Http2ServerRequest, proto: string): Reque
   if (host !== undefined) out.push('x-forwarded-host', host);
   // No body when the HEADERS frame ended the stream; otherwise one follows, with or without content-length.
   const hasBody = !req.stream.endAfterHeaders && contentLength !== '0';
-  return { headers: out, host, hostCount, contentLength: hasBody ? contentLength : undefined, chunked: hasBody && contentLength === undefined };
+  return { headers: out, host, hostCount, contentLength: hasBody ? contentLength : undefined, chunked: hasBody && contentLength === undefined, grpc };
 }

@@ -47,7 +47,7 @@ export class PoolPlan {
     const auto = pool.retry?.perTryTimeoutMs === 'auto';
     const serving = new Set(routing?.serving ?? []);
     const tiers = new Map<number, Tier>();
-    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b.upstream.origin), outlier: cells?.outliers.cell(b.id, pool.outlier), latency: cells?.latencies.cell(b.id, auto) });
+    const target = (b: BackendConfig): Target => ({ backend: b, weight: b.weight, dispatcher: dispatchers.get(b), outlier: cells?.outliers.cell(b.id, pool.outlier), latency: cells?.latencies.cell(b.id, auto) });
     for (const level of pool.levels) {
       const up = pool.backends.filter((b) => b.level === level && b.weight > 0 && serving.has(b.id));
       if (up.length > 0) tiers.set(level, { level, weight: 0, picker: new SmoothPicker(preferRegion(up, region).map(target)) });

@@ -11,11 +11,11 @@ import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Config } from '@veloflux/config/types';
 import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
-import { Dispatchers } from './dispatchers.ts';
+import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
-import { isGrpc, parseGrpcTimeout } from './grpc.ts';
+import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
 import { createH2Server, readH2RequestHead } from './h2.ts';
 import { createSniffingServer } from './listener.ts';
 import { Drainer } from './drain.ts';
@@ -198,7 +198,7 @@ export class DataPlane {
   /** New routing state and/or config: a new snapshot for new requests; in-flight requests keep theirs. */
   update(config: Config, routing: RoutingState): void {
     if (config !== this.#snapshot.config) {
-      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map((b) => b.upstream.origin))), config.dataplane);
+      this.#dispatchers.retain(new Set(config.pools.flatMap((p) => p.backends.map(dispatcherKey))), config.dataplane);
       const ids = new Set(config.pools.flatMap((p) => p.backends.map((b) => b.id)));
       this.#cells.outliers.retain(ids);
       this.#cells.latencies.retain(ids, config.dataplane.headerTimeoutMs);
@@ -291,6 +291,7 @@ export class DataPlane {
     if (plan === undefined) {
       const startedAt = performance.now();
       sendError(res, ERRORS.NO_ROUTE, `no route for host "${head.host ?? ''}" and path "${url.split('?')[0]}"`);
+      if (head.grpc) this.#hooks.grpc?.('', String(grpcStatusOf(ERRORS.NO_ROUTE)));
       this.#hooks.done('', undefined, 404, 0, startedAt);
       this.#hooks.access?.(req, res, '', undefined, 404, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
@@ -299,12 +300,14 @@ export class DataPlane {
     if (first === undefined) {
       const startedAt = performance.now();
       sendError(res, ERRORS.NO_HEALTHY_BACKEND, `no backend of pool "${plan.name}" can serve at any level`, { 'retry-after': String(DEFAULTS.retryAfterSeconds) });
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.NO_HEALTHY_BACKEND)));
       this.#hooks.done(plan.name, undefined, 503, 0, startedAt);
       this.#hooks.access?.(req, res, plan.name, undefined, 503, 0, startedAt, Number(res.getHeader('content-length') ?? 0), false);
       return;
     }
     if (deadlineMs === 0) {
       sendError(res, ERRORS.DEADLINE_EXCEEDED, 'the client\'s grpc-timeout is 0');
+      if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
       this.#hooks.done(plan.name, undefined, ERRORS.DEADLINE_EXCEEDED.status, 0, performance.now());
       return;
     }
@@ -313,7 +316,7 @@ export class DataPlane {
     const length = head.contentLength;
     const hasBody = (length !== undefined && length !== '0') || head.chunked;
     if (!hasBody) {
-      const x = new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks);
+      const x = new Exchange(req, res, plan, first, null, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
       this.#begin(x, deadlineMs, tracked);
       return;
     }
@@ -330,7 +333,7 @@ export class DataPlane {
         const clean: string[] = [];
         for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') clean.push(headers[i] as string, headers[i + 1] as string);
         clean.push('content-length', String(body.length));
-        const x = new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks);
+        const x = new Exchange(req, res, plan, first, body, clean, this.#settings, this.#budget, this.#hooks, head.grpc);
         this.#begin(x, deadlineMs, tracked);
       });
       // The client left or its body failed before it was complete: nothing was sent, nothing counts against a backend.
@@ -342,7 +345,7 @@ export class DataPlane {
       });
       return;
     }
-    const x = new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks);
+    const x = new Exchange(req, res, plan, first, req, headers, this.#settings, this.#budget, this.#hooks, head.grpc);
     this.#begin(x, deadlineMs, tracked);
   }
 

@@ -11,6 +11,16 @@ const CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
 /** Seconds; from a fast local hop to a slow upstream near the default header_timeout. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** gRPC status codes by number (grpc/doc/statuscodes.md); anything else a backend sends counts as UNKNOWN, as
+ *  gRPC clients take it, so a backend cannot grow the label set. */
+export const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'] as const;
+
+/** The canonical name of a grpc-status header value. */
+export function grpcCodeName(status: string): string {
+  const n = /^\d{1,2}$/.test(status) ? Number(status) : -1;
+  return GRPC_CODES[n] ?? 'UNKNOWN';
+}
+
 interface BackendCells { readonly byClass: CounterCell[]; readonly level: number; readonly duration: HistogramCell }
 interface PoolCells { readonly duration: HistogramCell; readonly retries: CounterCell; readonly rescued: CounterCell; readonly hedged: CounterCell; readonly noBackend: CounterCell[] }
 
@@ -20,6 +30,7 @@ export class TrafficMetrics {
   readonly retries = new CounterFamily('veloflux_retries_total', 'Extra attempts made to rescue failed requests, by pool.');
   readonly rescued = new CounterFamily('veloflux_rescued_requests_total', 'Requests that failed on a backend and were answered by another (per-request rescue), by pool.');
   readonly hedged = new CounterFamily('veloflux_hedged_requests_total', 'Requests that got a hedged second try after pools[].retry.per_try_timeout (the first answer wins), by pool.');
+  readonly grpc = new CounterFamily('veloflux_grpc_responses_total', 'gRPC calls answered, by pool and grpc_code (the grpc-status the client got, by name: OK, UNAVAILABLE...).');
   readonly passive = new CounterFamily('veloflux_passive_failures_total', 'Real requests refused, reset or timed out by a backend (passive health signals), by pool and backend.');
   readonly tlsReloads = new CounterFamily('veloflux_tls_certificate_reloads_total', 'Re-reads of a TLS listener certificate that found new files, by cert_file and result ("ok": now served; "error": refused, the previous certificate stays).');
   readonly accessLogDropped = new CounterFamily('veloflux_access_log_dropped_total', 'Access log lines dropped because the destination (stdout or the file) did not keep up or failed.');
@@ -27,9 +38,11 @@ export class TrafficMetrics {
   readonly #backends = new Map<string, BackendCells>();
   readonly #pools = new Map<string, PoolCells>();
   readonly #passive = new Map<string, CounterCell>();
+  /** Per pool, cells by grpc-status value as received (a string of one or two digits in practice). */
+  readonly #grpc = new Map<string, Map<string, CounterCell>>();
 
   get families(): readonly (CounterFamily | HistogramFamily)[] {
-    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive, this.accessLogDropped, this.tlsReloads];
+    return [this.requests, this.duration, this.retries, this.rescued, this.hedged, this.passive, this.grpc, this.accessLogDropped, this.tlsReloads];
   }
 
   /** The same form as prom-client's `registry.getMetricsAsJSON()`. */
@@ -42,7 +55,8 @@ export class TrafficMetrics {
     const pools = new Set(config.pools.map((p) => p.name));
     const backends = new Set(config.pools.flatMap((p) => p.backends.map((b) => `${p.name}\u0000${b.address}`)));
     const keep = (l: Record<string, string>): boolean => (l.pool === '' || pools.has(l.pool as string)) && (!l.backend || backends.has(`${l.pool}\u0000${l.backend}`));
-    for (const f of [this.requests, this.retries, this.rescued, this.hedged, this.passive]) f.drop(keep);
+    for (const f of [this.requests, this.retries, this.rescued, this.hedged, this.passive, this.grpc]) f.drop(keep);
+    for (const [name] of this.#grpc) if (!pools.has(name)) this.#grpc.delete(name);
     const levels = new Set(config.pools.flatMap((p) => p.levels.map((l) => `${p.name}\u0000${l}`)));
     this.duration.drop((l) => (l.pool === '' || pools.has(l.pool as string)) && (l.level === '' || levels.has(`${l.pool}\u0000${l.level}`)));
     // A backend that changed level keeps its id: its cells are made again for the new level.
@@ -100,6 +114,20 @@ export class TrafficMetrics {
       p.retries.value += attempts - 1;
       if (cls < 2) p.rescued.value++;
     }
+  }
+
+  /** A gRPC call ended with this grpc-status (from a backend or the proxy itself). */
+  grpcStatus(pool: string, status: string): void {
+    let byStatus = this.#grpc.get(pool);
+    if (byStatus === undefined) { byStatus = new Map(); this.#grpc.set(pool, byStatus); }
+    let c = byStatus.get(status);
+    if (c === undefined) {
+      // Bounded: every value outside 0-16 shares the UNKNOWN cell, and only the first few raw spellings get a key.
+      const name = grpcCodeName(status);
+      c = this.grpc.cell({ pool, grpc_code: name });
+      if (byStatus.size < 64) byStatus.set(status, c);
+    }
+    c.value++;
   }
 
   /** An access log line was dropped. */

@@ -65,14 +65,22 @@ export function proxyId(env: NodeJS.ProcessEnv = process.env): string {
   return pod ? pod : hostname();
 }
 
+/** SPEC 8: skip-verify is explicit, and said once per pool each time a config holding it is loaded. */
+function warnInsecureTls(log: ControlOptions['log'], config: Config): void {
+  for (const p of config.pools) {
+    if (p.tls?.insecureSkipVerify) log.warn({ pool: p.name, protocol: p.protocol }, 'backend TLS certificates are not verified for this pool (tls.insecure_skip_verify: true)');
+  }
+}
+
 export function startControlSide(config: Config, version: string, opts: ControlOptions): ControlSide {
   const { log } = opts;
   const token = new TokenSource(config, { log });
   const id = opts.proxyId ?? proxyId();
-  const prober = new Prober({ proxyId: id, version: PROXY_VERSION });
+  const prober = new Prober({ proxyId: id, userAgent: `veloflux-health-check/${PROXY_VERSION}` });
   const clock = opts.clock ?? systemClock;
   const controller = new Controller(config, version, { probe: (b) => prober.probe(b), clock, proxyId: id, traffic: () => opts.traffic.json() });
   controller.on('event', (e) => logEvent(log, e));
+  warnInsecureTls(log, config);
   const metrics = new ControlMetrics(() => controller, () => clock.now());
   const notifier = attachNotifier(controller, config, log, { counter: { delivered: (channel, ok) => metrics.notification(channel, ok) }, clock });
   const drills = new Drills({ controller: () => controller, prober, traffic: () => opts.traffic.json(), notifier: (): DrillNotifier => notifier, clock });
@@ -100,6 +108,7 @@ export function startControlSide(config: Config, version: string, opts: ControlO
     }
     opts.beforeApply?.(loaded.config, loaded.version);
     controller.apply(loaded.config, loaded.version);
+    warnInsecureTls(log, loaded.config);
     notifier.configure(loaded.config.notification);
     metrics.reload('success');
     return { ok: true, version: loaded.version, changed: true };

@@ -69,6 +69,10 @@ export async function startProxy(config: Config, version: string, opts: StartOpt
         traffic.done(pool, target, status, attempts, startedAt);
         extra?.done?.(pool, target, status, attempts, startedAt);
       },
+      grpc: (pool, status) => {
+        traffic.grpcStatus(pool, status);
+        extra?.grpc?.(pool, status);
+      },
       access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       ...(extra?.upgraded ? { upgraded: extra.upgraded } : {}),
       tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),

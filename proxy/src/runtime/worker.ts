@@ -36,6 +36,7 @@ process.on('message', (m: ToWorker) => {
         outlier: (backendId, reason) => send({ type: 'outlier', backendId, reason }),
         hedged: (pool) => traffic.hedge(pool),
         done: (pool, target, status, attempts, startedAt) => traffic.done(pool, target, status, attempts, startedAt),
+        grpc: (pool, status) => traffic.grpcStatus(pool, status),
         tlsReload: (certFile, result) => traffic.tlsReload(certFile, result),
         access: (req, res, pool, target, status, attempts, startedAt, bytes, hedged) => accessLog.record(req, res, pool, target, status, attempts, startedAt, bytes, hedged),
       },
