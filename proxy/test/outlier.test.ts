@@ -168,3 +168,35 @@ routes:
   assert.equal((await get(p, '/all')).body, 'backup');
   assert.equal(p.events.filter((e) => e.type === 'backend_down' && e.pool === 'app').length, 0, 'pool app: still not ejected');
 });
+
+test('a primary that stops answering (per_try_timeout with hedging): each try without an answer is a gateway error, so it is ejected after consecutive_gateway_errors and no request fails', async (t) => {
+  const [stalling, backup] = await startBackends('stalling', 'backup') as [TestBackend, TestBackend];
+  let stalled = false;
+  stalling.handler = () => stalled; // true: read, never answered (its /health still answers)
+  // Probes slow enough that only real traffic can take the primary out during the test.
+  const slow = 'health_check: { interval: "30s", timeout: "1s" }';
+  const p = await startTestProxy(`pools:
+  - name: app
+    backends:
+      - { address: "${stalling.address}", ${slow} }
+      - { address: "${backup.address}", failover_level: 1, ${slow} }
+    retry: { per_try_timeout: "100ms", hedge: true }
+    outlier_detection: { consecutive_5xx: 0, consecutive_gateway_errors: 3, base_ejection: "30s", max_ejection_percent: 100 }
+routes:
+  - pool: app
+`);
+  t.after(async () => { await p.stop(); await stalling.kill(); await backup.kill(); });
+  await p.waitReady();
+  assert.equal((await get(p)).body, 'stalling');
+  stalled = true;
+  const bodies: { status: number; body: string }[] = [];
+  for (let i = 0; i < 6; i++) bodies.push(await get(p));
+  assert.deepEqual(bodies.map((b) => b.status), [200, 200, 200, 200, 200, 200], 'every request answered (by the hedge)');
+  assert.ok(bodies.every((b) => b.body === 'backup'), JSON.stringify(bodies));
+  const ejected = await p.waitFor((e) => e.type === 'backend_down' && e.by === 'outlier', 2000, 'the ejection');
+  assert.match(ejected.type === 'backend_down' ? ejected.error : '', /3 consecutive gateway errors \(last: failed \(no response within per_try_timeout\); consecutive_gateway_errors 3\)/);
+  await p.waitFor((e) => e.type === 'failover_activated', 2000, 'the pool fails over');
+  const before = stalling.seen.length;
+  for (let i = 0; i < 5; i++) assert.equal((await get(p)).body, 'backup');
+  assert.equal(stalling.seen.length, before, 'an ejected primary gets no more tries');
+});

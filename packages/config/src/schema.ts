@@ -116,7 +116,7 @@ export const poolSchema = s.object(
     outlier_detection: s.optional(s.object(
       {
         consecutive_5xx: s.int({ doc: 'Eject a backend after this many consecutive 5xx answers or backend faults (refused, reset, timed out, invalid HTTP); 0 turns this detector off. A client that leaves (499) never counts.', default: D.outlier.consecutive5xx, min: 0, max: 100_000 }),
-        consecutive_gateway_errors: s.int({ doc: 'Eject after this many consecutive 502/503/504 answers or backend faults (connect failures, resets, timeouts); 0 turns this detector off.', default: D.outlier.consecutiveGatewayErrors, min: 0, max: 100_000 }),
+        consecutive_gateway_errors: s.int({ doc: 'Eject after this many consecutive 502/503/504 answers or backend faults (connect failures, resets, timeouts, and tries that got no response head within retry.per_try_timeout); 0 turns this detector off.', default: D.outlier.consecutiveGatewayErrors, min: 0, max: 100_000 }),
         error_percent: s.int({ doc: 'Eject when more than this percent of a backend\'s answers over `interval` were 5xx or backend faults, with at least min_requests in the interval; 100 turns this detector off.', default: D.outlier.errorPercent, min: 0, max: 100 }),
         min_requests: s.int({ doc: 'Requests a backend must have answered in one `interval` before error_percent judges it.', default: D.outlier.minRequests, min: 1, max: 10_000_000 }),
         interval: dur('Window of error_percent.', D.outlier.intervalMs),

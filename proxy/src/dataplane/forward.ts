@@ -531,6 +531,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     if (this.#finished || this.#owner !== undefined || this.#hedged) return;
     const retry = this.#plan.retry;
     if (retry === undefined) return;
+    // No response head within the per-try timeout: a gateway error for outlier detection (Envoy counts a per-try
+    // timeout the same way), so a backend that stalls is ejected after a few requests rather than when header
+    // timeouts or probes catch up. A client cannot cause it: a client that left has finished the exchange.
+    this.#target.outlier?.failed('no response within per_try_timeout');
     const tried = (this.#tried ??= new Set());
     tried.add(this.#target);
     for (const t of this.#tries ?? []) tried.add(t.target);

@@ -9,6 +9,7 @@
 //   backend answered 500, 501, 505..599                 | +1              | reset                      | request, error
 //   backend answered 502, 503, 504                      | +1              | +1                         | request, error
 //   backend fault: refused, reset, timed out, bad HTTP  | +1              | +1                         | request, error
+//   no response head within retry.per_try_timeout     | +1              | +1                         | request, error
 //   client left, request refused as malformed (ours)    | nothing: not the backend's doing (fault.ts)
 //
 // error_percent is judged at the end of each `interval` (on the first outcome after it), with min_requests.
