@@ -95,9 +95,10 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
     assert.deepEqual([...primary.probes.keys()].filter((k) => k.startsWith('proxy-')).sort(), ['proxy-0', 'proxy-1', 'proxy-2']);
   });
 
-  await t.test('a backend that fails only the probes of one proxy: shared keeps the majority\'s level; local moves that proxy alone', async () => {
+  await t.test('a backend that fails only the probes of one proxy: shared keeps the majority\'s level; local moves that proxy alone', async (st) => {
     await record();
     primary.healthy = (id) => id !== 'proxy-0';
+    st.after(() => { primary.healthy = () => true; }); // later subtests must not inherit it, even if this one fails
     await until('proxy-0 to see the primary down', async () => ((await poolOf(proxies[0] as ProxyProc))?.backends.find((b) => b.address === primary.address)?.health === 'down' ? true : undefined));
     // Ten probe intervals: the majority sees it up, so nobody moves.
     await new Promise((r) => setTimeout(r, 3000));
@@ -118,7 +119,8 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
       const levels = await Promise.all(proxies.map(async (p) => (await poolOf(p))?.activeLevel));
       return levels.join(',') === '1,0,0' ? true : undefined;
     });
-    const fp = await until('status: local, ReplicasDisagree', async () => { const p = await getPool(); return p.status?.consensus?.mode === 'local' && p.status.conditions?.some((c) => c.reason === 'ReplicasDisagree') ? p : undefined; });
+    // The status follows the proxies' reports as they arrive: wait for it to settle on what they serve.
+    const fp = await until('status: local, ReplicasDisagree, 2/3', async () => { const p = await getPool(); return p.status?.consensus?.mode === 'local' && p.status.conditions?.some((c) => c.reason === 'ReplicasDisagree') && p.status.consensus.agree === '2/3' ? p : undefined; });
     assert.equal(fp.status?.consensus?.agree, '2/3', 'local: two proxies on the most common level');
     primary.healthy = () => true;
     await until('proxy-0 back on level 0', () => all((p) => p.activeLevel === 0));
