@@ -147,3 +147,38 @@ dataplane: { header_timeout: "5s" }
   assert.equal(backupStats.closed, closedB + 1, 'the hedge was cancelled');
   assert.equal(p.events.filter((e) => e.type === 'backend_down').length, 0);
 });
+
+test('hedge: more stalled requests than the retry budget has slots: refused hedges wait for a slot, none waits for header_timeout, and the backup never has more hedges at once than the budget', async (t) => {
+  const [a, backup] = await startBackends('a', 'backup') as [TestBackend, TestBackend];
+  behave(a, () => 'stall');
+  // The backup answers after 200 ms, so each hedge holds its budget slot that long; it counts hedges in flight.
+  let open = 0;
+  let maxOpen = 0;
+  backup.handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/health') return false;
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    setTimeout(() => { open--; if (!res.destroyed) res.end('backup'); }, 200);
+    return true;
+  };
+  const p = await startTestProxy(`pools:
+  - name: app
+    backends:
+      - { address: "${a.address}", ${hc} }
+      - { address: "${backup.address}", failover_level: 1, ${hc} }
+    retry: { per_try_timeout: "100ms", hedge: true }
+routes:
+  - pool: app
+dataplane: { header_timeout: "20s", retry_budget_percent: 10 }
+`);
+  t.after(async () => { await p.stop(); await a.kill(); await backup.kill(); });
+  await p.waitReady();
+  // 64 requests at once: the budget is max(16, 10% of 64) = 16 hedges in flight, so 48 are refused at first. A
+  // refused hedge that gave up would be answered only when header_timeout (20 s) rescues it, unhedged.
+  const N = 64;
+  const answers = await Promise.all(Array.from({ length: N }, () => call(p, 'GET', AbortSignal.timeout(15_000))));
+  assert.deepEqual([...new Set(answers.map((r) => `${r.status} ${r.body}`))], ['200 backup']);
+  assert.equal(await hedged(p), N, 'every request was hedged');
+  assert.ok(maxOpen <= 16, `at most 16 hedges at once on the backup (the budget), saw ${maxOpen}`);
+  assert.ok(maxOpen >= 2, `hedges ran side by side (saw ${maxOpen})`);
+});

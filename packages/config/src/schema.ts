@@ -129,7 +129,7 @@ export const poolSchema = s.object(
     retry: s.optional(s.object(
       {
         per_try_timeout: perTrySchema,
-        hedge: s.bool({ doc: 'Idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE with a body of at most 64 KiB): after per_try_timeout, send a second try to the next candidate (same level, then the next level) and keep the first answer, cancelling the other. Never for other methods; a hedge is a retry for the retry budget (dataplane.retry_budget_percent), so a slow pool cannot double its own load. Counted in veloflux_hedged_requests_total.', default: D.retry.hedge }),
+        hedge: s.bool({ doc: 'Idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE with a body of at most 64 KiB): after per_try_timeout, send a second try to the next candidate (same level, then the next level) and keep the first answer, cancelling the other. Never for other methods; a hedge is a retry for the retry budget (dataplane.retry_budget_percent), so a slow pool cannot double its own load; a hedge the budget has no slot for waits until a retry ends (at most until header_timeout) rather than being dropped. Counted in veloflux_hedged_requests_total.', default: D.retry.hedge }),
       },
       { doc: 'Per-try timeout and hedging (SPEC 10); off when absent: a try waits up to dataplane.header_timeout.' },
     )),

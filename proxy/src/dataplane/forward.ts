@@ -102,12 +102,51 @@ export class Budget {
   inflight = 0;
   retrying = 0;
   readonly #percent: number;
+  /** Hedges the budget refused, waiting for a retry to end (first come, first served). */
+  readonly #waiting = new Set<BudgetWaiter>();
+  #waking = false;
   constructor(percent: number) {
     this.#percent = percent;
   }
   allows(): boolean {
     return this.retrying < Math.max(DEFAULTS.dataplane.retryBudgetMinConcurrent, (this.inflight * this.#percent) / 100);
   }
+
+  /**
+   * A hedge (pools[].retry) the budget refused waits for a slot instead of giving up: when a primary stalls,
+   * every request on it reaches its per-try timeout within a few milliseconds, more than the budget's slots, and
+   * a refused hedge would otherwise wait the whole header_timeout. The bound holds: a waiter starts only when a
+   * retry has ended and allows() says yes.
+   */
+  wait(w: BudgetWaiter): void {
+    this.#waiting.add(w);
+  }
+
+  unwait(w: BudgetWaiter): void {
+    this.#waiting.delete(w);
+  }
+
+  /** A retry ended. Waiters are woken on the next turn, not inside the callback of the exchange that ended. */
+  release(): void {
+    this.retrying--;
+    if (this.#waiting.size === 0 || this.#waking) return;
+    this.#waking = true;
+    setImmediate(Budget.#wake, this);
+  }
+
+  static #wake(this: void, b: Budget): void {
+    b.#waking = false;
+    for (const w of b.#waiting) {
+      if (!b.allows()) return;
+      b.#waiting.delete(w);
+      w.budgetFreed();
+    }
+  }
+}
+
+/** An exchange whose hedge waits for the retry budget. */
+export interface BudgetWaiter {
+  budgetFreed(): void;
 }
 
 /**
@@ -344,7 +383,7 @@ interface Try {
   live: boolean;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler, Drainable {
+export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWaiter {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
   readonly #plan: PoolPlan;
@@ -382,6 +421,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
   /** Whose response goes to the client: undefined until a head arrives, null for main, else that try. */
   #owner: Try | null | undefined;
   #hedged = false;
+  /** A hedge the retry budget refused waits in Budget.wait. */
+  #waitingBudget = false;
   /** The target of main once later tries exist (#target then follows whichever try owns or failed last). */
   #mainTarget!: Target;
   /** Times the exchange itself dispatched (main): the first one started at #startedAt. */
@@ -535,12 +576,31 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     // timeout the same way), so a backend that stalls is ejected after a few requests rather than when header
     // timeouts or probes catch up. A client cannot cause it: a client that left has finished the exchange.
     this.#target.outlier?.failed('no response within per_try_timeout');
+    this.#hedge();
+  }
+
+  /** The budget has a slot again for the hedge it refused (Budget.wait). */
+  budgetFreed(): void {
+    this.#waitingBudget = false;
+    if (this.#finished || this.#owner !== undefined || this.#hedged || !this.#mainLive) return;
+    this.#hedge();
+  }
+
+  /** The next try after a per-try timeout, when there is a candidate and the retry budget allows (else it waits). */
+  #hedge(): void {
+    const retry = this.#plan.retry;
+    if (retry === undefined) return;
     const tried = (this.#tried ??= new Set());
     tried.add(this.#target);
     for (const t of this.#tries ?? []) tried.add(t.target);
     const next = this.#plan.next(this.#firstLevel, tried);
+    if (next === undefined) return;
     // A hedge is a retry: the budget bounds it even across levels, so a slow pool cannot double its own load.
-    if (next === undefined || !this.#budget.allows()) return;
+    if (!this.#budget.allows()) {
+      this.#waitingBudget = true;
+      this.#budget.wait(this);
+      return;
+    }
     this.#hedged = true;
     if (!this.#retrying) { this.#retrying = true; this.#budget.retrying++; }
     if (retry.hedge) this.#hooks.hedged?.(this.#plan.name);
@@ -720,6 +780,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
 
   #fail(err: Error, sent = this.#sent): void {
     if (this.#finished) return;
+    // The rescue below decides what comes next; a hedge still waiting for the budget is no longer wanted.
+    if (this.#waitingBudget) { this.#waitingBudget = false; this.#budget.unwait(this); }
     const fault = faultOf(err as Error & { code?: string }, this.#clientGone);
     const res = this.#res;
     if (fault.side === 'client') {
@@ -775,8 +837,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable {
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
     this.#tracker?.delete(this);
+    if (this.#waitingBudget) { this.#waitingBudget = false; this.#budget.unwait(this); }
     this.#budget.inflight--;
-    if (this.#retrying) this.#budget.retrying--;
+    if (this.#retrying) this.#budget.release();
     // The 'close' listener stays: the response is done with, and #finished makes a late call a no-op.
     this.#hooks.done(this.#plan.name, this.#target, status, this.#attempts, this.#startedAt);
     // An error the proxy answered itself (sendError) has no upstream body: its bytes are its content-length.
