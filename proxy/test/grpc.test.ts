@@ -3,13 +3,14 @@
 // stream is not replayed), failover of new calls with zero failed unary calls, refused streams rescued.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { constants as h2, createServer as createH2Server } from 'node:http2';
+import { connect as h2connect, constants as h2, createServer as createH2Server } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from '../src/dataplane/plan.ts';
 import { echoClient, grpc, startBackendProcess, startEchoServer, unary } from './helpers/grpc.ts';
 import type { EchoClient, Msg } from './helpers/grpc.ts';
+import { startProxyProcess } from './helpers/process.ts';
 import { startTestProxy } from './helpers/proxy.ts';
 import type { TestProxy } from './helpers/proxy.ts';
 
@@ -212,8 +213,11 @@ test('a backend that refuses the call (RST_STREAM REFUSED_STREAM, GOAWAY before 
       assert.deepEqual(r.trailers.get('x-trailer'), ['done']);
     }
     // Refusals are the backend's doing: after unhealthy_threshold (2) of them it is down and calls go straight on.
-    // A GOAWAY with last stream id 0 refuses streams before the server ever sees them.
-    assert.equal(b.streams, name === 'GOAWAY' ? 0 : 2, `${name}: streams the refusing backend saw`);
+    // A GOAWAY with last stream id 0 refuses streams before the server ever sees them. A unary call's body goes
+    // to undici whole (a Buffer), so undici itself sends a REFUSED_STREAM call once more on the same connection
+    // (RFC 9113 8.7 allows one such retry) before the proxy rescues it: 2 streams for each of the 2 calls.
+    assert.equal(b.streams, name === 'GOAWAY' ? 0 : 4, `${name}: streams the refusing backend saw; passive ${JSON.stringify(f.passive)} done ${JSON.stringify(f.done)}`);
+    assert.equal(f.passive.length, 2, `${name}: one passive failure per refused call`);
     assert.deepEqual(f.done.map((d) => [d.status, d.attempts]), [[200, 2], [200, 2], [200, 1], [200, 1], [200, 1]], name);
     // A client stream still open when the refusal comes: undici reports the request body's premature close
     // without the stream's error code, so it is not known refused and not replayed (SPEC 8's safe side). If it
@@ -276,4 +280,44 @@ test('veloflux_grpc_responses_total: codes by name, a backend\'s nonsense grpc-s
     child.stdin?.end(text);
   });
   assert.equal(out.code, 0, out.text);
+});
+
+test('abuse: calls reset in the same packet that sent them (gRPC and plain HTTP/2 to an h2c pool) cannot wedge the proxy', async (t) => {
+  // Before abortSoon (forward.ts), undici destroyed the upstream stream it had just submitted, before the session
+  // had written it, and node's HTTP/2 session then spun forever (100% CPU, memory without bound): one client
+  // wedged the data plane for everyone. The proxy runs as its own process here, so a wedge is seen, not suffered.
+  const backend = await startEchoServer('primary');
+  t.after(() => backend.stop());
+  const proc = await startProxyProcess(poolYaml([{ address: backend.address }]));
+  t.after(async () => { proc.child.kill('SIGKILL'); await proc.exited; });
+  const url = `http://127.0.0.1:${proc.data}`;
+  const ready = async (): Promise<void> => {
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`http://127.0.0.1:${proc.admin}/readyz`).catch(() => undefined);
+      if (r?.status === 200) return;
+      await sleep(50);
+    }
+    assert.fail('the proxy did not become ready');
+  };
+  await ready();
+  const s = h2connect(url);
+  s.on('error', () => {});
+  await once(s, 'connect');
+  const empty = Buffer.from([0, 0, 0, 0, 0]); // a gRPC frame holding an empty HealthCheckRequest
+  for (let i = 0; i < 300 && !s.destroyed; i++) {
+    const grpcCall = i % 2 === 0;
+    const r = s.request(grpcCall
+      ? { ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' }
+      : { ':method': 'GET', ':path': `/plain/${i}` });
+    r.on('error', () => {});
+    if (grpcCall) r.end(empty); else r.end();
+    r.close(h2.NGHTTP2_CANCEL); // HEADERS, DATA and RST_STREAM leave in one write
+    if (i % 25 === 24) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await sleep(300);
+  s.destroy();
+  // The data plane still answers, on a new connection, within a client deadline.
+  const c = client(t, `127.0.0.1:${proc.data}`);
+  for (let i = 0; i < 3; i++) assert.equal((await unary(c, { text: `after-${i}` }, { deadlineMs: 5000 })).reply.text, `after-${i}`);
+  assert.equal(proc.child.exitCode, null, 'the proxy is still running');
 });

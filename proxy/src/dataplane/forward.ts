@@ -29,6 +29,22 @@ type Controller = Dispatcher.DispatchController;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+/**
+ * Aborts an upstream exchange on the next turn of the event loop, never in the turn it may have been dispatched in.
+ * Node's HTTP/2 session spins forever (100% CPU, memory without bound: one empty DATA frame after another, in
+ * `SendPendingData`) when undici destroys a stream it submitted before the session flushed it, which undici's abort
+ * does (close, then destroy, synchronously). A client that sends a request and its RST_STREAM in one packet, or
+ * closes a WebSocket at once, made the proxy do exactly that: one client wedged the whole data plane (ADR 0008).
+ * By the next turn the session has written the stream out. A late abort of a finished request is a no-op.
+ */
+export function abortSoon(c: Controller | undefined, err: Error): void {
+  if (c !== undefined) setImmediate(abortNow, c, err);
+}
+
+function abortNow(c: Controller, err: Error): void {
+  c.abort(err);
+}
+
 /** Hop-by-hop headers (RFC 9110 7.6.1; http2-settings: RFC 7540 3.2.1), never forwarded; undici also refuses
  *  some of them, and node's HTTP/2 refuses to send the connection-specific ones (RFC 9113 8.2.2). */
 export const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings']);
@@ -298,9 +314,8 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
  * body that has all arrived, one Buffer. The first replayBufferBytes are kept, so a refused call can be sent again
  * with what already went out, followed by whatever is still to come.
  *
- * (Tried and reverted: holding the first attempt one event-loop turn so a unary body goes to undici whole, which
- * saves the stream pipeline per call and measured ~2.6x unary calls/s; under upstream header timeouts it wedged
- * the data plane, new connections included, in 8 of 9 runs against 0 of 3 without it. Cause not found; ADR 0008.)
+ * The first attempt waits for the body's end or one event-loop turn (Exchange.start), so a unary call, whose
+ * message arrives with its HEADERS, goes to undici as one Buffer: no stream pipeline per call (ADR 0008).
  */
 export class GrpcBody {
   readonly #req: ClientRequest;
@@ -311,6 +326,7 @@ export class GrpcBody {
   #replayable = true;
   #ended = false;
   #out: PassThrough | undefined;
+  #waiting: { bodyEnded(): void } | undefined;
 
   constructor(req: ClientRequest) {
     this.#req = req;
@@ -334,7 +350,19 @@ export class GrpcBody {
   #onEnd = (): void => {
     this.#ended = true;
     this.#out?.end();
+    const waiting = this.#waiting;
+    if (waiting !== undefined) { this.#waiting = undefined; waiting.bodyEnded(); }
   };
+
+  /** Tells `x` when the whole body has arrived (once). */
+  onEnd(x: { bodyEnded(): void }): void {
+    this.#waiting = x;
+  }
+
+  /** The whole body has arrived. */
+  get ended(): boolean {
+    return this.#ended;
+  }
 
   /** What to send: the whole body when it has arrived, else a stream of what came so far and the rest. */
   body(): Buffer | PassThrough {
@@ -421,6 +449,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
   /** Whose response goes to the client: undefined until a head arrives, null for main, else that try. */
   #owner: Try | null | undefined;
   #hedged = false;
+  /** A gRPC call's first attempt waited one turn for its body (start). */
+  #deferred = false;
   /** A hedge the retry budget refused waits in Budget.wait. */
   #waitingBudget = false;
   /** The target of main once later tries exist (#target then follows whichever try owns or failed last). */
@@ -526,7 +556,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
 
   /** The proxy ended the exchange itself (deadline, drain): every try still running is aborted, at nobody's fault. */
   #abortAll(why: string): void {
-    this.#controller?.abort(new ClientGone(why));
+    abortSoon(this.#controller, new ClientGone(why));
     if (this.#tries !== undefined) this.#cancelOthers(undefined);
   }
 
@@ -536,7 +566,18 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
   }
 
   start(): void {
-    if (this.#grpcBody !== undefined && this.#attempts === 0) this.#options = { ...this.#options, body: this.#grpcBody.body() };
+    if (this.#grpcBody !== undefined && this.#attempts === 0) {
+      // A unary call's message usually arrives with its HEADERS, in the same read: the attempt waits for the end of
+      // the body (which then goes to undici as one Buffer: no stream pipeline per call) or one turn of the event
+      // loop (then it streams), whichever comes first (ADR 0008).
+      if (!this.#deferred && !this.#grpcBody.ended) {
+        this.#deferred = true;
+        this.#grpcBody.onEnd(this);
+        setImmediate(Exchange.#startDeferred, this);
+        return;
+      }
+      this.#options = { ...this.#options, body: this.#grpcBody.body() };
+    }
     this.#attempts++;
     this.#mainStarts++;
     this.#sent = false;
@@ -561,6 +602,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     if (ms >= this.#settings.headerTimeoutMs) return; // header_timeout comes first: rescue handles it.
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(Exchange.#onPerTry, ms, this);
+  }
+
+  /** The first attempt of a gRPC call whose body had not all arrived: its end came, or a turn passed (start). */
+  static #startDeferred(this: void, ex: Exchange): void {
+    if (!ex.#finished && ex.#attempts === 0) ex.start();
+  }
+
+  /** GrpcBody: the whole body arrived while the first attempt waited for it. */
+  bodyEnded(): void {
+    Exchange.#startDeferred(this);
   }
 
   static #onPerTry(this: void, ex: Exchange): void {
@@ -658,12 +709,12 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     if (this.#timer !== undefined) { clearTimeout(this.#timer); this.#timer = undefined; }
     if (keep !== null && this.#mainLive) {
       this.#mainLive = false;
-      this.#controller?.abort(new ClientGone('try cancelled'));
+      abortSoon(this.#controller, new ClientGone('try cancelled'));
     }
     for (const t of this.#tries ?? []) {
       if (t === keep || !t.live) continue;
       t.live = false;
-      t.controller?.abort(new ClientGone('try cancelled'));
+      abortSoon(t.controller, new ClientGone('try cancelled'));
     }
   }
 
@@ -695,7 +746,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     // the abort's own error (delivered synchronously) is taken for what it is.
     this.#clientGone = true;
     this.#finish(CLIENT_CLOSED);
-    this.#controller?.abort(new ClientGone());
+    abortSoon(this.#controller, new ClientGone());
     if (this.#tries !== undefined) this.#cancelOthers(undefined);
   }
 

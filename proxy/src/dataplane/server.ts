@@ -13,7 +13,7 @@ import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
-import { Budget, Exchange, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
+import { Budget, Exchange, abortSoon, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
 import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
 import { createH2Server, readH2RequestHead } from './h2.ts';
@@ -473,7 +473,7 @@ class Tunnel implements Dispatcher.DispatchHandler, Drainable {
     if (this.#done) return;
     this.#clientGone = true;
     this.#finish(CLIENT_CLOSED);
-    this.#controller?.abort(new ClientGone());
+    abortSoon(this.#controller, new ClientGone()); // (forward.ts: never in the turn it was dispatched)
   }
 
   #refuse(status: number, code: string, message: string, pool: string): void {
