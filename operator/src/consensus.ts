@@ -13,15 +13,20 @@
 // and override exactly as one proxy would: strategies, recovery, manual activation. Its level and shares are the
 // *decision*, numbered by a sequence that grows by one whenever level or shares change, and starts above the one
 // stored in status.consensus.sequence, so it only grows across operator restarts and leader changes. Engine v2:
-// hold-down comes with the policy; failback approval is a new token (ADR 0005); the ramp gate gets no traffic
-// figures here, so shared ramps advance on time alone.
+// hold-down comes with the policy; failback approval is a new token (ADR 0005); the ramp gate is judged on the
+// traffic the proxies report while the decision ramps (traffic.ts: per proxy, the step's first and latest
+// cumulative reading; the step's figures are their differences summed over the proxies), passed to the engine
+// as a proxy passes its own, so a shared ramp pauses and resumes as a local one does. A paused ramp is part of
+// the decision (`paused`, a new sequence), so every proxy's status shows it.
 //
 //   3 proxies, one sees the primary down      -> 1 of 3: up, level 0 for all (that proxy follows the majority)
 //   3 proxies, two see it down                -> 2 of 3: down, level 1 for all
 //   quorum 1, one sees it down                -> down (any one proxy suffices)
 import { activate, approveFailback, deactivate, evaluate, initialPoolState } from '@veloflux/engine/engine';
-import type { LevelHealth, PoolState } from '@veloflux/engine/engine';
+import type { FailoverEvent, LevelHealth, PoolState } from '@veloflux/engine/engine';
 import type { PoolConfig } from '@veloflux/config/types';
+import { nextStep, observeReading, stepTraffic } from './traffic.ts';
+import type { GateReadings, LevelReading } from './traffic.ts';
 
 export type Health = 'unknown' | 'up' | 'down';
 
@@ -50,6 +55,8 @@ export interface PoolDecision {
   readonly level: number;
   readonly shares: readonly WireShare[];
   readonly sequence: number;
+  /** The ramp waits on failover.ramp_gate, and why (absent when it does not, or nothing ramps). */
+  readonly paused?: { readonly reason: string } | undefined;
 }
 
 export interface ConsensusState {
@@ -64,6 +71,8 @@ export interface ConsensusState {
    * on a proxy; the token present at the first step approves nothing (it was for an earlier wait).
    */
   readonly approval?: string | null | undefined;
+  /** ramp_gate: the proxies' traffic readings of the step the ramp is in; undefined when no gated ramp runs. */
+  readonly gate?: GateReadings | undefined;
 }
 
 /** Lease of a decision: 3 x the pool's check interval, at least 2 s (SPEC 9). Milliseconds. */
@@ -136,16 +145,37 @@ export interface StepResult {
   readonly changed: boolean;
   /** When to step again even if no view changes (a recovery interval or ramp step is due). */
   readonly wakeAt: number | undefined;
+  /** The engine's events of this step (ramp_paused, ramp_resumed...: the operator's log and Kubernetes Events). */
+  readonly events: readonly FailoverEvent[];
 }
 
 const sameShares = (a: readonly WireShare[], b: readonly WireShare[]): boolean =>
   a.length === b.length && a.every((s, i) => s.level === b[i]?.level && s.percent === b[i]?.percent);
 
+/**
+ * A proxy's traffic report (already checked: traffic.ts parseTraffic) while the decision ramps under a gate; any
+ * other time there is no step to judge and it is dropped. Levels the pool does not have are ignored.
+ */
+export function observeTraffic(state: ConsensusState, pool: PoolConfig, proxy: string, levels: readonly LevelReading[]): ConsensusState {
+  if (state.gate === undefined || pool.policy.rampGate === undefined) return state;
+  return { ...state, gate: observeReading(state.gate, proxy, levels.filter((l) => pool.levels.includes(l.level))) };
+}
+
+/** The readings the next step measures from: none once the ramp ends, afresh for a new ramp, moved on per step. */
+function followGate(prev: GateReadings | undefined, pool: PoolConfig, ramp: PoolState['ramp'], to: number): GateReadings | undefined {
+  if (pool.policy.rampGate === undefined || ramp === undefined) return undefined;
+  if (prev === undefined || prev.from !== ramp.from || prev.to !== to) return { from: ramp.from, to, stepAt: ramp.nextStepAt, proxies: new Map() };
+  return prev.stepAt === ramp.nextStepAt ? prev : nextStep(prev, ramp.nextStepAt);
+}
+
 /** One evaluation: views -> verdict -> the engine (override applied as activate/deactivate) -> decision. */
 export function step(prev: ConsensusState, input: StepInput): StepResult {
   const { pool, now } = input;
   const verdict = verdicts(pool, input.views, input.quorum);
-  const engineInput = { pool: pool.name, levels: levelHealth(pool, verdict), policy: pool.policy, now };
+  // ramp_gate: the figures of the step in progress; the engine reads them only when the step is due.
+  const gated = pool.policy.rampGate !== undefined && prev.engine.ramp !== undefined && prev.gate !== undefined;
+  const traffic = gated ? stepTraffic(prev.gate as GateReadings, pool.levels) : undefined;
+  const engineInput = { pool: pool.name, levels: levelHealth(pool, verdict), policy: pool.policy, now, traffic };
   const manual = pool.override.mode === 'active';
   const approval = pool.override.failbackApproval;
   const approves = prev.approval !== null && prev.approval !== undefined ? approval !== undefined && approval !== prev.approval : false;
@@ -156,12 +186,15 @@ export function step(prev: ConsensusState, input: StepInput): StepResult {
   const d = run(prev.engine, engineInput);
   const shares = d.shares.map((s) => ({ level: s.level, percent: s.percent }));
   const level = d.state.active;
+  const paused = d.state.ramp !== undefined && d.state.rampPaused !== undefined ? { reason: d.state.rampPaused.reason } : undefined;
   const last = prev.decision;
-  const changed = last === undefined || last.level !== level || !sameShares(last.shares, shares);
+  // A pause (or its reason) changing is a new decision too: every proxy shows it (status ramp.paused).
+  const changed = last === undefined || last.level !== level || !sameShares(last.shares, shares) || last.paused?.reason !== paused?.reason;
   const sequence = changed ? Math.max(prev.floor, last?.sequence ?? 0) + 1 : (last as PoolDecision).sequence;
-  const decision: PoolDecision = { level, shares, sequence };
+  const decision: PoolDecision = { level, shares, sequence, ...(paused ? { paused } : {}) };
+  const gate = followGate(prev.gate, pool, d.state.ramp, level);
   // Seen from now on; "" stands for no token, so a first token after the first step approves.
-  return { state: { engine: d.state, decision, floor: Math.max(prev.floor, sequence), approval: approval ?? '' }, verdict, decision, changed, wakeAt: d.wakeAt };
+  return { state: { engine: d.state, decision, floor: Math.max(prev.floor, sequence), approval: approval ?? '', gate }, verdict, decision, changed, wakeAt: d.wakeAt, events: d.events };
 }
 
 /**

@@ -4,6 +4,8 @@
 // renewing the lease (ttl) at a third of its length.
 //
 //   view change (backend_down/up, hello, status)  -> touch(pool) -> coalesced for COALESCE_MS -> step
+//   traffic report (while a gated ramp runs)       -> checked, folded into the pool's gate readings; no step
+//                                                     (the ramp's due step, on its timer, judges them)
 //   step: O(proxies x backends); a changed decision -> every sender at once, and the pool key (status)
 //   sender (one per pool and pod): PUT until 200; 409 stale -> read the sequence held, raise ours above it
 //
@@ -14,7 +16,8 @@ import { loadConfigText } from '@veloflux/config/load';
 import type { PoolConfig } from '@veloflux/config/types';
 import { selects } from '@veloflux/kube/render';
 import type { ProxyStatus } from '@veloflux/kube/types';
-import { initialConsensus, raiseFloor, step, ttlMs } from './consensus.ts';
+import { initialConsensus, observeTraffic, raiseFloor, step, ttlMs } from './consensus.ts';
+import { parseTraffic } from './traffic.ts';
 import type { ConsensusState, Health, PoolDecision, ProxyView } from './consensus.ts';
 import type { Logger } from './log.ts';
 import { AdminApiError } from './proxies.ts';
@@ -78,6 +81,8 @@ class Sender {
   ackedUntil = 0;
   /** The last sequence tried at least once (acknowledged or not). */
   attempted: number | undefined;
+  /** The proxy refused `paused` as an unknown field (a proxy older than the shared ramp gate): not sent again. */
+  #noPaused = false;
 
   constructor(run: PoolRun, state: PodState) {
     this.#run = run;
@@ -116,10 +121,11 @@ class Sender {
       const now = run.now();
       if (want === undefined) { await this.#pause(60_000); continue; }
       if (this.acked === want.decision.sequence && now < renewAt) { await this.#pause(renewAt - now); continue; }
-      const { level, shares, sequence } = want.decision;
+      const { level, shares, sequence, paused } = want.decision;
       try {
         const sentAt = run.now();
-        await this.#state.client.decide(run.name, { level, shares, sequence, ttl: formatDuration(want.ttlMs) }, Math.max(500, want.ttlMs / 2));
+        const body = { level, shares, sequence, ttl: formatDuration(want.ttlMs), ...(paused !== undefined && !this.#noPaused ? { paused } : {}) };
+        await this.#state.client.decide(run.name, body, Math.max(500, want.ttlMs / 2));
         failures = 0;
         // Only a change of what status counts (a new sequence, or a lease that had lapsed) is worth a status
         // reconcile; a plain renewal is not (with 20 proxies that would be 30 reconciles a second).
@@ -132,6 +138,12 @@ class Sender {
         if (counts) run.acknowledged(this, sequence);
       } catch (err) {
         if (this.#abort.signal.aborted) return;
+        if (err instanceof AdminApiError && err.code === 'VF_ERR_BAD_PARAMETER' && err.message.includes('"paused"') && !this.#noPaused) {
+          // An older proxy: the decision without the pause (its status then shows none), at once.
+          this.#noPaused = true;
+          run.log.info({ pod: this.#state.key }, 'shared decision: the proxy does not take `paused` (an older version); sent without it');
+          continue;
+        }
         const first = this.attempted !== sequence;
         this.attempted = sequence;
         if (first) run.acknowledged(this, sequence);
@@ -156,6 +168,8 @@ class PoolRun {
   readonly log: Logger;
   readonly now: () => number;
   state: ConsensusState;
+  /** The pool as the proxies run it, at the last step (traffic reports are read against its levels and gate). */
+  pool: PoolConfig | undefined;
   ttlMs = 2000;
   readonly senders = new Map<string, Sender>();
   wake: NodeJS.Timeout | undefined;
@@ -208,6 +222,9 @@ export interface PoolDecisionStatus {
   readonly agreeing: (readyPods: readonly string[]) => number;
   /** SPEC 10 on the shared decision's engine: the flapping episode. */
   readonly flapping: { readonly since: number; readonly failovers: number; readonly holdMs: number } | undefined;
+  /** SPEC 10: the decision's ramp waits on the ramp gate, and why; and the ramp itself while one runs. */
+  readonly paused: { readonly reason: string } | undefined;
+  readonly ramp: { readonly from: number; readonly to: number; readonly percent: number } | undefined;
 }
 
 export class Decisions {
@@ -254,6 +271,19 @@ export class Decisions {
     for (const p of this.#world.pools.list(ns)) this.touch(ns, p.metadata.name);
   }
 
+  /**
+   * A proxy's `traffic` event (SPEC 10 ramp gate): checked (a malformed report is dropped, never thrown on) and
+   * folded into its pool's gate readings while that pool's decision ramps under a gate. No step: the ramp's due
+   * step judges the readings on its own timer, so reports cost no reconcile.
+   */
+  traffic(ns: string, pod: string, data: unknown): void {
+    const report = parseTraffic(data);
+    if (report === undefined) return;
+    const run = this.#runs.get(poolKey(ns, report.pool));
+    if (run === undefined || run.pool === undefined || run.state.gate === undefined) return;
+    run.state = observeTraffic(run.state, run.pool, pod, report.levels);
+  }
+
   status(ns: string, name: string): PoolDecisionStatus | undefined {
     const run = this.#runs.get(poolKey(ns, name));
     const d = run?.state.decision;
@@ -265,6 +295,8 @@ export class Decisions {
       awaitingApproval: run.state.engine.awaitingApproval !== undefined,
       settled: [...run.senders.values()].every((s) => s.attempted === d.sequence),
       flapping: run.state.engine.flapping,
+      paused: d.paused,
+      ramp: run.state.engine.ramp === undefined ? undefined : { from: run.state.engine.ramp.from, to: d.level, percent: run.state.engine.ramp.percent },
       agreeing: (ready) => {
         const now = this.#world.now();
         return ready.filter((pod) => {
@@ -354,7 +386,12 @@ export class Decisions {
     const v2 = (e: typeof r.state.engine): string => `${e.awaitingApproval !== undefined} ${e.flapping?.failovers ?? '-'}`;
     const v2Changed = v2(run.state.engine) !== v2(r.state.engine);
     run.state = r.state;
+    run.pool = resolved;
     run.ttlMs = ttlMs(resolved);
+    for (const e of r.events) {
+      if (e.type === 'ramp_paused') this.#log.warn({ pool: key, from: e.from, to: e.to, percent: e.percent, reason: e.reason }, 'shared failover ramp paused');
+      else if (e.type === 'ramp_resumed') this.#log.info({ pool: key, from: e.from, to: e.to, percent: e.percent }, 'shared failover ramp resumed');
+    }
     if (run.wake) clearTimeout(run.wake);
     run.wake = undefined;
     if (r.wakeAt !== undefined) {
@@ -364,7 +401,7 @@ export class Decisions {
     this.#send(run, targets);
     if (r.changed) {
       const down = r.verdict.filter((v) => v.down).map((v) => v.address);
-      this.#log.info({ pool: key, sequence: r.decision.sequence, level: r.decision.level, shares: r.decision.shares, down, proxies: views.length, stepMs: Number((performance.now() - t0).toFixed(3)) }, 'shared failover decision');
+      this.#log.info({ pool: key, sequence: r.decision.sequence, level: r.decision.level, shares: r.decision.shares, paused: r.decision.paused?.reason, down, proxies: views.length, stepMs: Number((performance.now() - t0).toFixed(3)) }, 'shared failover decision');
       this.#world.enqueue(key);
     } else if (v2Changed) {
       this.#world.enqueue(key);

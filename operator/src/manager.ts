@@ -234,6 +234,12 @@ export class Manager {
         this.#decisions.touchNamespace(ns as string);
         return;
       }
+      // A shared pool's traffic (ramp gate): folded into the decision's gate readings, nothing else (no status read).
+      if (type === 'traffic') {
+        const pod = state.key.slice(state.key.indexOf('/') + 1);
+        this.#decisions.traffic(ns as string, pod, data);
+        return;
+      }
       // A view or level change goes into the shared decision (and the status) at once, with no status read;
       // other events (a config applied, a mode changed, a ramp step) re-read the proxy's status.
       if (foldEvent(state.status, type, data)) {

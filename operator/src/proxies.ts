@@ -84,7 +84,7 @@ export class ProxyClient {
   push(yaml: string): Promise<{ version: string; changed: boolean }> { return this.#call('PUT', '/api/v1/config', yaml); }
 
   /** SPEC 9: a shared decision for one pool; answers the sequence the proxy now holds. */
-  decide(pool: string, d: { level: number; shares: readonly { level: number; percent: number }[]; sequence: number; ttl: string }, timeoutMs: number): Promise<{ sequence: number }> {
+  decide(pool: string, d: { level: number; shares: readonly { level: number; percent: number }[]; sequence: number; ttl: string; paused?: { reason: string } }, timeoutMs: number): Promise<{ sequence: number }> {
     return this.#call('PUT', `/api/v1/pools/${encodeURIComponent(pool)}/decision`, JSON.stringify(d), { type: 'application/json', timeoutMs });
   }
 

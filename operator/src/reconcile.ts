@@ -264,6 +264,8 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
     holdDown: pool.spec.holdDown !== undefined,
     shared: decided === undefined ? undefined : {
       awaitingApproval: decided.awaitingApproval,
+      paused: decided.paused,
+      ramp: decided.ramp,
       flapping: decided.flapping === undefined ? undefined : { since: new Date(decided.flapping.since).toISOString(), failovers: decided.flapping.failovers, holdMs: decided.flapping.holdMs },
     },
     now,
@@ -275,7 +277,7 @@ export async function reconcilePool(world: World, ns: string, name: string): Pro
   if (!statusEqual(pool.status, status)) {
     try {
       // A merge patch keeps keys it does not name: null removes an episode that ended, or a failback block gone from the spec.
-      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status: { ...status, flapping: status.flapping ?? null, failback: status.failback ?? null } });
+      await world.kube.mergePatch(`/apis/veloflux.io/v1alpha1/namespaces/${ns}/failoverpools/${name}/status`, { status: { ...status, flapping: status.flapping ?? null, failback: status.failback ?? null, ...(status.consensus ? { consensus: { ...status.consensus, paused: status.consensus.paused ?? null } } : {}) } });
     } catch (err) {
       if (err instanceof KubeError && err.code === 404) return {};
       throw err;
@@ -300,13 +302,17 @@ function consensusStatus(pool: PoolObject, d: PoolDecisionStatus | undefined, re
   // what is stored stands until it does, so a restart does not write 0/3 in between.
   if (mode === 'shared' && stored?.mode === 'shared' && (d === undefined || !d.settled)) {
     const n = Math.min(stored.agreeing, ready.length);
-    return { ...stored, sequence: Math.max(d?.sequence ?? 0, stored.sequence), agreeing: n, proxies: ready.length, agree: `${n}/${ready.length}` };
+    const { paused: storedPaused, ...rest } = stored;
+    // The pause is the engine's to say (its Events count against it), settled or not.
+    const paused = d !== undefined ? d.paused : storedPaused;
+    return { ...rest, sequence: Math.max(d?.sequence ?? 0, stored.sequence), agreeing: n, proxies: ready.length, agree: `${n}/${ready.length}`, ...(paused !== undefined ? { paused: { reason: paused.reason } } : {}) };
   }
   const n = mode === 'shared'
     ? (d?.agreeing(ready) ?? 0)
     : agreeing('local', undefined, reports.map((r) => ({ level: r.pool?.activeLevel, source: undefined, sequence: undefined })));
   const level = d?.level ?? stored?.level;
   const shares = d?.shares ?? stored?.shares;
+  const paused = mode === 'shared' ? (d !== undefined ? d.paused : stored?.paused) : undefined;
   return {
     mode,
     source: mode === 'shared' && d !== undefined ? 'shared' : 'local',
@@ -316,6 +322,7 @@ function consensusStatus(pool: PoolObject, d: PoolDecisionStatus | undefined, re
     agreeing: n,
     proxies: ready.length,
     agree: `${n}/${ready.length}`,
+    ...(paused !== undefined ? { paused: { reason: paused.reason } } : {}),
   };
 }
 
@@ -325,6 +332,8 @@ const EVENT_TEXT: Record<Transition['type'], (t: Transition) => string> = {
   FailoverRecovered: (t) => `failover recovered: traffic back from level ${t.from} to level ${t.to}`,
   FlappingStarted: (t) => (t.type === 'FlappingStarted' ? `failover flapping: ${t.failovers} failovers; failback held until the earlier level is healthy for ${t.holdMs}ms without a break` : ''),
   FlappingEnded: () => 'failover flapping ended: no failover within the flap window',
+  RampPaused: (t) => (t.type === 'RampPaused' ? `failover ramp paused at ${t.percent}% on level ${t.to}: ${t.reason}` : ''),
+  RampResumed: (t) => (t.type === 'RampResumed' ? `failover ramp resumed: level ${t.to} is within the ramp gate again (${t.percent}%)` : ''),
 };
 
 async function recordEvent(world: World, pool: PoolObject, t: Transition, reports: readonly ProxyReport[]): Promise<void> {
@@ -344,7 +353,7 @@ async function recordEvent(world: World, pool: PoolObject, t: Transition, report
       involvedObject: { apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', name: pool.metadata.name, namespace: ns, uid: pool.metadata.uid, resourceVersion: pool.metadata.resourceVersion },
       reason: t.type,
       message,
-      type: t.type === 'FailoverRecovered' || t.type === 'FlappingEnded' ? 'Normal' : 'Warning',
+      type: t.type === 'FailoverRecovered' || t.type === 'FlappingEnded' || t.type === 'RampResumed' ? 'Normal' : 'Warning',
       source: { component: 'veloflux-operator' },
       reportingComponent: 'veloflux.io/operator',
       firstTimestamp: at,

@@ -24,6 +24,8 @@
 // status.failback: spec.failback.mode, whether a reporting proxy awaits a failback approval, and the
 // spec.failback.approve.approvedAt rendered; status.flapping: the episode of the reporting proxy that has
 // seen the most failovers in it. Flapping's start and end are Events (FlappingStarted, FlappingEnded).
+// Shared mode: a ramp the operator's ramp gate pauses is status.consensus.paused (written by the caller) and the
+// Events RampPaused / RampResumed, counted against the stored status.
 import type { Refusal } from '@veloflux/kube/render';
 import type { Condition, FailoverPoolStatus, OverrideMode, ProxyPoolStatus } from '@veloflux/kube/types';
 
@@ -59,7 +61,14 @@ export interface StatusInput {
    * Shared decisions (SPEC 9): the operator's own engine is the one that decides, so its wait for approval and its
    * flapping episode are the pool's (the proxies' local engines follow the decision and say nothing).
    */
-  readonly shared?: { readonly awaitingApproval: boolean; readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | undefined } | undefined;
+  readonly shared?: {
+    readonly awaitingApproval: boolean;
+    readonly flapping: { readonly since: string; readonly failovers: number; readonly holdMs: number } | undefined;
+    /** The shared decision's ramp waits on the ramp gate (status.consensus.paused), and why. */
+    readonly paused?: { readonly reason: string } | undefined;
+    /** The ramp the decision makes: from which level to which, and the share the level taking traffic has. */
+    readonly ramp?: { readonly from: number; readonly to: number; readonly percent: number } | undefined;
+  } | undefined;
   /** Unix milliseconds. */
   readonly now: number;
 }
@@ -69,7 +78,9 @@ export type Transition =
   | { readonly type: 'LevelChanged'; readonly from: number; readonly to: number }
   | { readonly type: 'FailoverRecovered'; readonly from: number; readonly to: number }
   | { readonly type: 'FlappingStarted'; readonly from: number; readonly to: number; readonly failovers: number; readonly holdMs: number }
-  | { readonly type: 'FlappingEnded'; readonly from: number; readonly to: number };
+  | { readonly type: 'FlappingEnded'; readonly from: number; readonly to: number }
+  | { readonly type: 'RampPaused'; readonly from: number; readonly to: number; readonly percent: number; readonly reason: string }
+  | { readonly type: 'RampResumed'; readonly from: number; readonly to: number; readonly percent: number };
 
 export interface StatusResult {
   readonly status: FailoverPoolStatus;
@@ -180,6 +191,16 @@ export function computeStatus(input: StatusInput): StatusResult {
   if (reports.length > 0 || input.shared !== undefined) {
     if (flapping && !wasFlapping) transitions.push({ type: 'FlappingStarted', from: level, to: level, failovers: flapping.failovers, holdMs: flapping.holdMs });
     else if (!flapping && wasFlapping) transitions.push({ type: 'FlappingEnded', from: level, to: level });
+  }
+
+  // Shared ramp gate (SPEC 10): a pause that starts or ends against the stored status.consensus.paused, so a
+  // restarted operator records neither twice. Local mode: each proxy's status and events say it (as before).
+  if (input.shared !== undefined) {
+    const was = prev?.consensus?.paused !== undefined;
+    const p = input.shared.paused;
+    const r = input.shared.ramp;
+    if (p !== undefined && !was) transitions.push({ type: 'RampPaused', from: r?.from ?? level, to: r?.to ?? level, percent: r?.percent ?? 100, reason: p.reason });
+    else if (p === undefined && was) transitions.push({ type: 'RampResumed', from: r?.from ?? level, to: r?.to ?? level, percent: r?.percent ?? 100 });
   }
 
   const order = ['Ready', 'Synced', 'FailoverActive', 'Degraded', 'Flapping'];

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfigText } from '@veloflux/config/load';
 import type { PoolConfig } from '@veloflux/config/types';
-import { agreeing, initialConsensus, raiseFloor, step, ttlMs, verdicts } from '@veloflux/operator/consensus';
+import { agreeing, initialConsensus, observeTraffic, raiseFloor, step, ttlMs, verdicts } from '@veloflux/operator/consensus';
 import type { ConsensusState, Health, ProxyView } from '@veloflux/operator/consensus';
+import { parseTraffic } from '@veloflux/operator/traffic';
+import type { LevelReading } from '@veloflux/operator/traffic';
 
 function pool(extra = '', strategy = 'immediate', p2Weight = 100): PoolConfig {
   const r = loadConfigText(`pools:
@@ -228,4 +230,138 @@ test('failback manual (SPEC 10) in a shared decision: a new approval token appro
   s = step(s.state, { pool: withToken(), views: views('uuuu', 'uuuu'), now: 11_000 });
   s = step(s.state, { pool: withToken('first'), views: views('uuuu', 'uuuu'), now: 12_000 });
   assert.equal(s.decision.level, 0);
+});
+
+// Shared ramp gate (SPEC 10): the proxies report their traffic by level, cumulative; the operator judges a due
+// step on the sum over them of (latest - first report of the step), with the p99 of the summed histogram.
+function gatedPool(): PoolConfig {
+  const r = loadConfigText(`pools:
+  - name: app
+    backends:
+      - { address: "p1:80" }
+      - { address: "p2:80", weight: 300 }
+      - { address: "b1:80", failover_level: 1 }
+      - { address: "t1:80", failover_level: 2 }
+failover: { strategy: graceful, recovery_interval: "10s", check_interval: "1s", step_percent: 25, step_interval: "5s", ramp_gate: { max_error_percent: 5, max_p99: "500ms" } }
+`);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.config.pools[0] as PoolConfig;
+}
+
+/** A cumulative reading of level 1: `slow` of the requests took over 500 ms (1 s bucket), the rest under 50 ms. */
+function level1(requests: number, errors: number, slow = 0): LevelReading[] {
+  return [{ level: 1, requests, errors, buckets: [{ le: 0.05, count: requests - slow }, { le: 1, count: requests }, { le: Infinity, count: requests }] }];
+}
+
+test('shared ramp gate: a due step waits while the level taking traffic is over the gate, summed over the proxies, and resumes when it recovers', () => {
+  const p = gatedPool();
+  const failing = views('uduu', 'uduu', 'uuuu'); // p2 (3/4 of level 0) down: graceful ramps onto level 1
+  type Row = { at: number; reports?: [string, LevelReading[]][]; shares?: string; paused?: RegExp | null; changed?: boolean; events?: string[] };
+  const table: Row[] = [
+    { at: 0, shares: '0:100', paused: null },
+    { at: 1000, shares: '1:25,0:75', paused: null, changed: true }, // the ramp starts; the proxies get it and report
+    { at: 1100, reports: [['proxy-0', level1(0, 0)], ['proxy-1', level1(0, 0)]] },
+    { at: 5800, reports: [['proxy-0', level1(100, 2)], ['proxy-1', level1(100, 2)]] },
+    // 4 errors in 200 requests (2%): the step goes ahead.
+    { at: 6000, shares: '1:50,0:50', paused: null, changed: true, events: ['ramp_step'] },
+    // proxy-0 saw 30 errors in 200, proxy-1 none in 200: 7.5% of the pool's traffic on level 1.
+    { at: 10_800, reports: [['proxy-0', level1(300, 32)], ['proxy-1', level1(300, 2)]] },
+    { at: 11_000, shares: '1:50,0:50', paused: /level 1 answered 7\.5% errors over the last step \(max_error_percent 5\)/, changed: true, events: ['ramp_paused'] },
+    // No errors now, but 5 of 200 requests slow (2.5% > 1%): the summed histogram's p99 is the 1 s bucket.
+    { at: 15_800, reports: [['proxy-0', level1(400, 32)], ['proxy-1', level1(400, 2, 5)]] },
+    { at: 16_000, shares: '1:50,0:50', paused: /level 1 p99 1000ms over the last step \(max_p99 500ms\)/, changed: true, events: [] },
+    // One slow request of proxy-1's two, proxy-0's 198 fast: p99 of the sum 50 ms (an average of the proxies'
+    // p99s would say 525 ms and hold the ramp for one slow request).
+    { at: 20_800, reports: [['proxy-0', level1(598, 32)], ['proxy-1', level1(402, 2, 6)]] },
+    { at: 21_000, shares: '1:75,0:25', paused: null, changed: true, events: ['ramp_resumed', 'ramp_step'] },
+    // No report during this step (the figures are zero): the ramp advances on time.
+    { at: 26_000, shares: '1:100', paused: null, changed: true, events: ['ramp_step'] },
+  ];
+  let s: ConsensusState = initialConsensus(0, 0, 0);
+  let sequence = 0;
+  for (const row of table) {
+    for (const [proxy, levels] of row.reports ?? []) s = observeTraffic(s, p, proxy, levels);
+    if (row.shares === undefined) continue;
+    const r = step(s, { pool: p, views: row.at === 0 ? views('uuuu', 'uuuu', 'uuuu') : failing, now: row.at });
+    s = r.state;
+    assert.equal(r.decision.shares.map((x) => `${x.level}:${x.percent}`).join(','), row.shares, `shares at ${row.at}`);
+    if (row.paused === null) assert.equal(r.decision.paused, undefined, `not paused at ${row.at}`);
+    else if (row.paused) assert.match(r.decision.paused?.reason ?? '', row.paused, `paused at ${row.at}`);
+    if (row.changed !== undefined) assert.equal(r.changed, row.changed, `changed at ${row.at}`);
+    if (row.events) assert.deepEqual(r.events.map((e) => e.type).filter((t) => t.startsWith('ramp')), row.events, `events at ${row.at}`);
+    if (r.changed) { assert.ok(r.decision.sequence > sequence, 'a pause or resume is a new sequence'); sequence = r.decision.sequence; }
+  }
+  assert.equal(s.gate, undefined, 'the ramp ended: no readings kept');
+});
+
+test('shared ramp gate: no reports means on time; reports outside a ramp are dropped; a restarted proxy counts from its restart', () => {
+  const p = gatedPool();
+  const failing = views('uduu', 'uduu', 'uuuu');
+  // Before any ramp: a report is not kept (no step to judge).
+  let s = step(initialConsensus(0, 0, 0), { pool: p, views: views('uuuu', 'uuuu', 'uuuu'), now: 0 }).state;
+  assert.equal(observeTraffic(s, p, 'proxy-0', level1(10, 10)), s);
+  // A ramp with no report at all (older proxies, or no traffic figures): steps on time, as before.
+  let r = step(s, { pool: p, views: failing, now: 1000 });
+  r = step(r.state, { pool: p, views: failing, now: 6000 });
+  assert.deepEqual([r.decision.shares.map((x) => x.percent), r.decision.paused], [[50, 50], undefined]);
+  // proxy-0 restarts mid-step: its counters start again from 0. The step counts what it saw since (20 of 20
+  // errors), not a negative difference, and not the 1000 requests before the restart.
+  s = r.state;
+  s = observeTraffic(s, p, 'proxy-0', level1(1000, 0));
+  s = observeTraffic(s, p, 'proxy-0', level1(20, 20));
+  s = observeTraffic(s, p, 'proxy-0', level1(40, 40));
+  r = step(s, { pool: p, views: failing, now: 11_000 });
+  assert.match(r.decision.paused?.reason ?? '', /level 1 answered 100\.0% errors/);
+  // Levels the pool does not have are ignored.
+  s = observeTraffic(r.state, p, 'proxy-1', [{ level: 7, requests: 5, errors: 5, buckets: [{ le: Infinity, count: 5 }] }]);
+  assert.deepEqual(s.gate?.proxies.get('proxy-1'), { base: [], last: [] });
+});
+
+test('shared ramp gate: proxy reports are untrusted; anything malformed is dropped without a throw', () => {
+  const good = { level: 1, requests: 10, errors: 1, buckets: [{ le: 0.05, count: 9 }, { le: '+Inf', count: 10 }] };
+  assert.deepEqual(parseTraffic({ pool: 'app', levels: [good], at: '2026-01-01T00:00:00Z' }), { pool: 'app', levels: [{ level: 1, requests: 10, errors: 1, buckets: [{ le: 0.05, count: 9 }, { le: Infinity, count: 10 }] }] });
+  const bad: [string, unknown][] = [
+    ['not an object', 'traffic'],
+    ['null', null],
+    ['an array', [good]],
+    ['no pool', { levels: [good] }],
+    ['pool not a string', { pool: 7, levels: [good] }],
+    ['huge pool name', { pool: 'x'.repeat(10_000), levels: [good] }],
+    ['levels not an array', { pool: 'app', levels: { 1: good } }],
+    ['too many levels', { pool: 'app', levels: Array.from({ length: 1000 }, (_, i) => ({ ...good, level: i })) }],
+  ];
+  for (const [what, data] of bad) assert.equal(parseTraffic(data), undefined, what);
+  // A malformed level entry is dropped; the others stay.
+  const entries: [string, unknown][] = [
+    ['negative requests', { ...good, requests: -1 }],
+    ['NaN errors', { ...good, errors: Number.NaN }],
+    ['errors above requests', { ...good, errors: 11 }],
+    ['a string count', { ...good, requests: '10' }],
+    ['beyond a safe integer', { ...good, requests: 2 ** 60 }],
+    ['Infinity', { ...good, requests: Infinity }],
+    ['a fractional level', { ...good, level: 1.5 }],
+    ['no buckets', { ...good, buckets: [] }],
+    ['no +Inf bucket', { ...good, buckets: [{ le: 0.05, count: 9 }] }],
+    ['buckets out of order', { ...good, buckets: [{ le: 1, count: 9 }, { le: 0.05, count: 9 }, { le: '+Inf', count: 10 }] }],
+    ['counts falling', { ...good, buckets: [{ le: 0.05, count: 10 }, { le: '+Inf', count: 9 }] }],
+    ['a negative bound', { ...good, buckets: [{ le: -1, count: 0 }, { le: '+Inf', count: 10 }] }],
+    ['a bucket not an object', { ...good, buckets: [3, { le: '+Inf', count: 10 }] }],
+    ['too many buckets', { ...good, buckets: [...Array.from({ length: 100 }, (_, i) => ({ le: i + 1, count: 0 })), { le: '+Inf', count: 10 }] }],
+    ['null', null],
+    ['an array', [1, 2]],
+  ];
+  for (const [what, entry] of entries) {
+    assert.deepEqual(parseTraffic({ pool: 'app', levels: [entry, { ...good, level: 0 }] })?.levels.map((l) => l.level), [0], what);
+  }
+  // Through the operator's step: a pool whose proxies send garbage ramps on time, without a throw.
+  const p = gatedPool();
+  const failing = views('uduu', 'uduu', 'uuuu');
+  let r = step(initialConsensus(0, 0, 0), { pool: p, views: failing, now: 1000 });
+  let s = r.state;
+  for (const [, data] of [...bad, ...entries.map(([w, e]) => [w, { pool: 'app', levels: [e] }] as [string, unknown])]) {
+    const report = parseTraffic(data);
+    if (report) s = observeTraffic(s, p, 'proxy-0', report.levels);
+  }
+  r = step(s, { pool: p, views: failing, now: 6000 });
+  assert.deepEqual([r.decision.shares.map((x) => x.percent), r.decision.paused], [[50, 50], undefined]);
 });

@@ -112,3 +112,23 @@ test('engine v2: the Flapping condition and its Events, status.flapping and stat
   assert.deepEqual(ended.status.failback, { mode: 'manual', awaitingApproval: false, approvedAt: '2026-01-01T00:00:03Z' });
   assert.deepEqual(ended.transitions.map((t) => t.type), ['FlappingEnded']);
 });
+
+test('shared ramp gate: RampPaused and RampResumed against the stored status.consensus.paused, once each; local says nothing', () => {
+  const ramp = { from: 0, to: 1, percent: 30 };
+  const shared = (paused?: { reason: string }): Partial<StatusInput> => ({ shared: { awaitingApproval: false, flapping: undefined, paused, ramp } });
+  const consensus = (paused?: { reason: string }): FailoverPoolStatus => ({ activeLevel: 1, consensus: { mode: 'shared', source: 'shared', sequence: 3, agreeing: 1, proxies: 1, agree: '1/1', ...(paused ? { paused } : {}) } });
+  const why = { reason: 'level 1 answered 40.0% errors over the last step (max_error_percent 5)' };
+  const table: [string, FailoverPoolStatus, Partial<StatusInput>, string[]][] = [
+    // what                                  stored status          input           transitions
+    ['a pause starts', consensus(), shared(why), ['RampPaused 0->1 30% level 1 answered 40.0% errors over the last step (max_error_percent 5)']],
+    ['still paused (stored): no second Event', consensus(why), shared(why), []],
+    ['the pause ends', consensus(why), shared(), ['RampResumed 0->1 30%']],
+    ['local mode: the proxies say it', consensus(), {}, []],
+  ];
+  for (const [what, prev, more, want] of table) {
+    const got = run([proxy('a', 1)], prev, T0, more).transitions
+      .filter((t) => t.type === 'RampPaused' || t.type === 'RampResumed')
+      .map((t) => `${t.type} ${t.from}->${t.to}${'percent' in t ? ` ${t.percent}%` : ''}${t.type === 'RampPaused' ? ` ${t.reason}` : ''}`);
+    assert.deepEqual(got, want, what);
+  }
+});

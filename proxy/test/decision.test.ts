@@ -161,6 +161,10 @@ test('hostile decision bodies: each refused with 400 naming the field, nothing c
     ['deeply nested', `{"level":${'['.repeat(5000)}${']'.repeat(5000)}}`, /level must be/],
     ['oversized', JSON.stringify({ ...good, pad: 'x'.repeat(20_000) }), /larger than 16 KiB/],
     ['__proto__ key', '{"__proto__":{"level":1},"shares":[],"sequence":3,"ttl":"5s"}', /unknown field "__proto__"/],
+    ['paused not an object', JSON.stringify({ ...good, paused: 'yes' }), /paused must be an object \{reason\} or null/],
+    ['paused without reason', JSON.stringify({ ...good, paused: {} }), /paused.reason must be a string of 1 to 500 characters/],
+    ['paused reason huge', JSON.stringify({ ...good, paused: { reason: 'x'.repeat(600) } }), /paused.reason must be/],
+    ['paused unknown key', JSON.stringify({ ...good, paused: { reason: 'r', by: 'me' } }), /paused: unknown field "by"/],
   ];
   for (const [what, body, message] of cases) {
     const r = await call(p, 'PUT', '/api/v1/pools/app/decision', body);
@@ -231,4 +235,59 @@ test('a new config that makes the pool local drops its decision: the proxy decid
   assert.deepEqual(st.decision, { source: 'local', sequence: null, expiresAt: null });
   const refused = await decide(p, { level: 1, shares: [{ level: 1, percent: 100 }], sequence: 5, ttl: '5s' });
   assert.deepEqual([refused.status, refused.json.error.code], [409, 'VF_ERR_DECISION_LOCAL']);
+});
+
+test('shared ramp gate: a gated pool reports its traffic by level on the event stream while the decision ramps; a paused decision shows in status, the metric and events', async (t) => {
+  const [primary, backup] = await startBackends('primary', 'backup') as [TestBackend, TestBackend];
+  const p = await startTestProxy(`pools:
+  - name: app
+    consensus: { mode: shared }
+    backends:
+      - { address: "${primary.address}" }
+      - { address: "${backup.address}", failover_level: 1 }
+routes:
+  - { host: "app.example.com", pool: app }
+failover: { strategy: graceful, step_percent: 50, step_interval: "800ms", ramp_gate: { max_error_percent: 5, max_p99: "1s" } }
+`, { proxyId: 'proxy-a' });
+  const sse = await request(`${p.adminUrl}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  let stream = '';
+  sse.body.on('data', (c: Buffer) => { stream += c.toString(); });
+  t.after(async () => { sse.body.destroy(); await p.stop(); await primary.kill(); await backup.kill(); });
+  await p.waitReady();
+  const reports = (): { pool: string; levels: { level: number; requests: number; errors: number; buckets: { le: number | string; count: number }[] }[] }[] =>
+    [...stream.matchAll(/event: traffic\nid: \d+\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1] as string));
+  // Not ramping: no report.
+  assert.equal((await decide(p, { level: 0, shares: [{ level: 0, percent: 100 }], sequence: 1, ttl: '10s' })).status, 200);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(reports().length, 0, 'no traffic report while the decision does not ramp');
+
+  // The operator ramps onto level 1 and pauses there: every proxy shows it.
+  const r = await decide(p, { level: 1, shares: [{ level: 1, percent: 50 }, { level: 0, percent: 50 }], sequence: 2, ttl: '10s', paused: { reason: 'level 1 answered 9.0% errors over the last step (max_error_percent 5)' } });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const st = (await call(p, 'GET', '/api/v1/failover/status?pool=app')).json.pools[0];
+  assert.deepEqual(st.ramp, { from: 0, to: 1, percent: 50, paused: { reason: 'level 1 answered 9.0% errors over the last step (max_error_percent 5)' } });
+  assert.ok(await metric(p, 'veloflux_ramp_paused{pool="app"} 1'));
+  const paused = await p.waitFor((e) => e.type === 'ramp_paused', 2000, 'ramp_paused');
+  assert.deepEqual(paused.type === 'ramp_paused' && [paused.from, paused.to, paused.percent], [0, 1, 50]);
+  for (let i = 0; i < 20; i++) await served(p);
+  // Reports every step_interval / 4 (200 ms): cumulative counts by level, a histogram ending in +Inf, no address.
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && !reports().some((x) => x.levels.reduce((n, l) => n + l.requests, 0) >= 20)) await new Promise((res) => setTimeout(res, 50));
+  const last = reports().at(-1);
+  assert.equal(last?.pool, 'app');
+  assert.deepEqual(last?.levels.map((l) => l.level), [0, 1]);
+  assert.equal(last?.levels.reduce((n, l) => n + l.requests, 0), 20);
+  assert.equal(last?.levels[0]?.buckets.at(-1)?.le, '+Inf');
+  assert.ok(reports().every((x) => !JSON.stringify(x).includes('127.0.0.1')), 'a report names no backend');
+
+  // The same ramp, no longer paused: resumed; then the ramp ends and the reports stop.
+  assert.equal((await decide(p, { level: 1, shares: [{ level: 1, percent: 50 }, { level: 0, percent: 50 }], sequence: 3, ttl: '10s' })).status, 200);
+  await p.waitFor((e) => e.type === 'ramp_resumed', 2000, 'ramp_resumed');
+  assert.equal((await call(p, 'GET', '/api/v1/failover/status?pool=app')).json.pools[0].ramp.paused, null);
+  assert.ok(await metric(p, 'veloflux_ramp_paused{pool="app"} 0'));
+  assert.equal((await decide(p, { level: 1, shares: [{ level: 1, percent: 100 }], sequence: 4, ttl: '10s' })).status, 200);
+  await new Promise((res) => setTimeout(res, 300));
+  const n = reports().length;
+  await new Promise((res) => setTimeout(res, 600));
+  assert.equal(reports().length, n, 'no report once the ramp ended');
 });

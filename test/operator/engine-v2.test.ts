@@ -1,14 +1,16 @@
 // Engine v2 in Kubernetes (SPEC 10), on the real control plane: a FailoverPool with spec.failback.mode manual is
 // held on its backup until spec.failback.approve.approvedAt changes (idempotent: the same value approves nothing
 // the next time), visible in status.failback; spec.holdDown's flapping episode is the Flapping condition and the
-// FlappingStarted / FlappingEnded Events. The operator runs as a process, the proxy is a real process on 127.0.0.x.
+// FlappingStarted / FlappingEnded Events; a shared ramp (the operator decides for two proxies) pauses on a backup
+// that answers 5xx, judged on the traffic both proxies report, and resumes when it recovers. The operator runs as a
+// process, the proxies are real processes on 127.0.0.x.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
 import type { FailoverPool } from '@veloflux/kube/types';
 import { installCrds, withNamespace } from '../cluster/testenv.ts';
-import { admin, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, startOperator, startProxy, through, TOKEN, until } from './env.ts';
+import { admin, adminGet, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, startOperator, startProxy, through, TOKEN, until } from './env.ts';
 import type { ProxyProc } from './env.ts';
 
 const cond = (fp: FailoverPool | undefined, type: string): string | undefined => {
@@ -105,4 +107,109 @@ test('failback manual through the FailoverPool: spec.failback.approve, idempoten
   for (const [patch, field] of [[{ failback: { approve: { approvedAt: 'yesterday' } } }, 'approvedAt'], [{ retry: { perTryTimeout: 'soon' } }, 'perTryTimeout'], [{ failback: { mode: 'sometimes' } }, 'mode']] as const) {
     await assert.rejects(kube.mergePatch(fpPath(ns, 'app'), { spec: patch }), (err: Error) => err.message.includes(field));
   }
+});
+
+interface RampStatus { pools: { ramp: { from: number; to: number; percent: number; paused: { reason: string } | null } | null; activeLevel: number; decision: { source: string } }[] }
+
+test('shared ramp gate: a backup that answers 5xx pauses the operator\'s ramp for every proxy; it resumes when the backup recovers', { timeout: 180_000 }, async (t) => {
+  const ns = await withNamespace(t, 'v2ramp');
+  await installCrds(CRD_YAML);
+  const kube = admin();
+  const kubeconfig = await operatorCredentials(ns);
+  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
+  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
+  const [p1, p2, p3, backup] = await Promise.all(['p1', 'p2', 'p3', 'backup'].map((n) => TestBackend.start(n))) as [TestBackend, TestBackend, TestBackend, TestBackend];
+  let broken = false;
+  backup.handler = (_req, res) => {
+    if (!broken) return false;
+    res.writeHead(500).end('backup broken');
+    return true;
+  };
+  t.after(async () => { await Promise.all([p1, p2, p3, backup].map((b) => b.kill())); });
+  const proxies: ProxyProc[] = [];
+  for (const [i, ip] of ['127.0.0.44', '127.0.0.45'].entries()) {
+    const [dataPort, adminPort] = [await freePort(), await freePort()];
+    const proxy = await startProxy(ip, dataPort, adminPort, backup.address);
+    proxies.push(proxy);
+    t.after(async () => { await proxy.stop(); });
+    await createProxyPod(ns, `proxy-${i}`, ip, adminPort);
+  }
+  await startOperator(t, kubeconfig, ns);
+  const hc = { timeout: '250ms', unhealthyThreshold: 1, healthyThreshold: 1 };
+  await kube.create(fpPath(ns), {
+    apiVersion: 'veloflux.io/v1alpha1', kind: 'FailoverPool', metadata: { name: 'app' },
+    spec: {
+      proxySelector: { matchLabels: { app: 'proxy' } },
+      routes: [{ hosts: ['app.example.com'] }],
+      checkInterval: '300ms',
+      recoveryInterval: '1m',
+      strategy: 'graceful',
+      stepPercent: 10,
+      stepInterval: '1s',
+      rampGate: { maxErrorPercent: 5, maxP99: '2s' },
+      backends: [
+        { address: p1.address, healthCheck: hc }, { address: p2.address, healthCheck: hc }, { address: p3.address, healthCheck: hc },
+        { address: backup.address, failoverLevel: 1, healthCheck: hc },
+      ],
+    },
+  });
+  const getPool = (): Promise<FailoverPool> => kube.get<FailoverPool>(fpPath(ns, 'app'));
+  const ramps = (): Promise<RampStatus['pools'][number][]> => Promise.all(proxies.map(async (p) => (await adminGet<RampStatus>(p, '/api/v1/failover/status?pool=app')).pools[0] as RampStatus['pools'][number]));
+  const events = async (reason: string): Promise<{ message: string; type: string }[]> =>
+    (await kube.get<{ items: { reason: string; message: string; type: string }[] }>(`/api/v1/namespaces/${ns}/events`)).items.filter((e) => e.reason === reason);
+  const metric = async (p: ProxyProc): Promise<string | undefined> => (await (await fetch(`${p.adminUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith('veloflux_ramp_paused{pool="app"}'));
+  await until('both proxies to serve the primaries from a shared decision', async () => {
+    const r = await Promise.all(proxies.map((p) => through(p, 'app.example.com').catch(() => ({ body: '' }))));
+    const st = await ramps().catch(() => []);
+    return r.every((x) => /^p\d$/.test(x.body)) && st.length === 2 && st.every((s) => s.decision.source === 'shared') ? true : undefined;
+  }, 30_000);
+
+  // Load through both proxies for the whole test: the gate judges the traffic both of them see.
+  let stop = false;
+  let sent = 0;
+  const load = Promise.all(proxies.flatMap((p) => [0, 1].map(async () => {
+    while (!stop) { await through(p, 'app.example.com').catch(() => undefined); sent++; }
+  })));
+  t.after(async () => { stop = true; await load; });
+
+  // Two of three primaries die: level 0 is below half its capacity; the operator ramps onto level 1 by 10% a second.
+  await Promise.all([p1.kill(), p2.kill()]);
+  const at = await until('the shared ramp at 30% or more', async () => {
+    const st = await ramps();
+    const pct = st[0]?.ramp?.percent;
+    return pct !== undefined && pct >= 30 && st.every((s) => s.ramp?.percent === pct) ? pct : undefined;
+  }, 20_000);
+  broken = true;
+  // The next due step (or the one after: the break may fall late in a step) pauses, for every proxy at once.
+  const paused = await until('status.consensus.paused', async () => { const p = await getPool(); return p.status?.consensus?.paused ? p : undefined; }, 15_000);
+  assert.match(paused.status?.consensus?.paused?.reason ?? '', /level 1 answered .*% errors over the last step \(max_error_percent 5\)/);
+  const held = await until('every proxy to show the pause', async () => {
+    const st = await ramps();
+    return st.every((s) => s.ramp?.paused) ? st : undefined;
+  }, 5_000);
+  const percent = held[0]?.ramp?.percent as number;
+  assert.ok(percent >= at && percent <= at + 20, `paused at ${percent}% (the backup broke at ${at}%)`);
+  for (const s of held) {
+    assert.equal(s.ramp?.percent, percent, 'the same share on every proxy');
+    assert.match(s.ramp?.paused?.reason ?? '', /max_error_percent 5/);
+  }
+  for (const p of proxies) assert.equal(await metric(p), 'veloflux_ramp_paused{pool="app"} 1');
+  const pausedEvents = await until('a RampPaused Event', async () => { const e = await events('RampPaused'); return e.length > 0 ? e : undefined; });
+  assert.equal(pausedEvents.length, 1);
+  assert.equal(pausedEvents[0]?.type, 'Warning');
+  assert.match(pausedEvents[0]?.message ?? '', /failover ramp paused at \d+% on level 1: level 1 answered/);
+  // Still paused three steps later: no step while the backup errs.
+  await sleep(3000);
+  for (const s of await ramps()) assert.equal(s.ramp?.percent, percent, 'no ramp step while paused');
+
+  broken = false;
+  await until('the pause to end', async () => ((await getPool()).status?.consensus?.paused === undefined ? true : undefined), 15_000);
+  const resumed = await until('a RampResumed Event', async () => { const e = await events('RampResumed'); return e.length > 0 ? e : undefined; });
+  assert.equal(resumed[0]?.type, 'Normal');
+  await until('the ramp at 100% on every proxy', async () => ((await ramps()).every((s) => s.ramp === null && s.activeLevel === 1) ? true : undefined), 20_000);
+  for (const p of proxies) assert.equal(await metric(p), 'veloflux_ramp_paused{pool="app"} 0');
+  assert.equal((await events('RampPaused')).length, 1, 'one RampPaused Event for the one pause');
+  stop = true;
+  await load;
+  assert.ok(sent > 0);
 });

@@ -344,6 +344,10 @@ function status(): Props {
           agreeing: { type: 'integer', description: 'Ready proxies serving the current decision (shared: its sequence, from a fresh decision; local: the most common level).' },
           proxies: { type: 'integer', description: 'Ready proxies the pool selects.' },
           agree: { type: 'string', description: '"agreeing/proxies" (e.g. "3/3"), the AGREE column.' },
+          paused: {
+            type: 'object', description: 'spec.rampGate, shared: the decision\'s ramp waits because the level taking traffic answered more errors than maxErrorPercent or was slower than maxP99 over the last step, summed over the traffic every proxy reports (absent while it advances; Events RampPaused and RampResumed).',
+            properties: { reason: { type: 'string', maxLength: 1024, description: 'Why, with the figures of the step.' } },
+          },
         },
       },
       failback: {

@@ -105,6 +105,8 @@ export interface ConsensusStatus {
   agree: string;
   /** Where the selected proxies' decisions come from: shared while the operator decides for them. */
   source: 'shared' | 'local';
+  /** SPEC 10, shared: the decision's ramp waits on spec.rampGate (judged on the traffic the proxies report), and why. */
+  paused?: { reason: string };
 }
 
 export interface Condition {

@@ -13,7 +13,9 @@ export const DECISION_BODY_LIMIT = 16 * 1024;
 /** Lease bounds: shorter than this cannot be renewed in time over a real network; longer hides a dead operator. */
 export const MIN_TTL_MS = 500;
 export const MAX_TTL_MS = 10 * 60_000;
-const KEYS = ['level', 'shares', 'sequence', 'ttl'];
+const KEYS = ['level', 'shares', 'sequence', 'ttl', 'paused'];
+/** `paused.reason` is a sentence the operator wrote (status and logs show it); longer is not one. Characters. */
+export const PAUSED_REASON_LIMIT = 500;
 
 const show = (v: unknown): string => {
   const text = typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : String(v);
@@ -21,7 +23,7 @@ const show = (v: unknown): string => {
 };
 
 /** The decision in the body, or an AdminError listing every problem (with its field). */
-export function parseDecision(body: unknown, levels: readonly number[]): { level: number; shares: { level: number; percent: number }[]; sequence: number; ttlMs: number } {
+export function parseDecision(body: unknown, levels: readonly number[]): { level: number; shares: { level: number; percent: number }[]; sequence: number; ttlMs: number; paused?: { reason: string } } {
   if (typeof body !== 'string' || body.trim() === '') throw new AdminError(ERRORS.BAD_PARAMETER, 'the body must be a JSON object {level, shares, sequence, ttl} (content-type application/json)');
   if (Buffer.byteLength(body) > DECISION_BODY_LIMIT) throw new AdminError(ERRORS.BAD_PARAMETER, `the decision body is larger than ${DECISION_BODY_LIMIT / 1024} KiB`);
   let d: unknown;
@@ -53,8 +55,19 @@ export function parseDecision(body: unknown, levels: readonly number[]): { level
   if (!(Number.isSafeInteger(o.sequence) && (o.sequence as number) >= 1)) problems.push(`sequence must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, got ${show(o.sequence)}`);
   const ttlMs = typeof o.ttl === 'string' ? parseDuration(o.ttl) : undefined;
   if (ttlMs === undefined || ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) problems.push(`ttl must be a duration from 500ms to 10m like "6s", got ${show(o.ttl)}`);
+  // Optional (SPEC 10): the operator's ramp waits on failover.ramp_gate; null or absent when it does not.
+  let paused: { reason: string } | undefined;
+  if (o.paused !== undefined && o.paused !== null) {
+    const r = typeof o.paused === 'object' && !Array.isArray(o.paused) ? (o.paused as Record<string, unknown>) : undefined;
+    if (r === undefined) problems.push(`paused must be an object {reason} or null, got ${show(o.paused)}`);
+    else {
+      for (const k of Object.keys(r)) if (k !== 'reason') problems.push(`paused: unknown field ${JSON.stringify(k.slice(0, 40))} (allowed: reason)`);
+      if (typeof r.reason !== 'string' || r.reason.length === 0 || r.reason.length > PAUSED_REASON_LIMIT) problems.push(`paused.reason must be a string of 1 to ${PAUSED_REASON_LIMIT} characters, got ${show(r.reason)}`);
+      else paused = { reason: r.reason };
+    }
+  }
   if (problems.length > 0) throw new AdminError(ERRORS.BAD_PARAMETER, `invalid decision: ${problems.slice(0, 10).join('; ')}`);
-  return { level: o.level as number, shares, sequence: o.sequence as number, ttlMs: ttlMs as number };
+  return { level: o.level as number, shares, sequence: o.sequence as number, ttlMs: ttlMs as number, ...(paused ? { paused } : {}) };
 }
 
 export const decisionPlugin: AdminPlugin = (app, ctx) => {

@@ -9,4 +9,4 @@ export { systemClock } from './clock.ts';
 export { DecisionRefused, NothingToApproveError, UnknownPoolError } from './controller.ts';
 export { DrillError } from './drill.ts';
 export type { DrillOptions } from './drill.ts';
-export type { ProxyEvent } from './events.ts';
+export type { ProxyEvent, TrafficReport } from './events.ts';

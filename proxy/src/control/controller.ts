@@ -11,7 +11,7 @@ import { initialHealth, isServing, observe } from '../health/state.ts';
 import type { HealthState, Outcome } from '../health/state.ts';
 import type { ProbeResult } from '../health/prober.ts';
 import type { PoolRouting, RoutingState } from '../routing.ts';
-import type { ProbeOutcome, ProxyEvent } from './events.ts';
+import type { ProbeOutcome, ProxyEvent, TrafficReport } from './events.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { between, readTraffic } from './traffic-stats.ts';
@@ -37,6 +37,8 @@ interface Events {
   routing: [RoutingState];
   event: [ProxyEvent];
   probe: [ProbeOutcome];
+  /** SPEC 9/10: a shared pool's traffic by level, while the operator's decision ramps it under a gate. */
+  traffic: [TrafficReport];
   ready: [];
 }
 
@@ -69,6 +71,8 @@ export interface SharedDecision {
   readonly shares: readonly Share[];
   readonly sequence: number;
   readonly ttlMs: number;
+  /** The operator's ramp waits on failover.ramp_gate (judged on the traffic all proxies reported), and why. */
+  readonly paused?: { readonly reason: string } | undefined;
 }
 
 interface HeldDecision {
@@ -76,6 +80,7 @@ interface HeldDecision {
   readonly shares: readonly Share[];
   readonly sequence: number;
   readonly expiresAt: number;
+  readonly paused?: { readonly reason: string } | undefined;
 }
 
 /** What the pool serves, as announced in events: its level and since when it is failed over. */
@@ -140,8 +145,22 @@ export class UnknownPoolError extends Error {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
-/** Engine events that move traffic: while a shared decision is served, those of the local engine are not announced. */
-const MOVES: ReadonlySet<string> = new Set(['failover_activated', 'level_changed', 'failover_recovered', 'ramp_step']);
+/**
+ * Engine events about the traffic the pool serves: while a shared decision is served, those of the local engine
+ * are not announced (its moves are not what traffic does, and a shared ramp's pause is the operator's: it comes
+ * with the decision, judged on the traffic of every proxy).
+ */
+const MOVES: ReadonlySet<string> = new Set(['failover_activated', 'level_changed', 'failover_recovered', 'ramp_step', 'ramp_paused', 'ramp_resumed']);
+
+/**
+ * How often a proxy reports a shared pool's traffic while the operator's decision ramps it under a gate: a
+ * quarter of step_interval, within these bounds (ms). The operator judges a step on the reports that arrived
+ * during it, so the last one may be this much older than the step's end.
+ */
+export const TRAFFIC_REPORT_MIN_MS = 200;
+export const TRAFFIC_REPORT_MAX_MS = 1000;
+export const trafficReportMs = (pool: PoolConfig): number =>
+  Math.min(TRAFFIC_REPORT_MAX_MS, Math.max(TRAFFIC_REPORT_MIN_MS, Math.floor(pool.policy.stepIntervalMs / 4)));
 
 /** Probe jitter: each interval is stretched or shrunk by up to this fraction, so probes do not align. */
 const JITTER = 0.1;
@@ -174,6 +193,8 @@ export class Controller extends EventEmitter<Events> {
   readonly #gateBaseline = new Map<string, Promise<ReadonlyMap<number, TrafficReading>>>();
   /** ramp_gate: pools whose due step is being judged (traffic being read). */
   readonly #judging = new Set<string>();
+  /** ramp_gate in shared mode: per pool, the timer of the traffic reports to the operator. */
+  readonly #reporters = new Map<string, NodeJS.Timeout>();
   /** outlier_detection: ejected backends by id, until when and why. */
   readonly #ejected = new Map<string, { until: number; reason: string; timer: NodeJS.Timeout }>();
   /** outlier_detection: per backend id, ejections in a row (the doubling) and when the last one ended. */
@@ -272,6 +293,8 @@ export class Controller extends EventEmitter<Events> {
     for (const t of this.#probeTimers.values()) clearTimeout(t);
     for (const t of this.#wakeTimers.values()) clearTimeout(t);
     for (const t of this.#expiryTimers.values()) clearTimeout(t);
+    for (const t of this.#reporters.values()) clearInterval(t);
+    this.#reporters.clear();
     this.#probeTimers.clear();
     this.#wakeTimers.clear();
     this.#expiryTimers.clear();
@@ -398,6 +421,7 @@ export class Controller extends EventEmitter<Events> {
         this.#decide(pool, false);
       }
     }
+    for (const name of new Set([...this.#reporters.keys(), ...this.#decisions.keys()])) this.#followSharedRamp(name);
     this.#routing = this.#buildRouting();
     this.emit('event', { type: 'config_applied', version, previous, at: now });
     this.emit('routing', this.#routing);
@@ -439,16 +463,28 @@ export class Controller extends EventEmitter<Events> {
     }
     const now = this.#clock.now();
     const wasShared = this.#fresh(pool.name, now) !== undefined;
-    const next: HeldDecision = { level: d.level, shares: d.shares, sequence: d.sequence, expiresAt: now + d.ttlMs };
+    const ramps = d.shares.length > 1;
+    const paused = ramps ? d.paused : undefined;
+    const next: HeldDecision = { level: d.level, shares: d.shares, sequence: d.sequence, expiresAt: now + d.ttlMs, paused };
     this.#decisions.set(pool.name, next);
     this.#armExpiry(pool.name, next.expiresAt);
     const changed = !wasShared || held === undefined || held.level !== d.level || JSON.stringify(held.shares) !== JSON.stringify(d.shares);
     if (!wasShared) this.emit('event', { type: 'decision_source', pool: pool.name, source: 'shared', sequence: d.sequence, reason: `decision ${d.sequence} from the operator`, at: now });
+    // The operator's ramp gate, announced as the local engine announces its own (status ramp.paused, the metric).
+    const wasPaused = wasShared ? held?.paused : undefined;
+    const from = d.shares.find((x) => x.level !== d.level)?.level ?? held?.shares.find((x) => x.level !== d.level)?.level ?? d.level;
+    const percent = d.shares.find((x) => x.level === d.level)?.percent ?? 100;
+    if (paused !== undefined && wasPaused === undefined) {
+      this.emit('event', { type: 'ramp_paused', pool: pool.name, from, to: d.level, percent, reason: paused.reason, at: now });
+    } else if (paused === undefined && wasPaused !== undefined) {
+      this.emit('event', { type: 'ramp_resumed', pool: pool.name, from, to: d.level, percent, reason: ramps ? `shared decision ${d.sequence}: the ramp gate lets the ramp go on` : `shared decision ${d.sequence}: the ramp ended`, at: now });
+    }
     if (changed) {
       this.#serve(pool, `shared decision ${d.sequence}`);
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
     }
+    this.#followSharedRamp(pool.name);
     return this.status(pool.name)[0] as PoolStatus;
   }
 
@@ -492,7 +528,7 @@ export class Controller extends EventEmitter<Events> {
         activeSince: iso(shared !== undefined ? served?.since : st.failoverSince),
         lastFailoverTime: iso(this.#lastFailover.get(pool.name)),
         ramp: shared !== undefined
-          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent, paused: null } : null)
+          ? (sharedRamp ? { from: sharedRamp.level, to: shared.level, percent: 100 - sharedRamp.percent, paused: shared.paused ? { reason: shared.paused.reason } : null } : null)
           : (st.ramp ? { from: st.ramp.from, to: st.active, percent: st.ramp.percent, paused: st.rampPaused ? { reason: st.rampPaused.reason } : null } : null),
         flapping: st.flapping ? { since: iso(st.flapping.since) as string, failovers: st.flapping.failovers, holdMs: st.flapping.holdMs } : null,
         failback: {
@@ -575,6 +611,7 @@ export class Controller extends EventEmitter<Events> {
       const current = this.#config.pools.find((p) => p.name === pool);
       if (!held || !current || this.#fresh(pool, this.#clock.now()) !== undefined) return;
       this.emit('event', { type: 'decision_source', pool, source: 'local', sequence: held.sequence, reason: `decision ${held.sequence} expired (no renewal from the operator within its ttl)`, at: this.#clock.now() });
+      this.#followSharedRamp(pool);
       this.#serve(current, `decision ${held.sequence} expired: deciding locally`);
       this.#routing = this.#buildRouting();
       this.emit('routing', this.#routing);
@@ -760,6 +797,43 @@ export class Controller extends EventEmitter<Events> {
       out.push({ level, requests: d.requests, errors: d.errors, p99Ms: d.latencyMs.p99 });
     }
     return out;
+  }
+
+  /**
+   * ramp_gate in shared mode (SPEC 9/10): the operator decides the ramp but only the proxies see traffic. While
+   * the fresh shared decision of a gated pool ramps (two shares), report the pool's traffic by level every
+   * trafficReportMs on the event stream (`traffic`), once at once so the operator has the step's start; stop
+   * when the ramp ends, the decision expires or the pool leaves (the operator then has nothing to judge).
+   */
+  #followSharedRamp(name: string): void {
+    const pool = this.#config.pools.find((p) => p.name === name);
+    const held = pool === undefined ? undefined : this.#fresh(name, this.#clock.now());
+    const want = pool !== undefined && held !== undefined && held.shares.length > 1 && pool.consensus.mode === 'shared'
+      && pool.policy.rampGate !== undefined && this.#traffic !== undefined && !this.#stopped;
+    const timer = this.#reporters.get(name);
+    if (!want) {
+      if (timer) clearInterval(timer);
+      this.#reporters.delete(name);
+      return;
+    }
+    if (timer) return;
+    const report = (): void => {
+      const current = this.#config.pools.find((p) => p.name === name);
+      const fresh = this.#fresh(name, this.#clock.now());
+      if (current === undefined || fresh === undefined || fresh.shares.length < 2) { this.#followSharedRamp(name); return; }
+      void this.#readLevels(current).then((levels) => {
+        if (this.#stopped || !this.#reporters.has(name)) return;
+        this.emit('traffic', {
+          pool: name,
+          levels: [...levels].map(([level, r]) => ({ level, requests: r.requests, errors: r.errors, buckets: r.buckets.map((b) => ({ le: b.le === Infinity ? '+Inf' as const : b.le, count: b.count })) })),
+          at: this.#clock.now(),
+        });
+      });
+    };
+    const t = setInterval(report, trafficReportMs(pool));
+    t.unref();
+    this.#reporters.set(name, t);
+    report();
   }
 
   #buildRouting(): RoutingState {
