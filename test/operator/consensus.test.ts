@@ -13,7 +13,7 @@ import { request } from 'undici';
 import type { FailoverPool } from '@veloflux/kube/types';
 import { rng } from '../../proxy/test/helpers/rng.ts';
 import { installCrds, withNamespace } from '../cluster/testenv.ts';
-import { admin, adminGet, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, setPodReady, startOperator, startProxy, TOKEN, until } from './env.ts';
+import { admin, adminGet, createAdminTokenSecret, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, setPodReady, startOperator, startProxy, TOKEN, until } from './env.ts';
 import type { OperatorProc, ProxyProc } from './env.ts';
 import { LevelRecorder, ProbeBackend, disagreement, summary } from './consensus-env.ts';
 
@@ -30,10 +30,7 @@ test('one decision across proxy replicas (shared) versus each alone (local)', { 
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
-  // No controller-manager empties a deleted namespace: remove the labelled Secret, which operators of later test
-  // files would otherwise cache (operator.test.ts counts the labelled Secrets cluster-wide).
-  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
+  await createAdminTokenSecret(t, ns);
 
   const primary = await ProbeBackend.start('primary');
   const backup = await ProbeBackend.start('backup');

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TestBackend } from '../../proxy/test/helpers/backend.ts';
 import type { FailoverPool } from '@veloflux/kube/types';
 import { installCrds, withNamespace } from '../cluster/testenv.ts';
-import { admin, adminGet, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, startOperator, startProxy, through, TOKEN, until } from './env.ts';
+import { admin, adminGet, createAdminTokenSecret, createProxyPod, CRD_YAML, fpPath, freePort, operatorCredentials, startOperator, startProxy, through, TOKEN, until } from './env.ts';
 import type { ProxyProc } from './env.ts';
 
 const cond = (fp: FailoverPool | undefined, type: string): string | undefined => {
@@ -23,11 +23,9 @@ test('failback manual through the FailoverPool: spec.failback.approve, idempoten
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
+  await createAdminTokenSecret(t, ns);
   const primary = await TestBackend.start('primary');
   const backup = await TestBackend.start('backup');
-  // Labelled Secrets are counted cluster-wide by other operator suites: leave none behind.
-  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
   t.after(async () => { await primary.kill(); await backup.kill(); });
   const [dataPort, adminPort] = [await freePort(), await freePort()];
   const proxy: ProxyProc = await startProxy('127.0.0.41', dataPort, adminPort, backup.address);
@@ -116,8 +114,7 @@ test('shared ramp gate: a backup that answers 5xx pauses the operator\'s ramp fo
   await installCrds(CRD_YAML);
   const kube = admin();
   const kubeconfig = await operatorCredentials(ns);
-  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
-  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
+  await createAdminTokenSecret(t, ns);
   const [p1, p2, p3, backup] = await Promise.all(['p1', 'p2', 'p3', 'backup'].map((n) => TestBackend.start(n))) as [TestBackend, TestBackend, TestBackend, TestBackend];
   let broken = false;
   backup.handler = (_req, res) => {

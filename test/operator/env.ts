@@ -137,6 +137,16 @@ export async function setPodReady(ns: string, name: string, ip: string, ready: b
  * Installs the ClusterRole and the leader-election Role (in `ns`, where the operator keeps its Lease) from charts/,
  * binds both to a fresh ServiceAccount, and returns a kubeconfig file for it.
  */
+/**
+ * The labelled admin-token Secret the operator reads, deleted after the test: no controller-manager empties a
+ * deleted namespace, and operators of later test files count the labelled Secrets cluster-wide.
+ */
+export async function createAdminTokenSecret(t: TestContext, ns: string): Promise<void> {
+  const kube = admin();
+  await kube.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'veloflux-admin-token', labels: { 'veloflux.io/secret': 'true' } }, stringData: { token: TOKEN } });
+  t.after(() => kube.request('DELETE', `/api/v1/namespaces/${ns}/secrets/veloflux-admin-token`).catch(() => undefined));
+}
+
 export async function operatorCredentials(ns: string): Promise<string> {
   const kube = admin();
   const role = (loadAllYaml(CLUSTER_ROLE) as { metadata: { name: string } }[])[0] as { metadata: { name: string } };
