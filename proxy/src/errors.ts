@@ -18,7 +18,7 @@ export const ERRORS = {
   UPSTREAM_CONNECT: def('VF_ERR_UPSTREAM_CONNECT', 502, 'Every backend tried refused or failed the connection.'),
   UPSTREAM_RESET: def('VF_ERR_UPSTREAM_RESET', 502, 'The backend closed or reset the connection before answering.'),
   UPSTREAM_TIMEOUT: def('VF_ERR_UPSTREAM_TIMEOUT', 504, 'The backend did not connect or answer in time (connect_timeout, header_timeout).'),
-  DEADLINE_EXCEEDED: def('VF_ERR_DEADLINE_EXCEEDED', 504, 'A gRPC client\'s grpc-timeout expired before the answer was complete; the client gets DEADLINE_EXCEEDED and nothing counts against the backend.'),
+  DEADLINE_EXCEEDED: def('VF_ERR_DEADLINE_EXCEEDED', 504, 'A gRPC client\'s grpc-timeout expired before the answer was complete; the client gets DEADLINE_EXCEEDED and nothing counts against the backend (logged and counted as 499, a client that stopped waiting).'),
   DRAINED: def('VF_ERR_DRAINED', 503, 'A WebSocket or HTTP/2 stream was closed failover.drain_timeout after its level lost its traffic, so the client reconnects onto the level now serving (WebSocket close 1001, gRPC UNAVAILABLE).'),
   UPSTREAM_PROTOCOL: def('VF_ERR_UPSTREAM_PROTOCOL', 502, 'The backend answered with something that is not valid HTTP.'),
   BAD_REQUEST: def('VF_ERR_BAD_REQUEST', 400, 'The request cannot be forwarded as sent: malformed HTTP, more than one Host header, an invalid header or target.'),

@@ -521,7 +521,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
       const message = `${ERRORS.DEADLINE_EXCEEDED.code}: the client's grpc-timeout expired after ${ms}ms (pool "${this.#plan.name}")`;
       sendGrpcError(this.#res, grpcStatusOf(ERRORS.DEADLINE_EXCEEDED), message);
       this.#hooks.grpc?.(this.#plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
-      this.#finish(ERRORS.DEADLINE_EXCEEDED.status);
+      // Counted and logged as 499, a client that stopped waiting: the client chose the deadline, so its expiry
+      // must not read as the backend's 5xx to the ramp gate (failover.ramp_gate) or to anyone else.
+      this.#finish(CLIENT_CLOSED);
       this.#abortAll('grpc-timeout expired');
     }, ms);
     return this;

@@ -308,7 +308,7 @@ export class DataPlane {
     if (deadlineMs === 0) {
       sendError(res, ERRORS.DEADLINE_EXCEEDED, 'the client\'s grpc-timeout is 0');
       if (head.grpc) this.#hooks.grpc?.(plan.name, String(grpcStatusOf(ERRORS.DEADLINE_EXCEEDED)));
-      this.#hooks.done(plan.name, undefined, ERRORS.DEADLINE_EXCEEDED.status, 0, performance.now());
+      this.#hooks.done(plan.name, undefined, CLIENT_CLOSED, 0, performance.now()); // the client's own deadline (forward.ts)
       return;
     }
     const headers = head.headers;
