@@ -291,3 +291,28 @@ failover: { strategy: graceful, step_percent: 50, step_interval: "800ms", ramp_g
   await new Promise((res) => setTimeout(res, 600));
   assert.equal(reports().length, n, 'no report once the ramp ended');
 });
+
+test('a lease timer that fires before the clock reaches expiresAt waits out the rest, then decides locally (node arms timers from a cached loop time)', async (t) => {
+  const { Controller } = await import('../src/control/controller.ts');
+  const { loadConfigText } = await import('@veloflux/config/load');
+  const loaded = loadConfigText('pools:\n  - name: app\n    consensus: { mode: shared }\n    backends: [{ address: "127.0.0.1:9" }]\nroutes: [{ pool: app }]\n');
+  assert.ok(loaded.ok);
+  let now = 1_000_000;
+  const c = new Controller(loaded.config, loaded.version, { probe: async () => ({ ok: true }), clock: { now: () => now } });
+  t.after(() => c.stop());
+  const sources: string[] = [];
+  c.on('event', (e: { type: string; source?: string }) => { if (e.type === 'decision_source') sources.push(String(e.source)); });
+  c.applyDecision('app', { level: 0, shares: [{ level: 0, percent: 100 }], sequence: 1, ttlMs: 100 });
+  assert.deepEqual(sources, ['shared']);
+  // The timer fires after 100 ms of real time, but the clock says only 50 ms went by: still fresh, nothing changes.
+  now += 50;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(sources, ['shared'], 'an early timer is not an expiry');
+  assert.equal(c.status('app')[0]?.decision?.source, 'shared');
+  // The clock passes expiresAt: the re-armed timer (50 ms) announces the switch to local decisions.
+  now += 100;
+  const deadline = Date.now() + 5000;
+  while (sources.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(sources, ['shared', 'local']);
+  assert.equal(c.status('app')[0]?.decision?.source, 'local');
+});

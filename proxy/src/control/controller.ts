@@ -609,7 +609,10 @@ export class Controller extends EventEmitter<Events> {
       this.#expiryTimers.delete(pool);
       const held = this.#decisions.get(pool);
       const current = this.#config.pools.find((p) => p.name === pool);
-      if (!held || !current || this.#fresh(pool, this.#clock.now()) !== undefined) return;
+      if (!held || !current) return;
+      // Node arms timers from the loop's cached time, which can lag the clock: a timer may fire a few ms before
+      // expiresAt. Still fresh means early, not renewed (a renewal re-arms): wait out the rest.
+      if (this.#fresh(pool, this.#clock.now()) !== undefined) { this.#armExpiry(pool, held.expiresAt); return; }
       this.emit('event', { type: 'decision_source', pool, source: 'local', sequence: held.sequence, reason: `decision ${held.sequence} expired (no renewal from the operator within its ttl)`, at: this.#clock.now() });
       this.#followSharedRamp(pool);
       this.#serve(current, `decision ${held.sequence} expired: deciding locally`);
