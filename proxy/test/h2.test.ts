@@ -357,3 +357,39 @@ test('stop(): open HTTP/2 sessions get GOAWAY, in-flight streams finish', async 
   await stopped;
   s.destroy();
 });
+
+test('a response cut by the proxy is never ended as if whole: backend dead mid-body (RST_STREAM INTERNAL_ERROR), idle client and stalled upload (RST_STREAM CANCEL)', async (t) => {
+  const [b] = await startBackends('primary') as [TestBackend];
+  b.handler = (req: IncomingMessage, res: ServerResponse, body: string) => {
+    if (req.url === '/dies') { res.writeHead(200, { 'content-length': '100' }); res.write('part of it'); setTimeout(() => res.socket?.destroy(), 50); return true; }
+    if (req.url === '/big') { res.end(Buffer.alloc(4 * 1024 * 1024, 120)); return true; }
+    if (req.url === '/upload') { res.end(`got ${body.length} bytes`); return true; } // (called once the body is in)
+    return false;
+  };
+  const p = await setup(t, poolYaml([{ b }], 'dataplane: { idle_timeout: "300ms" }\n'), [b]);
+  const s = session(p, t);
+  const outcome = (r: ReturnType<ClientHttp2Session['request']>, read: boolean): Promise<{ ended: boolean; rst: number; bytes: number }> => new Promise((resolve) => {
+    let ended = false;
+    let bytes = 0;
+    r.on('error', () => {});
+    r.on('end', () => { ended = true; });
+    if (read) r.on('data', (c: Buffer) => { bytes += c.length; });
+    r.on('close', () => resolve({ ended, rst: r.rstCode ?? -1, bytes }));
+  });
+  const dies = await outcome(s.request({ ':path': '/dies' }), true);
+  assert.deepEqual([dies.ended, dies.rst, dies.bytes], [false, h2c.NGHTTP2_INTERNAL_ERROR, 10], 'a backend that dies mid-body: the client sees a reset, not END_STREAM');
+  // A client that stops reading a 4 MiB answer: its stream window fills, the proxy waits idle_timeout, then cancels.
+  const idle = await outcome(s.request({ ':path': '/big' }), false);
+  // (A stream that got END_STREAM first would close with rstCode 0 whatever came after.)
+  assert.equal(idle.rst, h2c.NGHTTP2_CANCEL, 'a client that stops reading');
+  // An upload that stalls mid-body: cancelled after idle_timeout, as a client that left (499), not the backend's fault.
+  const up = s.request({ ':method': 'POST', ':path': '/upload' }, { endStream: false });
+  up.write('the first part');
+  const stalled = await outcome(up, true);
+  assert.equal(stalled.rst, h2c.NGHTTP2_CANCEL, 'an upload that stalls');
+  assert.deepEqual(p.passive.filter((x) => !x.includes('ECONNRESET') && !x.includes('UND_ERR_SOCKET')), [], 'only the dead backend counts against it');
+  assert.ok(p.done.includes(499), JSON.stringify(p.done));
+  // The session still serves.
+  const ok = await h2get(s, { ':method': 'POST', ':path': '/upload' }, 'whole');
+  assert.equal(ok.body, 'got 5 bytes');
+});

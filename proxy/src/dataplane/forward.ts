@@ -13,9 +13,9 @@
 // streams through a GrpcBody that keeps the first replayBufferBytes, so a refused call can be sent again; a call
 // that overflowed it, or that got any response header, is never replayed (streams are not replayed; ADR 0008).
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Http2ServerResponse, constants as h2 } from 'node:http2';
-import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import { ERRORS, errorBody } from '../errors.ts';
@@ -24,6 +24,7 @@ import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
 import { grpcErrorHeaders, grpcStatusOf, isGrpc } from './grpc.ts';
 import type { Drainable } from './drain.ts';
 import type { PoolPlan, Target } from './plan.ts';
+import { H2Request, H2Response, cancelStream } from './h2-stream.ts';
 
 type Controller = Dispatcher.DispatchController;
 
@@ -49,9 +50,9 @@ function abortNow(c: Controller, err: Error): void {
  *  some of them, and node's HTTP/2 refuses to send the connection-specific ones (RFC 9113 8.2.2). */
 export const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings']);
 
-/** A client's request and response: node's HTTP/1.1 ones, or the HTTP/2 compatibility API's (h2.ts). */
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
-export type ClientResponse = ServerResponse | Http2ServerResponse;
+/** A client's request and response: node's HTTP/1.1 ones, or an HTTP/2 stream's (h2-stream.ts). */
+export type ClientRequest = IncomingMessage | H2Request;
+export type ClientResponse = ServerResponse | H2Response;
 
 export interface ForwardSettings {
   readonly maxAttempts: number;
@@ -68,12 +69,12 @@ export interface ForwardSettings {
  * for a socket timeout nobody handles), which closes the response and so aborts the upstream exchange.
  */
 export function watchClient(res: ClientResponse, settings: ForwardSettings): void {
-  if (res instanceof Http2ServerResponse) watchStream(res.stream, settings.idleTimeoutMs);
+  if (res instanceof H2Response) watchStream(res.stream, settings.idleTimeoutMs);
   else res.socket?.setTimeout(settings.idleTimeoutMs);
 }
 
 export function unwatchClient(res: ClientResponse): void {
-  if (res instanceof Http2ServerResponse) res.stream?.setTimeout(0);
+  if (res instanceof H2Response) res.stream?.setTimeout(0);
   else res.socket?.setTimeout(0);
 }
 
@@ -82,7 +83,7 @@ export function unwatchClient(res: ClientResponse): void {
 const WATCHED = Symbol('veloflux.watched');
 type WatchedStream = ServerHttp2Stream & { [WATCHED]?: true };
 function onStreamTimeout(this: ServerHttp2Stream): void {
-  this.close(h2.NGHTTP2_CANCEL);
+  cancelStream(this);
 }
 function watchStream(stream: WatchedStream | undefined, ms: number): void {
   if (stream === undefined || stream.destroyed) return;
@@ -190,10 +191,10 @@ export function sendError(res: ClientResponse, e: ErrorDef, message: string, ext
  */
 export function sendGrpcError(res: ClientResponse, status: number, message: string): void {
   const fields = grpcErrorHeaders(status, message);
-  if (res instanceof Http2ServerResponse) {
+  if (res instanceof H2Response) {
     const stream = res.stream;
     if (stream === undefined || stream.destroyed || stream.closed) return;
-    if (!res.headersSent && !stream.headersSent) { stream.respond({ ':status': 200, ...fields }, { endStream: true }); return; }
+    if (!stream.headersSent) { stream.respond({ ':status': 200, ...fields }, { endStream: true }); return; }
     res.addTrailers({ 'grpc-status': fields['grpc-status'] as string, 'grpc-message': fields['grpc-message'] as string });
     res.end();
     return;
@@ -205,7 +206,7 @@ export function sendGrpcError(res: ClientResponse, status: number, message: stri
 
 /** writeHead on either protocol's response (HTTP/2 has no reason phrase: `statusMessage` is for HTTP/1.1). */
 function writeHead(res: ClientResponse, status: number, headers: OutgoingHttpHeaders | (string | string[])[], statusMessage?: string): void {
-  if (res instanceof Http2ServerResponse) res.writeHead(status, headers as OutgoingHttpHeaders);
+  if (res instanceof H2Response) res.writeHead(status, headers);
   else if (statusMessage) res.writeHead(status, statusMessage, headers as OutgoingHttpHeaders);
   else res.writeHead(status, headers as OutgoingHttpHeaders);
 }
@@ -395,7 +396,7 @@ export class GrpcBody {
 /** The exchange a response belongs to, for the one shared 'close' listener (no closure per request). */
 const EXCHANGE = Symbol('veloflux.exchange');
 type TrackedResponse = ClientResponse & { [EXCHANGE]?: Exchange };
-type TrackedRequest = ClientRequest & { [EXCHANGE]?: Exchange };
+type TrackedBody = Readable & { [EXCHANGE]?: Exchange };
 
 /**
  * A try after the first one of a hedged or per-try-timed exchange (pools[].retry): its own dispatch handler, so
@@ -463,6 +464,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
   /** The set of open exchanges a drain walks (drain.ts), for HTTP/2 streams; HTTP/1.1 requests are not tracked. */
   #tracker: Set<Drainable> | undefined;
 
+  /** `body`: none, a replayable one in memory, or the request itself, whose body streams. */
   constructor(req: ClientRequest, res: ClientResponse, plan: PoolPlan, first: Target, body: Buffer | ClientRequest | null, headers: string[], settings: ForwardSettings, budget: Budget, hooks: ForwardHooks, grpc = false) {
     this.#req = req;
     this.#grpc = grpc;
@@ -480,7 +482,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
       path: req.url as string,
       method: req.method as Dispatcher.HttpMethod,
       headers,
-      body: this.#grpcBody === undefined ? body : null, // set when the first attempt starts
+      // gRPC: set when the first attempt starts. An HTTP/2 stream's body goes to undici through a Readable of its
+      // own (H2Request.body): undici destroys the body it read, and the stream carries the response too.
+      body: this.#grpcBody !== undefined ? null : body instanceof H2Request ? body.body() : body,
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
@@ -490,16 +494,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     // (reset, a malformed chunk, an abandoned upload) is the client's: note it before undici, which reads the same
     // stream, reports it as an upstream error. Listeners added here run before undici's.
     if (body !== null && !this.#replayable) {
-      (req as TrackedRequest)[EXCHANGE] = this;
-      req.on('error', Exchange.#onRequestError);
-      req.on('aborted', Exchange.#onRequestError);
+      const stream: Readable = req instanceof H2Request ? req.stream : req;
+      (stream as TrackedBody)[EXCHANGE] = this;
+      stream.on('error', Exchange.#onRequestError);
+      stream.on('aborted', Exchange.#onRequestError);
       watchClient(res, settings);
       req.once('end', () => { if (!this.#stalled) unwatchClient(res); });
     }
   }
 
   /** Shared by every streamed request body: the client's upload failed. */
-  static #onRequestError = function (this: TrackedRequest): void {
+  static #onRequestError = function (this: TrackedBody): void {
     const exchange = this[EXCHANGE];
     if (exchange !== undefined) exchange.#clientGone = true;
   };
@@ -550,7 +555,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     const res = this.#res;
     const message = `${ERRORS.DRAINED.code}: level ${this.level} of pool "${this.#plan.name}" no longer takes traffic; reconnect`;
     if (isGrpc(res.req?.headers['content-type'] as string | undefined)) sendGrpcError(res, grpcStatusOf(ERRORS.DRAINED), message);
-    else if (res instanceof Http2ServerResponse) res.stream?.close(h2.NGHTTP2_CANCEL);
+    else if (res instanceof H2Response) cancelStream(res.stream);
     else res.destroy();
     this.#finish(ERRORS.DRAINED.status);
     this.#abortAll('drained');
@@ -777,6 +782,8 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
   #head(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     const res = this.#res;
     if (this.#grpc) { const g = headers['grpc-status']; if (typeof g === 'string') this.#grpcStatus = g; this.#grpcBody?.answered(); }
+    // Over HTTP/2 the stream waits for trailers only when some can come (h2-stream.ts).
+    if (res instanceof H2Response && (this.#grpc || headers.trailer !== undefined || isGrpc(headers['content-type'] as string | undefined))) res.expectTrailers();
     writeHead(res, statusCode, downstreamHeaders(headers), statusMessage);
     this.#controller = controller;
   }

@@ -1,6 +1,7 @@
-// The client-facing HTTP/2 server (SPEC 8): node's http2 with the compatibility API, so a stream reaches the same
-// route/pick/forward path (server.ts, forward.ts) as an HTTP/1.1 request. This file holds what differs: the
-// server's limits, the idle rule of a session, and reading an HTTP/2 request head.
+// The client-facing HTTP/2 server (SPEC 8): node's http2 core stream API, each stream wrapped as a request and a
+// response (h2-stream.ts: not node's compatibility API, ADR 0010), so it reaches the same route/pick/forward path
+// (server.ts, forward.ts) as an HTTP/1.1 request. This file holds what differs: the server's limits, the idle rule
+// of a session, and reading an HTTP/2 request head.
 //
 // Limits against a hostile client (each is node's/nghttp2's enforcement, set here so it is stated once):
 //   what                                  | limit                                   | what happens
@@ -19,8 +20,9 @@
 // A reset stream aborts its upstream exchange like a client that hangs up (fault.ts: client side, 499): it never
 // counts against a backend.
 import { createServer } from 'node:http2';
-import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { HOP } from './forward.ts';
+import { H2Request, H2Response } from './h2-stream.ts';
 import type { RequestHead } from './forward.ts';
 import { isGrpc } from './grpc.ts';
 
@@ -38,7 +40,7 @@ export const H2_LIMITS = {
 const OPEN = Symbol('veloflux.openStreams');
 type TrackedSession = Http2Session & { [OPEN]?: number };
 
-export type H2Handler = (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+export type H2Handler = (req: H2Request, res: H2Response) => void;
 
 /**
  * `idleMs()` is read when a session is created and when its timer fires (it follows config reloads).
@@ -55,7 +57,13 @@ export function createH2Server(onRequest: H2Handler, idleMs: () => number, sessi
       maxHeaderListSize: H2_LIMITS.maxHeaderListSize,
       enablePush: false,
     },
-  }, onRequest);
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    // Reset before its turn came (rapid reset): nobody to answer, nothing sent anywhere.
+    if (stream.destroyed) return;
+    const req = new H2Request(stream, headers, rawHeaders);
+    onRequest(req, new H2Response(req));
+  });
   server.on('session', (session: TrackedSession) => {
     sessions.add(session);
     session[OPEN] = 0;
@@ -83,7 +91,7 @@ export function createH2Server(onRequest: H2Handler, idleMs: () => number, sessi
  * the client sent no Host, cookie fields joined with "; " for an HTTP/1.1 backend (RFC 9113 8.2.3), hop-by-hop
  * fields dropped (an HTTP/2 client may not send them; node refuses most), X-Forwarded-* set.
  */
-export function readH2RequestHead(req: Http2ServerRequest, proto: string): RequestHead {
+export function readH2RequestHead(req: H2Request, proto: string): RequestHead {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;

@@ -2,7 +2,7 @@
 // HTTP/2 (h2.ts) arrive on one listener (listener.ts) and share everything after the request head.
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
+import type { Http2Server, Http2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
@@ -17,6 +17,7 @@ import { Budget, Exchange, abortSoon, downstreamHeaders, readRequestHead, sendEr
 import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
 import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
 import { createH2Server, readH2RequestHead } from './h2.ts';
+import type { H2Request, H2Response } from './h2-stream.ts';
 import { createSniffingServer } from './listener.ts';
 import { Drainer } from './drain.ts';
 import type { Drainable } from './drain.ts';
@@ -262,7 +263,7 @@ export class DataPlane {
     this.#serve(req, res, readRequestHead(req, protoOf(req.socket), authority), url);
   };
 
-  #onH2Request = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
+  #onH2Request = (req: H2Request, res: H2Response): void => {
     const url = req.url;
     // RFC 9113 8.3.1: :path is origin-form ("*" only for OPTIONS, which no route matches).
     if (url.charCodeAt(0) !== 47 /* "/" */) { sendError(res, ERRORS.BAD_REQUEST, 'the :path must start with "/"'); return; }
@@ -566,7 +567,7 @@ class Tunnel implements Dispatcher.DispatchHandler, Drainable {
   }
 }
 
-/** X-Forwarded-Proto: what the client spoke to us (a TLS socket, or the HTTP/2 compat proxy of one, says encrypted). */
+/** X-Forwarded-Proto: what the client spoke to us (a TLS socket, or node's HTTP/2 session proxy of one, says encrypted). */
 function protoOf(socket: object): string {
   return (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
 }
