@@ -4,7 +4,8 @@
 // a backup server), one core each (core 0), with the backend and ghz on core 1, rounds interleaved.
 // Figures: req/s, the proxy's CPU during the measurement, req/s per proxy core (CPU-normalised), p99, and
 // VeloFlux's ratios to nginx and HAProxy per round. Target: VeloFlux >= 0.5x nginx per core.
-//   npm run bench -- --grpc-only        just this scenario (also: node bench/grpc.ts)
+//   npm run bench -- --grpc-only        just this scenario (also: node bench/grpc.ts; env ROUNDS, DURATION,
+//   VELOFLUX_NODE_FLAGS for VeloFlux alone, e.g. "--cpu-prof --cpu-prof-dir=DIR")
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +72,9 @@ routes:
   - { path_prefix: "/", pool: "grpc" }
 failover: { recovery_interval: "2s" }
 `);
-    proc = start('veloflux-grpc', process.execPath, [VELOFLUX_MAIN, '--config', cfg, '--workers', '1'],
+    // VELOFLUX_NODE_FLAGS: node flags for VeloFlux only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
+    const flags = (process.env.VELOFLUX_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    proc = start('veloflux-grpc', process.execPath, [...flags, VELOFLUX_MAIN, '--config', cfg, '--workers', '1'],
       { cpus: o.cpus, logDir: dir, env: { ...process.env, MALLOC_ARENA_MAX: '2', VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
   } else if (kind === 'nginx') {
     const tmp = join(dir, 'tmp');
