@@ -131,6 +131,20 @@ test('proxy.tls.secretName: the Secret mounted as a volume (not subPath), a TLS 
   assert.match(r.stderr, /minVersion/);
 });
 
+test('proxy.upstreamCA: a ConfigMap or a Secret of backend CAs mounted read-only at /etc/veloflux/upstream-ca (for FailoverPool spec.tls.caFile); not both', async () => {
+  for (const [flag, want] of [['configMapName=backend-cas', { configMap: { name: 'backend-cas' } }], ['secretName=backend-cas', { secret: { secretName: 'backend-cas' } }]] as const) {
+    const spec = podSpec(one(await template(['--set', `proxy.upstreamCA.${flag}`]), 'Deployment', 'veloflux-proxy'));
+    assert.deepEqual((spec.containers[0] as Container).volumeMounts?.find((m) => m.name === 'upstream-ca'), { name: 'upstream-ca', mountPath: '/etc/veloflux/upstream-ca', readOnly: true }, flag);
+    const v = spec.volumes?.find((x) => x.name === 'upstream-ca');
+    // (defaultMode is left out: the chart writes 0440, which YAML 1.1 (the apiserver) and 1.2 (this parser) read apart.)
+    assert.deepEqual(v?.secret === undefined ? { configMap: v?.configMap } : { secret: { secretName: v.secret.secretName } }, want, flag);
+  }
+  assert.ok(!podSpec(one(await template(), 'Deployment', 'veloflux-proxy')).volumes?.some((v) => v.name === 'upstream-ca'), 'nothing by default');
+  const both = await helmRun(['template', 'x', CHART, '--set', 'proxy.upstreamCA.configMapName=a', '--set', 'proxy.upstreamCA.secretName=b']);
+  assert.notEqual(both.code, 0, 'a ConfigMap and a Secret at once is refused');
+  assert.match(both.stderr, /upstreamCA/);
+});
+
 test('the operator Deployment: leader election in the release namespace, the token Secret and proxy label the proxies use', async () => {
   const objects = await template();
   const op = one(objects, 'Deployment', 'veloflux-operator');

@@ -49,6 +49,8 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
   assert.deepEqual((created.spec.routes as unknown[])[0], { hosts: ['app.example.com'], pathPrefix: '/' });
   assert.equal((created.spec.backends as { failoverLevel: number; weight: number }[])[0]?.failoverLevel, 0);
   assert.deepEqual(created.spec.consensus, { mode: 'shared' }, 'SPEC 9: one decision across the replicas by default');
+  const withTls = (await objects.createNamespacedCustomObject({ ...G, namespace, body: pool('tls', { protocol: 'h2', tls: { caFile: '/etc/veloflux/upstream-ca/ca.crt', serverName: 'grpc.internal' } }) })) as { spec: Record<string, unknown> };
+  assert.deepEqual(withTls.spec.tls, { caFile: '/etc/veloflux/upstream-ca/ca.crt', serverName: 'grpc.internal', insecureSkipVerify: false }, 'SPEC 8 pools[].tls, camelCase');
 
   // kubectl get fp: the printer columns.
   const table = await new Kube(adminKubeConfig()).request<{ columnDefinitions: { name: string }[] }>('GET', `/apis/veloflux.io/v1alpha1/namespaces/${namespace}/failoverpools`, undefined, undefined, 'application/json;as=Table;v=v1;g=meta.k8s.io');
@@ -65,6 +67,8 @@ test('the FailoverPool CRD installs, defaults and refuses invalid pools with the
     ['service on an http check', { backends: [{ address: 'a:80', healthCheck: { service: 'x' } }] }, 'healthCheck.service is only for type grpc'],
     ['grpc check over http1', { backends: [{ address: 'a:80', healthCheck: { type: 'grpc' } }] }, 'a grpc health check needs HTTP/2 to the backends'],
     ['unknown protocol', { protocol: 'h3' }, 'spec.protocol'],
+    ['caFile with insecureSkipVerify', { protocol: 'h2', tls: { caFile: '/etc/veloflux/upstream-ca/ca.crt', insecureSkipVerify: true } }, 'tls.caFile is not used with tls.insecureSkipVerify: true'],
+    ['tls serverName not a host', { tls: { serverName: 'a b' } }, 'spec.tls.serverName'],
     ['bad duration', { recoveryInterval: '10' }, 'spec.recoveryInterval'],
     ['override without reason', { override: { mode: 'active' } }, 'override.reason is required when mode is active or inactive'],
     ['inline webhook url', { notifications: { channels: [{ type: 'webhook', url: 'https://x' }] } }, 'url is not allowed inline'],

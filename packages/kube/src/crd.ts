@@ -168,10 +168,19 @@ function routes(): Props {
   };
 }
 
-/** The pool's protocol to its backends (SPEC 8). Pool `tls` (a CA file path in the proxy container) is not offered
- *  yet: https:// backends use the system CAs. */
+/** The pool's protocol to its backends (SPEC 8). */
 function protocol(): Props {
   return convert((poolSchema.describe().properties as Record<string, Described>).protocol as Described);
+}
+
+/** pools[].tls (SPEC 8). Its caFile is read by the proxy: a path in the proxy container, where the chart mounts
+ *  proxy.upstreamCA. The operator never reads or ships the CA itself. */
+function upstreamTls(): Props {
+  const t = convert((poolSchema.describe().properties as Record<string, Described>).tls as Described);
+  const ca = t.properties?.caFile;
+  if (ca === undefined) throw new Error('pool tls schema lost ca_file');
+  ca.description = `${ca.description ?? ''} In Kubernetes: a path in the proxy container. The chart mounts proxy.upstreamCA (a ConfigMap or Secret) at /etc/veloflux/upstream-ca, e.g. /etc/veloflux/upstream-ca/ca.crt.`;
+  return t;
 }
 
 function policy(): Record<string, Props> {
@@ -454,6 +463,7 @@ export function openApiSchema(): Props {
       routes: routes(),
       backends: backends(),
       protocol: protocol(),
+      tls: upstreamTls(),
       ...policy(),
       notifications: notifications(),
       override: override(),
@@ -465,6 +475,7 @@ export function openApiSchema(): Props {
       validation(RULES.levelZero),
       validation(RULES.timeoutBelowInterval),
       validation(RULES.grpcNeedsHttp2),
+      validation(RULES.tlsCaOrSkip),
     ],
   };
   return {

@@ -188,6 +188,7 @@ function renderPool(pool: FailoverPool, input: RenderInput): { pool: Record<stri
   const rendered = defined({
     name,
     protocol: s.protocol,
+    tls: snake(s.tls),
     backends,
     failover: defined({
       enabled: s.automaticFailover,

@@ -84,6 +84,12 @@ export const RULES = {
     fieldPath: '.protocol',
     check: (s) => !list(field(s, 'backends')).some((b) => field(field(b, 'healthCheck'), 'type') === 'grpc') || (has(s, 'protocol') && field(s, 'protocol') !== 'http1'),
   },
+  tlsCaOrSkip: {
+    rule: "!has(self.tls) || !has(self.tls.caFile) || !has(self.tls.insecureSkipVerify) || !self.tls.insecureSkipVerify",
+    message: 'tls.caFile is not used with tls.insecureSkipVerify: true (nothing is verified); set one or the other',
+    fieldPath: '.tls.caFile',
+    check: (s) => { const t = field(s, 'tls'); return !isObj(t) || !has(t, 'caFile') || t['insecureSkipVerify'] !== true; },
+  },
   levelZero: {
     rule: 'self.backends.exists(b, !has(b.failoverLevel) || b.failoverLevel == 0)', message: 'at least one backend must be at failoverLevel 0', fieldPath: '.backends',
     check: (s) => list(field(s, 'backends')).some((b) => !has(b, 'failoverLevel') || field(b, 'failoverLevel') === 0),

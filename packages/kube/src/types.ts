@@ -70,6 +70,8 @@ export interface FailoverPoolSpec {
   routes: { hosts?: string[]; pathPrefix?: string }[];
   backends: BackendSpec[];
   protocol?: 'http1' | 'h2' | 'h2c' | 'auto';
+  /** SPEC 8 pools[].tls, camelCase: TLS to https:// and h2 backends. caFile is a path in the proxy container. */
+  tls?: { caFile?: string; serverName?: string; insecureSkipVerify?: boolean };
   automaticFailover?: boolean;
   strategy?: 'immediate' | 'graceful' | 'delayed';
   checkInterval?: string;

@@ -198,3 +198,14 @@ test('SPEC 8: protocol and healthCheck type/service render to the proxy\'s keys,
   assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
   assert.deepEqual(loaded.config.pools[0]?.backends.map((b) => b.healthCheck.type), ['grpc', 'http', 'tcp']);
 });
+
+test('SPEC 8: spec.tls renders to pools[].tls (ca_file, server_name, insecure_skip_verify), and the proxy loads it', () => {
+  const r = render(input([fp('api', { protocol: 'h2', tls: { caFile: '/etc/veloflux/upstream-ca/ca.crt', serverName: 'grpc.internal', insecureSkipVerify: false } })]));
+  const pool = doc(r.text).pools[0];
+  assert.deepEqual(pool.tls, { ca_file: '/etc/veloflux/upstream-ca/ca.crt', server_name: 'grpc.internal', insecure_skip_verify: false });
+  const loaded = loadConfigText(r.text ?? '');
+  assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
+  assert.deepEqual(loaded.config.pools[0]?.backends[0]?.transport.tls, { caFile: '/etc/veloflux/upstream-ca/ca.crt', serverName: 'grpc.internal', insecureSkipVerify: false });
+  // No tls block: none rendered (the system CAs, the address's host).
+  assert.equal(doc(render(input([fp('plain')])).text).pools[0].tls, undefined);
+});
