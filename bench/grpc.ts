@@ -4,7 +4,7 @@
 // a backup server), one core each (core 0), with the backend and ghz on core 1, rounds interleaved.
 // Figures: req/s, the proxy's CPU during the measurement, req/s per proxy core (CPU-normalised), p99, and
 // VeloFlux's ratios to nginx and HAProxy per round. Target: VeloFlux >= 0.5x nginx per core.
-//   npm run bench -- --grpc-only        just this scenario (also: node bench/grpc.ts; env ROUNDS, DURATION,
+//   node bench/grpc.ts                  just this scenario (npm run bench runs it last; env ROUNDS, DURATION,
 //   VELOFLUX_NODE_FLAGS for VeloFlux alone, e.g. "--cpu-prof --cpu-prof-dir=DIR")
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';

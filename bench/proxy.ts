@@ -284,6 +284,7 @@ async function accessLogCost(): Promise<AccessLogCost> {
  * VeloFlux/HAProxy are settled (or MAX_ROUNDS).
  */
 interface H2Sample { round: number; res: H2loadResult; cores: number; perCore: number; foreignCores: number }
+const H2_KINDS: readonly H2PeerKind[] = args.baseline ? ['veloflux', 'baseline', 'nginx', 'haproxy'] : ['veloflux', 'nginx', 'haproxy'];
 type H2Result = Record<'h2c' | 'h2', Record<H2PeerKind, H2Sample[]>>;
 async function h2Scenario(): Promise<H2Result> {
   console.log('\n== HTTP/2: each proxy pinned to core 0 (1 worker); h2load (1 thread, 32 connections x 10 streams) and backends on core 1');
@@ -291,10 +292,12 @@ async function h2Scenario(): Promise<H2Result> {
   const primary = await backendStarter('primary', await freePort(), { dir, cpus: '1' });
   const backup = await backendStarter('backup', await freePort(), { dir, cpus: '1' });
   const peers: H2Peer[] = [];
-  const result: H2Result = { h2c: { veloflux: [], nginx: [], haproxy: [] }, h2: { veloflux: [], nginx: [], haproxy: [] } };
+  const result: H2Result = { h2c: { veloflux: [], baseline: [], nginx: [], haproxy: [] }, h2: { veloflux: [], baseline: [], nginx: [], haproxy: [] } };
   try {
-    for (const kind of ['veloflux', 'nginx', 'haproxy'] as const) {
-      peers.push(await startH2Peer(kind, { dir, primary: primary.port, backup: backup.port, cpus: '0', workers: 1, cert, nodeFlags: kind === 'veloflux' ? VELOFLUX_FLAGS : undefined }));
+    // With --baseline, that commit's VeloFlux runs in the same rounds: a change to the HTTP/2 path is measured
+    // against what it changed on the same machine state (which moves nginx's and node's figures differently).
+    for (const kind of H2_KINDS) {
+      peers.push(await startH2Peer(kind, { dir, primary: primary.port, backup: backup.port, cpus: '0', workers: 1, cert, nodeFlags: kind === 'veloflux' || kind === 'baseline' ? VELOFLUX_FLAGS : undefined }));
     }
     for (const proto of ['h2c', 'h2'] as const) {
       const byKind = result[proto];
@@ -439,10 +442,10 @@ if (http2) {
     tables.push({
       title: `HTTP/2 ${proto === 'h2c' ? 'cleartext (prior knowledge)' : 'over TLS (ALPN h2)'}, one core per proxy: h2load 32 connections x 10 streams, ${DURATION} s x ${byKind.veloflux.length} rounds`,
       head: ['peer', 'req/s median (min–max)', 'proxy CPU (cores)', 'req/s per core', 'p50 ms', 'p99 ms', 'VeloFlux / peer, per core', 'VeloFlux / peer, p99', 'failed'],
-      rows: (['veloflux', 'nginx', 'haproxy'] as const).map((k) => {
+      rows: H2_KINDS.map((k) => {
         const xs = byKind[k];
         return [
-          H2_LABEL[k],
+          k === 'baseline' ? PEER_LABEL.baseline : H2_LABEL[k],
           fmtSpread(spread(xs.map((x) => x.res.rps))),
           med(xs.map((x) => x.cores)).toFixed(2),
           fmtNum(med(xs.map((x) => x.perCore))),
@@ -455,6 +458,7 @@ if (http2) {
       }),
       notes: ['Target (issue 14): VeloFlux >= 0.5x nginx per core. Ratios are per round (peers interleaved), with the median\'s 90% interval.',
         '"VeloFlux / peer, p99" above 1 means VeloFlux\'s p99 is higher (worse).',
+        ...(args.baseline ? [`${PEER_LABEL.baseline}: the proxy of that commit in the same rounds; its ratio above 1 means this build serves more per core.`] : []),
         ...contentionNotes(Object.values(byKind).flat())],
     });
   }

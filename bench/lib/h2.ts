@@ -6,13 +6,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
-import { velofluxConfig, VELOFLUX_MAIN, type PeerOptions } from './peers.ts';
+import { baselineBuild, velofluxConfig, VELOFLUX_MAIN, type PeerOptions } from './peers.ts';
 import { freePort, runToEnd, start, waitHttp, type Proc } from './proc.ts';
 import { percentileSorted } from './stats.ts';
 import { commandPath } from './tools.ts';
 
-export type H2PeerKind = 'veloflux' | 'nginx' | 'haproxy';
-export const H2_LABEL: Record<H2PeerKind, string> = { veloflux: 'VeloFlux', nginx: 'nginx', haproxy: 'HAProxy' };
+/** `baseline`: VeloFlux built from another commit (`--baseline REV`, peers.ts buildBaseline). */
+export type H2PeerKind = 'veloflux' | 'baseline' | 'nginx' | 'haproxy';
+export const H2_LABEL: Record<H2PeerKind, string> = { veloflux: 'VeloFlux', baseline: 'VeloFlux baseline', nginx: 'nginx', haproxy: 'HAProxy' };
 
 export interface H2Peer {
   kind: H2PeerKind;
@@ -58,11 +59,13 @@ export async function startH2Peer(kind: H2PeerKind, o: PeerOptions & { cert: Ret
   const dir = join(o.dir, `h2-${kind}-${port}`);
   execFileSync('mkdir', ['-p', join(dir, 'tmp')]);
   let proc: Proc;
-  if (kind === 'veloflux') {
+  if (kind === 'veloflux' || kind === 'baseline') {
     const admin = await freePort();
     const cfg = join(dir, 'config.yaml');
+    const base = baselineBuild();
+    if (kind === 'baseline' && base === undefined) throw new Error('no baseline build: run with --baseline REV');
     writeFileSync(cfg, `${velofluxConfig(port, admin, o)}tls:\n  listen: "127.0.0.1:${tlsPort}"\n  certificates:\n    - { cert_file: "${o.cert.cert}", key_file: "${o.cert.key}" }\n`);
-    proc = start('h2-veloflux', process.execPath, [...(o.nodeFlags ?? []), VELOFLUX_MAIN, '--config', cfg, '--workers', String(o.workers)],
+    proc = start(`h2-${kind}`, process.execPath, [...(o.nodeFlags ?? []), kind === 'baseline' ? (base as { main: string }).main : VELOFLUX_MAIN, '--config', cfg, '--workers', String(o.workers)],
       { cpus: o.cpus, logDir: dir, env: { ...process.env, MALLOC_ARENA_MAX: '2', VELOFLUX_ADMIN_TOKEN: 'bench-token' } });
     await waitHttp(`http://127.0.0.1:${admin}/readyz`, { timeoutMs: 20_000, proc });
   } else if (kind === 'nginx') {
@@ -140,7 +143,8 @@ backend app
     await proc.stop();
     throw err;
   }
-  return { kind, label: H2_LABEL[kind], h2c, h2, proc, stop: () => proc.stop() };
+  const label = kind === 'baseline' ? `VeloFlux @${baselineBuild()?.rev ?? '?'}` : H2_LABEL[kind];
+  return { kind, label, h2c, h2, proc, stop: () => proc.stop() };
 }
 
 export interface H2loadResult { rps: number; p50: number; p99: number; done: number; failed: number }

@@ -24,6 +24,11 @@ export function buildVeloflux(): void {
 let baselineMain: string | undefined;
 let baselineRev = '';
 
+/** The baseline's main.js and short commit, when `--baseline` built one. */
+export function baselineBuild(): { main: string; rev: string } | undefined {
+  return baselineMain === undefined ? undefined : { main: baselineMain, rev: baselineRev };
+}
+
 /**
  * Builds the proxy of another commit (`npm run bench -- --baseline REV`) so a change is measured against what it
  * changed, in the same run and on the same machine state: the commit's tree is exported into a temp directory,
