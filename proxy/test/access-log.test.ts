@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { mkdtemp, readFile, rename, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as h2connect, constants as h2constants } from 'node:http2';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -152,6 +153,28 @@ test('499: a client that leaves before the answer is logged as 499, counted agai
   const [line] = (await lines(file, 1)).map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.ok(line);
   assert.deepEqual([line.status, line.path, line.backend, line.bytes, line.rescued], [499, '/slow', primary.address, 0, false]);
+});
+
+test('499 over HTTP/2: a client whose connection is gone before the answer is logged (its address, HTTP/2.0) by a data plane that keeps serving', async (t) => {
+  const d = await dir();
+  const file = join(d, 'access.log');
+  const { url, primary } = await start(t, `{ enabled: true, path: "${file}" }`);
+  primary.handler = (req) => req.url === '/slow';
+  for (const how of ['rst', 'connection'] as const) {
+    const s = h2connect(url);
+    s.on('error', () => {});
+    const r = s.request({ ':path': '/slow' });
+    r.on('error', () => {});
+    await sleep(300);
+    // The line is written once the exchange ends, after the stream (and, for the second, the session) is gone.
+    if (how === 'rst') r.close(h2constants.NGHTTP2_CANCEL);
+    else s.destroy();
+    await sleep(100);
+    s.destroy();
+  }
+  const logged = (await lines(file, 2)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(logged.map((l) => [l.status, l.path, l.protocol, l.client]), [[499, '/slow', 'HTTP/2.0', '127.0.0.1'], [499, '/slow', 'HTTP/2.0', '127.0.0.1']]);
+  assert.equal((await get(url, '/after')).body, 'primary', 'the data plane still serves');
 });
 
 test('combined to stdout: one line per request in the combined format, VeloFlux fields as key=value, hostile values escaped', async (t) => {

@@ -1,15 +1,15 @@
 // A client's HTTP/2 stream as the request and response the forwarding path reads and writes (forward.ts), over
 // node's core stream API instead of its compatibility API (ADR 0010). The compatibility layer builds a Readable and
 // a Stream object per request with a dozen listeners each, copies every header into its own object, and asks for
-// trailers on every response, so each answer ends with an extra empty DATA frame; on the h2c benchmark it cost a
-// fifth of the data plane's CPU. These two classes carry only what the proxy uses.
+// trailers on every response, so each answer ends with an extra empty DATA frame. Without it the same build
+// serves 1.18x (h2c) and 1.30x (TLS) the requests per core (BENCHMARKS.md). These two classes carry only what the
+// proxy uses.
 //
 // Trailers: a response asks the stream for them (waitForTrailers) only when some can come: a gRPC call, a gRPC
 // answer, or a backend that announced them with a Trailer header (RFC 9110 6.6.2). Trailers that a backend sends
 // without announcing them, on a response that is neither, are dropped (nginx drops all of them).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
 import { PassThrough, addAbortSignal } from 'node:stream';
 import type { Readable } from 'node:stream';
 
@@ -28,9 +28,21 @@ export function cancelStream(stream: ServerHttp2Stream): void {
   ac.abort();
 }
 
+/**
+ * The client's end of a session, read once when the session opens. node's `session.socket` is a proxy that throws
+ * once the session is destroyed, and the access log and X-Forwarded-For read it when an exchange ends, which can
+ * be after the client's connection is gone.
+ */
+export interface Peer {
+  readonly remoteAddress: string | undefined;
+  readonly encrypted: boolean;
+}
+
 /** The request half: the stream's head, and its body events (data, end, error, aborted) passed through. */
 export class H2Request {
   readonly stream: ServerHttp2Stream;
+  /** Where the request came from (the session's peer: see Peer). */
+  readonly socket: Peer;
   /** As node decoded them, pseudo-headers included (what `Http2ServerRequest.headers` was). */
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: string[];
@@ -38,17 +50,13 @@ export class H2Request {
   readonly url: string;
   readonly httpVersion = '2.0';
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], peer: Peer) {
     this.stream = stream;
+    this.socket = peer;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.method = headers[':method'] as string;
     this.url = (headers[':path'] as string | undefined) ?? '';
-  }
-
-  /** The session's socket (node's proxy of it): remoteAddress, encrypted. */
-  get socket(): Socket {
-    return this.stream.session?.socket as Socket;
   }
 
   /**
@@ -107,7 +115,7 @@ export class H2Response {
     return this.stream.headersSent;
   }
 
-  get socket(): Socket {
+  get socket(): Peer {
     return this.req.socket;
   }
 

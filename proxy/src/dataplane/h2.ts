@@ -23,6 +23,7 @@ import { createServer } from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { HOP } from './forward.ts';
 import { H2Request, H2Response } from './h2-stream.ts';
+import type { Peer } from './h2-stream.ts';
 import type { RequestHead } from './forward.ts';
 import { isGrpc } from './grpc.ts';
 
@@ -38,7 +39,9 @@ export const H2_LIMITS = {
 
 /** Open streams of a session, for the idle rule (a silent session with open streams is a quiet gRPC stream). */
 const OPEN = Symbol('veloflux.openStreams');
-type TrackedSession = Http2Session & { [OPEN]?: number };
+/** The client's address and transport, read once per session (h2-stream.ts Peer). */
+const PEER = Symbol('veloflux.peer');
+type TrackedSession = Http2Session & { [OPEN]?: number; [PEER]?: Peer };
 
 export type H2Handler = (req: H2Request, res: H2Response) => void;
 
@@ -60,13 +63,16 @@ export function createH2Server(onRequest: H2Handler, idleMs: () => number, sessi
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     // Reset before its turn came (rapid reset): nobody to answer, nothing sent anywhere.
-    if (stream.destroyed) return;
-    const req = new H2Request(stream, headers, rawHeaders);
+    const peer = (stream.session as TrackedSession | undefined)?.[PEER];
+    if (stream.destroyed || peer === undefined) return;
+    const req = new H2Request(stream, headers, rawHeaders, peer);
     onRequest(req, new H2Response(req));
   });
   server.on('session', (session: TrackedSession) => {
     sessions.add(session);
     session[OPEN] = 0;
+    const socket = session.socket as { remoteAddress?: string; encrypted?: boolean } | undefined;
+    session[PEER] = { remoteAddress: socket?.remoteAddress, encrypted: socket?.encrypted === true };
     // A session error (garbage after the preface, a flood, a protocol violation) ends that session only.
     session.on('error', () => session.destroy());
     session.on('close', () => sessions.delete(session));
