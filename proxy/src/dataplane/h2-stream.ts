@@ -101,7 +101,6 @@ export class H2Response {
   readonly stream: ServerHttp2Stream;
   readonly req: H2Request;
   statusCode = 200;
-  #pending: OutgoingHttpHeaders | undefined;
   #sent: OutgoingHttpHeaders | undefined;
   #wantTrailers = false;
   #trailers: Record<string, string> | undefined;
@@ -119,13 +118,8 @@ export class H2Response {
     return this.req.socket;
   }
 
-  setHeader(name: string, value: string | number | string[]): this {
-    (this.#pending ??= {})[name.toLowerCase()] = value;
-    return this;
-  }
-
   getHeader(name: string): string | number | string[] | undefined {
-    return (this.#sent ?? this.#pending)?.[name];
+    return this.#sent?.[name];
   }
 
   /** Trailers may follow (gRPC, or a backend's Trailer header): the stream waits for them after the last DATA frame. */
@@ -138,7 +132,7 @@ export class H2Response {
     const stream = this.stream;
     if (stream.headersSent || stream.destroyed) return this;
     this.statusCode = status;
-    const out: OutgoingHttpHeaders = this.#pending === undefined ? {} : { ...this.#pending };
+    const out: OutgoingHttpHeaders = {};
     if (Array.isArray(headers)) {
       for (let i = 0; i < headers.length; i += 2) out[headers[i] as string] = headers[i + 1];
     } else if (headers !== undefined) {
@@ -153,7 +147,7 @@ export class H2Response {
       stream.respond(out, { waitForTrailers });
     } catch {
       // A field node refuses to put on the wire: the client gets a reset, not a half-written answer.
-      stream.destroy();
+      this.destroy();
       return this;
     }
     if (waitForTrailers) stream.once('wantTrailers', () => this.#sendTrailers());
