@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { startBackends } from './helpers/backend.ts';
 import type { TestBackend } from './helpers/backend.ts';
 import { startTestProxy } from './helpers/proxy.ts';
+import type { TlsConfig } from '@veloflux/config/types';
 import type { TestProxy } from './helpers/proxy.ts';
 
 const run = promisify(execFile);
@@ -268,4 +269,32 @@ test('abuse: a handshake that never completes, plain HTTP on the TLS port, a hal
   assert.equal(await rawClose(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])), 'closed', 'a half ClientHello');
   assert.equal((await run('curl', ['-sS', '-k', '--http2', `https://127.0.0.1:${p.tlsPort}/`])).stdout, 'primary');
   assert.ok(p.proxy.controller.status().every((pool) => pool.activeLevel === 0));
+});
+
+test('the certificate directory watch re-reads on the kubelet\'s ..data swap, not for other files written there', async (t) => {
+  const { CertStore } = await import('../src/dataplane/certs.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'vf-certwatch-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const secret = new SecretDir(dir);
+  await secret.init('watch.test', ['watch.test']);
+  const warnings: string[] = [];
+  const tls: TlsConfig = { listen: { host: '127.0.0.1', port: 0 } as TlsConfig['listen'], minVersion: 'TLSv1.2', alpn: ['h2', 'http/1.1'],
+    certificates: [{ certFile: secret.certFile, keyFile: secret.keyFile, hosts: [] }] };
+  // A poll far beyond the test: only the directory watch can re-read.
+  const store = await CertStore.open(tls, { info: () => {}, warn: (_f, m) => warnings.push(m) }, () => {}, 600_000);
+  t.after(() => store.close());
+  // A busy neighbour: 40 writes to a log file over ~400 ms (bounded), then a pause longer than the 50 ms debounce.
+  for (let i = 0; i < 40; i++) { writeFileSync(join(dir, 'app.log'), `line ${i}\n`, { flag: 'a' }); await sleep(10); }
+  await sleep(300);
+  assert.equal(store.rereads, 0, 'writes to another file in the directory re-read nothing');
+  // The kubelet's swap (..data_tmp renamed over ..data) is seen, and so is a write to the pair's own file.
+  await secret.swap((d) => makeCert(d, 'watch.test', ['watch.test']));
+  const deadline = Date.now() + 5000;
+  while (store.rereads === 0 && Date.now() < deadline) await sleep(20);
+  assert.ok(store.rereads >= 1, 'a ..data swap re-reads the pair');
+  const before = store.rereads;
+  writeFileSync(join(dir, 'plain.crt'), readFileSync(secret.certFile));
+  await sleep(300);
+  assert.equal(store.rereads, before, 'a file that is not the pair\'s does not re-read');
+  assert.deepEqual(warnings, []);
 });

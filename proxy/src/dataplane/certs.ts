@@ -2,8 +2,9 @@
 //
 // A mounted Kubernetes Secret changes by an atomic swap of the `..data` symlink in its directory (the old files
 // are deleted, `tls.crt` itself is a symlink through `..data`), so a watch on the file's inode would see nothing
-// after the first swap: the DIRECTORY is watched, and every event there re-reads the pairs that live in it. Where
-// directory events do not arrive (network and some overlay mounts) a poll re-reads every `reloadPollMs` too.
+// after the first swap: the DIRECTORY is watched, and an event there on a pair's own file or on a `..` entry
+// re-reads the pairs (other files written there do not). Where directory events do not arrive (network and some
+// overlay mounts) a poll re-reads every `reloadPollMs` too.
 // A re-read that finds the same bytes changes nothing; new bytes that do not make a certificate (a missing
 // file, a half-written one, a key that does not match) keep the previous certificate, log a warning naming the
 // file and count `veloflux_tls_certificate_reloads_total{result="error"}`. /readyz does not change either way:
@@ -14,7 +15,7 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import type { CertificateConfig, TlsConfig } from '@veloflux/config/types';
@@ -72,6 +73,7 @@ export class CertStore {
   #debounce: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
   #again = false;
+  #rereads = 0;
   /** Called when the default certificate changes (the server's own context serves clients without SNI). */
   onDefaultChange: ((pair: LoadedPair) => void) | undefined;
 
@@ -97,11 +99,30 @@ export class CertStore {
     return (this.#pairs[pickCertificate(this.#tls.certificates, servername)] as LoadedPair).context;
   }
 
+  /** Re-reads done since the store opened (the watch, the poll, reload()), for tests and diagnostics. */
+  get rereads(): number {
+    return this.#rereads;
+  }
+
   #watch(pollMs: number): void {
-    const dirs = new Set(this.#tls.certificates.flatMap((c) => [dirname(c.certFile), dirname(c.keyFile)]));
-    for (const dir of dirs) {
+    // Per watched directory, the names whose events matter: the pairs' own files, and the kubelet's `..data`
+    // entries (`..data`, `..data_tmp`, `..<timestamp>`) through which they link. Anything else written there (a log,
+    // another program's files) does not re-read: a busy directory would otherwise cost a re-read every 50 ms.
+    const names = new Map<string, Set<string>>();
+    for (const c of this.#tls.certificates) {
+      for (const f of [c.certFile, c.keyFile]) {
+        const dir = dirname(f);
+        const set = names.get(dir) ?? new Set<string>();
+        set.add(basename(f));
+        names.set(dir, set);
+      }
+    }
+    for (const [dir, files] of names) {
       try {
-        const w = watch(dir, { persistent: false }, () => this.#soon());
+        const w = watch(dir, { persistent: false }, (_event, filename) => {
+          // No name (some platforms, an overflowed queue): re-read to be safe.
+          if (filename === null || files.has(filename) || filename.startsWith('..')) this.#soon();
+        });
         w.on('error', () => {});
         this.#watchers.push(w);
       } catch {
@@ -133,6 +154,7 @@ export class CertStore {
   }
 
   async #reloadOnce(): Promise<void> {
+    this.#rereads++;
     const certs = this.#tls.certificates;
     const defaultIndex = pickCertificate(certs, undefined);
     for (let i = 0; i < certs.length; i++) {
