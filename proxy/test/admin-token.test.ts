@@ -157,3 +157,16 @@ test('env VELOFLUX_ADMIN_TOKEN wins over the file and is not replaced by a rotat
   await sleep(300);
   assert.equal(source.current(), 'env-token-1d1d');
 });
+
+test('directory events that re-read a watched file: its own name, the kubelet\'s .. entries, an unnamed event; not its neighbours', async () => {
+  const { concerns, watchedNames } = await import('../src/dataplane/dir-watch.ts');
+  const byDir = watchedNames(['/run/secrets/admin/token', '/etc/tls/tls.crt', '/etc/tls/tls.key']);
+  assert.deepEqual([...byDir.keys()], ['/run/secrets/admin', '/etc/tls']);
+  const tls = byDir.get('/etc/tls') as Set<string>;
+  for (const name of ['tls.crt', 'tls.key', '..data', '..data_tmp', '..2026_12_02_19_00_00.123456789', null, Buffer.from('tls.crt')]) {
+    assert.equal(concerns(tls, name), true, `${String(name)} re-reads`);
+  }
+  for (const name of ['app.log', 'tls.crt.swp', 'token', '.data', Buffer.from('other')]) {
+    assert.equal(concerns(tls, name), false, `${String(name)} does not re-read`);
+  }
+});

@@ -15,10 +15,10 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import type { CertificateConfig, TlsConfig } from '@veloflux/config/types';
+import { concerns, watchedNames } from './dir-watch.ts';
 
 export interface CertLog {
   info(fields: Record<string, unknown>, msg: string): void;
@@ -105,24 +105,9 @@ export class CertStore {
   }
 
   #watch(pollMs: number): void {
-    // Per watched directory, the names whose events matter: the pairs' own files, and the kubelet's `..data`
-    // entries (`..data`, `..data_tmp`, `..<timestamp>`) through which they link. Anything else written there (a log,
-    // another program's files) does not re-read: a busy directory would otherwise cost a re-read every 50 ms.
-    const names = new Map<string, Set<string>>();
-    for (const c of this.#tls.certificates) {
-      for (const f of [c.certFile, c.keyFile]) {
-        const dir = dirname(f);
-        const set = names.get(dir) ?? new Set<string>();
-        set.add(basename(f));
-        names.set(dir, set);
-      }
-    }
-    for (const [dir, files] of names) {
+    for (const [dir, names] of watchedNames(this.#tls.certificates.flatMap((c) => [c.certFile, c.keyFile]))) {
       try {
-        const w = watch(dir, { persistent: false }, (_event, filename) => {
-          // No name (some platforms, an overflowed queue): re-read to be safe.
-          if (filename === null || files.has(filename) || filename.startsWith('..')) this.#soon();
-        });
+        const w = watch(dir, { persistent: false }, (_event, filename) => { if (concerns(names, filename)) this.#soon(); });
         w.on('error', () => {});
         this.#watchers.push(w);
       } catch {

@@ -8,7 +8,7 @@
 //
 // A rotation writes a new timestamped directory, points `..data` at it with one rename and deletes the old one.
 // The file's inode (and the symlink `token` itself) never changes, so a watch on the file would miss it: we watch
-// the DIRECTORY (any entry event triggers a re-read through the symlinks) and also poll, for file systems where
+// the DIRECTORY (an event on the file's own name or a `..` entry re-reads through the symlinks: dir-watch.ts) and also poll, for file systems where
 // watching does not work (some network and overlay mounts) or when the directory itself is replaced.
 //
 // What happens when the file is missing or empty after a rotation: no token is accepted at all (every protected
@@ -16,10 +16,11 @@
 // removing it is how an operator revokes it. Each transition is logged once, with the file name and never the token.
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Config } from '@veloflux/config/types';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Logger } from './log.ts';
+import { concerns } from '../dataplane/dir-watch.ts';
 
 type Read = { readonly token: string } | { readonly missing: string };
 
@@ -93,7 +94,9 @@ export class TokenSource {
   #startWatch(): void {
     if (!this.#useWatch || this.#watcher || this.#closed || this.#file === undefined) return;
     try {
-      const w = watch(dirname(this.#file), { persistent: false }, () => this.#soon());
+      const file = this.#file;
+      const names = new Set([basename(file)]);
+      const w = watch(dirname(file), { persistent: false }, (_event, filename) => { if (concerns(names, filename)) this.#soon(); });
       // The directory went away or cannot be watched any more: the poll keeps going and re-creates the watch.
       w.on('error', () => { w.close(); if (this.#watcher === w) this.#watcher = undefined; });
       this.#watcher = w;
