@@ -8,19 +8,19 @@
 //
 // A rotation writes a new timestamped directory, points `..data` at it with one rename and deletes the old one.
 // The file's inode (and the symlink `token` itself) never changes, so a watch on the file would miss it: we watch
-// the DIRECTORY (an event on the file's own name or a `..` entry re-reads through the symlinks: dir-watch.ts) and also poll, for file systems where
-// watching does not work (some network and overlay mounts) or when the directory itself is replaced.
+// the DIRECTORY (an event on the file's own name or a `..` entry re-reads through the symlinks: dir-watch.ts) and
+// also poll, for file systems where watching does not work (some network and overlay mounts) or when the directory
+// itself is replaced.
 //
 // What happens when the file is missing or empty after a rotation: no token is accepted at all (every protected
 // route answers 401 VF_ERR_ADMIN_TOKEN_UNSET) until the file has a token again; the old token is not kept, since
 // removing it is how an operator revokes it. Each transition is logged once, with the file name and never the token.
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import type { Config } from '@veloflux/config/types';
 import { DEFAULTS } from '@veloflux/config/defaults';
 import type { Logger } from './log.ts';
-import { concerns } from '../dataplane/dir-watch.ts';
+import { concerns, watchedNames } from '../dataplane/dir-watch.ts';
 
 type Read = { readonly token: string } | { readonly missing: string };
 
@@ -94,9 +94,8 @@ export class TokenSource {
   #startWatch(): void {
     if (!this.#useWatch || this.#watcher || this.#closed || this.#file === undefined) return;
     try {
-      const file = this.#file;
-      const names = new Set([basename(file)]);
-      const w = watch(dirname(file), { persistent: false }, (_event, filename) => { if (concerns(names, filename)) this.#soon(); });
+      const [dir, names] = [...watchedNames([this.#file])][0] as [string, Set<string>];
+      const w = watch(dir, { persistent: false }, (_event, filename) => { if (concerns(names, filename)) this.#soon(); });
       // The directory went away or cannot be watched any more: the poll keeps going and re-creates the watch.
       w.on('error', () => { w.close(); if (this.#watcher === w) this.#watcher = undefined; });
       this.#watcher = w;
