@@ -100,6 +100,9 @@ export function faultOf(err: Error & { code?: string }, clientGone: boolean): Fa
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
     case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
       return CONNECT;
+    case 'VF_UPSTREAM_RESET':
+    case 'VF_UPSTREAM_REFUSED':
+      return RESET;
     case 'UND_ERR_SOCKET':
       // undici's own parser verdicts on what the backend sent arrive as socket errors with these messages.
       return err.message === 'bad response' || err.message === 'bad upgrade' ? PROTOCOL : RESET;

@@ -1,11 +1,12 @@
 // Forwarding one request, with per-request rescue. This is the hot path: one object per request, which is also
-// undici's dispatch handler, so no stream wrappers, promises or closures per attempt. (Measured: undici's
+// the upstream's dispatch handler (undici's contract, kept by H2Upstream: ADR 0011), so no stream wrappers,
+// promises or closures per attempt. (Measured: undici's
 // `dispatch` with a handler beats `pool.stream` and `pool.request` + `pipeline`; see bench/.)
 //
 // Rescue rules (SPEC 2): a failed attempt is retried on the next candidate (same level, then the next levels)
 // while attempts remain and the retry budget allows. Idempotent methods are retried always (a small body is
 // kept so it can be sent again); other methods only when the failure happened before the request was sent,
-// which undici tells us: `onRequestStart` runs just before the first byte is written to the socket.
+// which the upstream tells us: `onRequestStart` runs just before the first byte is written to the connection.
 //
 // gRPC (SPEC 8): a gRPC request (content-type application/grpc*) is rescued onto the next candidate only when
 // nothing was sent (connect failure) or the backend refused it before answering: RST_STREAM REFUSED_STREAM, a
@@ -284,7 +285,7 @@ export function readRequestHead(req: IncomingMessage, proto: string, authority?:
 
 /**
  * Response headers for the client, as the flat name/value list `writeHead` takes: hop-by-hop removed (node sets its
- * own framing and keep-alive).
+ * own framing and keep-alive), and an HTTP/2 backend's pseudo-headers (':status', as node:http2 reports them).
  */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): (string | string[])[] {
   const out: (string | string[])[] = [];
@@ -293,7 +294,7 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
     ? new Set(conn.toLowerCase().split(',').map((t) => t.trim())) : undefined;
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP.has(name) || extra?.has(name)) continue;
+    if (value === undefined || HOP.has(name) || extra?.has(name) || name.charCodeAt(0) === 58 /* : */) continue;
     out.push(name, value);
   }
   return out;
@@ -301,8 +302,9 @@ export function downstreamHeaders(headers: Record<string, string | string[] | un
 
 /**
  * The backend refused the request before processing it, so it may be sent elsewhere whatever its method
- * (RFC 9113 8.7): RST_STREAM REFUSED_STREAM, a GOAWAY that left it unprocessed (undici fails such requests with
- * the GOAWAY's error), or HEADERS nghttp2 could not send after a GOAWAY.
+ * (RFC 9113 8.7): RST_STREAM REFUSED_STREAM, a GOAWAY that left it unprocessed, or HEADERS nghttp2 could not send
+ * after a GOAWAY. H2Upstream (h2, h2c pools) says so with http2ErrorCode 7; undici (auto pools) fails such
+ * requests with the GOAWAY's or the frame error's message, matched here.
  */
 export function refused(err: Error & { code?: string; http2ErrorCode?: number }): boolean {
   if (err.http2ErrorCode === 7 /* REFUSED_STREAM */) return true;
@@ -311,12 +313,12 @@ export function refused(err: Error & { code?: string; http2ErrorCode?: number })
 }
 
 /**
- * The body of a gRPC request, as undici reads it: a stream of what came so far and the rest, or, on a replay of a
+ * The body of a gRPC request, as the upstream reads it: a stream of what came so far and the rest, or, on a replay of a
  * body that has all arrived, one Buffer. The first replayBufferBytes are kept, so a refused call can be sent again
  * with what already went out, followed by whatever is still to come.
  *
  * The first attempt waits for the body's end or one event-loop turn (Exchange.start), so a unary call, whose
- * message arrives with its HEADERS, goes to undici as one Buffer: no stream pipeline per call (ADR 0008).
+ * message arrives with its HEADERS, goes upstream as one Buffer: no stream pipeline per call (ADR 0008).
  */
 export class GrpcBody {
   readonly #req: ClientRequest;
@@ -383,6 +385,14 @@ export class GrpcBody {
   answered(): void {
     this.#replayable = false;
     if (this.#out !== undefined) this.#chunks = [];
+  }
+
+  /** The exchange is over: the request stream no longer reaches this body (its listeners go, what was kept too). */
+  release(): void {
+    this.#req.off('data', this.#onData);
+    this.#req.off('end', this.#onEnd);
+    this.#chunks = [];
+    this.#waiting = undefined;
   }
 
   /** The body again for another backend, or undefined when it cannot be (too much went out, or an answer came). */
@@ -489,7 +499,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
       // header_timeout and idle_timeout are the pools' own defaults (dispatchers.ts): not repeated per request.
     };
     budget.inflight++;
-    // On the stream itself for HTTP/2 (H2Response.on would bind the listener to the response): #release can then
+    // On the stream itself for HTTP/2 (H2Response.on would bind the listener to the response): #detach can then
     // cut the one link from the client's side to this exchange.
     const closer = Exchange.#closer(res);
     closer[EXCHANGE] = this;
@@ -834,15 +844,27 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
   }
 
   /**
-   * The upstream exchange is complete: let go of what only it needed. The response stays reachable until the
-   * client's connection has taken its last bytes (an HTTP/2 stream closes after its final frame is written), and
-   * it reaches this exchange; without this, undici's request and the controller holding the backend's raw header
-   * buffers would live that long too, which under load means through a young-generation GC or two and into the
-   * old generation (3x the promoted bytes per request of an exchange that lets go).
+   * The upstream exchange is complete: let go of the controller (it holds undici's request and the backend's raw
+   * header buffers). What the client's side still references is cut in #finish.
    */
   #release(): void {
     this.#controller = undefined;
-    Exchange.#closer(this.#res)[EXCHANGE] = undefined;
+  }
+
+  /**
+   * A finished exchange is cut from the client's request and response. They stay reachable until the client's
+   * connection has taken its last bytes, and a closed HTTP/2 stream stays reachable even longer: node's native stream
+   * handle keeps it through every young-generation GC until the next full one. Whatever hangs on it is therefore
+   * promoted to the old generation (measured: a gRPC call's request head and body, via GrpcBody's listeners, were 20%
+   * of the bytes promoted per call).
+   */
+  #detach(): void {
+    const closer = Exchange.#closer(this.#res);
+    closer[EXCHANGE] = undefined;
+    const req = this.#req;
+    const body = (req instanceof H2Request ? req.stream : req) as TrackedBody;
+    if (body !== closer) body[EXCHANGE] = undefined;
+    this.#grpcBody?.release();
   }
 
   static #closer(res: ClientResponse): TrackedEmitter {
@@ -918,6 +940,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Drainable, BudgetWa
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     if (this.#tries !== undefined) this.#cancelOthers(this.#owner);
     this.#tracker?.delete(this);
+    this.#detach();
     if (this.#waitingBudget) { this.#waitingBudget = false; this.#budget.unwait(this); }
     this.#budget.inflight--;
     if (this.#retrying) this.#budget.release();

@@ -85,6 +85,11 @@ export class H2Request {
     return this;
   }
 
+  off(event: string, fn: Listener): this {
+    this.stream.off(event, fn);
+    return this;
+  }
+
   pause(): this {
     this.stream.pause();
     return this;

@@ -15,12 +15,12 @@ export interface BackendCells {
   readonly outliers: Outliers;
   readonly latencies: Latencies;
 }
-import type { Pool } from 'undici';
+import type { Upstream } from './h2-upstream.ts';
 
 export interface Target {
   readonly backend: BackendConfig;
   readonly weight: number;
-  readonly dispatcher: Pool;
+  readonly dispatcher: Upstream;
   /** outlier_detection: this backend's counts in this process, or undefined when the pool has none. */
   readonly outlier: OutlierCell | undefined;
   /** retry.per_try_timeout auto: this backend's observed time to response head, or undefined. */

@@ -13,6 +13,7 @@ import { ERRORS } from '../errors.ts';
 import type { RoutingState } from '../routing.ts';
 import { Dispatchers, dispatcherKey } from './dispatchers.ts';
 import { CLIENT_CLOSED, ClientGone, faultOf } from './fault.ts';
+import { UpstreamError } from './h2-upstream.ts';
 import { Budget, Exchange, abortSoon, downstreamHeaders, readRequestHead, sendError, unwatchClient, watchClient } from './forward.ts';
 import type { ClientRequest, ClientResponse, ForwardHooks, ForwardSettings, RequestHead } from './forward.ts';
 import { grpcStatusOf, isGrpc, parseGrpcTimeout } from './grpc.ts';
@@ -563,7 +564,9 @@ class Tunnel implements Dispatcher.DispatchHandler, Drainable {
       const next = plan.next(this.#firstLevel, this.#tried);
       if (next !== undefined) { this.#target = next; this.#attempt(); return; }
     }
-    this.#refuse(fault.error.status, fault.error.code, `upgrade failed on pool "${plan.name}": ${fault.error.summary}`, plan.name);
+    // The HTTP/2 upstream's own refusal names the reason (an Upgrade cannot go to an HTTP/2 backend).
+    const why = err instanceof UpstreamError && fault.side === 'request' ? err.message : fault.error.summary;
+    this.#refuse(fault.error.status, fault.error.code, `upgrade failed on pool "${plan.name}": ${why}`, plan.name);
   }
 }
 
