@@ -4,7 +4,7 @@
 // a backup server), one core each (core 0), with the backend and ghz on core 1, rounds interleaved.
 // Figures: req/s, the proxy's CPU during the measurement, req/s per proxy core (CPU-normalised), p99, and
 // VeloFlux's ratios to nginx and HAProxy per round. Target: VeloFlux >= 0.5x nginx per core.
-//   node bench/grpc.ts                  just this scenario (npm run bench runs it last; env ROUNDS, DURATION,
+//   node bench/grpc.ts                  just this scenario (npm run bench runs it last; env ROUNDS, MAX_ROUNDS, DURATION,
 //   VELOFLUX_NODE_FLAGS for VeloFlux alone, e.g. "--cpu-prof --cpu-prof-dir=DIR")
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { REPO, VELOFLUX_MAIN } from './lib/peers.ts';
 import { freePort, groupCpuSeconds, runToEnd, start, waitHttp, type Proc } from './lib/proc.ts';
 import type { Table } from './lib/report.ts';
-import { fmtNum, fmtSpread, spread } from './lib/stats.ts';
+import { fmtInterval, fmtNum, fmtSpread, halfWidthPct, medianInterval, spread } from './lib/stats.ts';
 import { commandPath } from './lib/tools.ts';
 
 export type GrpcPeerKind = 'direct' | 'veloflux' | 'nginx' | 'haproxy';
@@ -159,7 +159,17 @@ async function ghz(bin: string, target: string, o: { durationS: number; concurre
 
 interface Sample { round: number; rps: number; p99: number; cores: number; perCore: number; failed: number }
 
-export interface GrpcBenchOptions { dir: string; rounds: number; durationS: number; warmupS: number; concurrency?: number; connections?: number }
+/** `rounds` at least; then more, up to `maxRounds`, until VeloFlux/nginx per core has a median whose 90% interval is
+ *  within +-settledPct (as the HTTP/1.1 and HTTP/2 scenarios do, so one run decides). */
+export interface GrpcBenchOptions { dir: string; rounds: number; maxRounds?: number; settledPct?: number; durationS: number; warmupS: number; concurrency?: number; connections?: number }
+
+/** VeloFlux's req/s per core over nginx's, one ratio per round (peers interleaved within a round). */
+function perCoreRatios(samples: Record<string, Sample[]>): number[] {
+  const v = samples.veloflux;
+  const n = samples.nginx;
+  if (!v || !n) return [];
+  return v.slice(0, n.length).map((x, i) => x.perCore / (n[i] as Sample).perCore);
+}
 
 /** Runs the scenario and returns its tables (the caller prints them and puts them in BENCHMARKS.md). */
 export async function grpcScenario(o: GrpcBenchOptions): Promise<{ tables: Table[]; ratioPerCore: number; raw: unknown }> {
@@ -167,6 +177,8 @@ export async function grpcScenario(o: GrpcBenchOptions): Promise<{ tables: Table
   const bin = buildGhz();
   const concurrency = o.concurrency ?? 64;
   const connections = o.connections ?? 4;
+  const maxRounds = Math.max(o.rounds, o.maxRounds ?? o.rounds);
+  const settledPct = o.settledPct ?? 5;
   const backends: Proc[] = [];
   for (const name of ['primary', 'backup']) {
     const port = await freePort();
@@ -181,7 +193,7 @@ export async function grpcScenario(o: GrpcBenchOptions): Promise<{ tables: Table
   try {
     for (const k of kinds) { peers.push(await startGrpcPeer(k, { dir: o.dir, primary, backup, cpus: '0' })); samples[k] = []; }
     for (const p of peers) await ghz(bin, p.target, { durationS: Math.max(2, o.warmupS), concurrency, connections, cpus: '1' });
-    for (let r = 0; r < o.rounds; r++) {
+    for (let r = 0; r < maxRounds; r++) {
       const k = r % peers.length;
       for (const p of [...peers.slice(k), ...peers.slice(0, k)]) {
         let g: GhzResult;
@@ -202,6 +214,11 @@ export async function grpcScenario(o: GrpcBenchOptions): Promise<{ tables: Table
         console.log(`  round ${r + 1} ${LABEL[p.kind].padEnd(18)} ${fmtNum(g.rps).padStart(8)} req/s  p99 ${g.p99.toFixed(2)} ms` +
           `${p.proc ? `  CPU ${cores.toFixed(2)} cores  ${fmtNum(s.perCore)} req/s per core` : ''}${g.failed ? `  FAILED ${g.failed} ${JSON.stringify(g.errors).slice(0, 200)}` : ''}`);
       }
+      const vsNginx = perCoreRatios(samples);
+      if (vsNginx.length === 0) break; // no nginx here: nothing to settle
+      const i = medianInterval(vsNginx);
+      console.log(`  after round ${r + 1}: VeloFlux/nginx per core ${fmtInterval(i)}`);
+      if (r + 1 >= o.rounds && halfWidthPct(i) <= settledPct) break;
     }
   } finally {
     for (const p of peers) await p.stop();
@@ -223,12 +240,15 @@ export async function grpcScenario(o: GrpcBenchOptions): Promise<{ tables: Table
     kind === 'veloflux' || kind === 'direct' ? '-' : ratio(v, xs, (s) => s.p99),
     String(xs.reduce((a, x) => a + x.failed, 0)),
   ]);
-  const perCoreVsNginx = v && samples.nginx ? spread(v.map((x, i) => x.perCore / (samples.nginx![i] as Sample).perCore)).median : Number.NaN;
+  const vsNginx = medianInterval(perCoreRatios(samples));
+  const perCoreVsNginx = vsNginx.median;
+  const rounds = v?.length ?? 0;
   const table: Table = {
-    title: `gRPC unary, one core per proxy (ghz: ${concurrency} calls in flight over ${connections} connections, Health/Check, ${o.durationS} s × ${o.rounds} rounds; grpc-go backend)`,
+    title: `gRPC unary, one core per proxy (ghz: ${concurrency} calls in flight over ${connections} connections, Health/Check, ${o.durationS} s × ${rounds} rounds; grpc-go backend)`,
     head: ['peer', 'req/s median (min–max)', 'proxy CPU (cores)', 'req/s per proxy core', 'p99 ms', 'VeloFlux/peer per core', 'VeloFlux/peer p99', 'failed'],
     rows,
-    notes: [`VeloFlux / nginx per core (median of per-round ratios): ${perCoreVsNginx.toFixed(2)}x, target >= ${GRPC_TARGET}x: ${perCoreVsNginx >= GRPC_TARGET ? 'PASS' : 'MISS'}`,
+    notes: [`VeloFlux / nginx per core (median of per-round ratios, its 90% interval): ${Number.isNaN(perCoreVsNginx) ? 'no nginx in this run' : fmtInterval(vsNginx)}, target >= ${GRPC_TARGET}x: ${perCoreVsNginx >= GRPC_TARGET ? 'PASS' : 'MISS'}`,
+      `Rounds continue past ${o.rounds} until that interval is within +-${settledPct}%, at most ${maxRounds}.`,
       '"per core" divides req/s by the CPU the proxy used during the measurement (a proxy below 1.0 core was not the bottleneck).',
       'p99 ratio below 1 means VeloFlux answered faster at the 99th percentile.'],
   };
@@ -245,7 +265,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   buildVeloflux();
   const dir = mkdtempSync(join(tmpdir(), 'veloflux-bench-grpc-'));
   try {
-    const r = await grpcScenario({ dir, rounds: Number(process.env.ROUNDS ?? 3), durationS: Number(process.env.DURATION ?? 5), warmupS: 1 });
+    const r = await grpcScenario({ dir, rounds: Number(process.env.ROUNDS ?? 3), maxRounds: Number(process.env.MAX_ROUNDS ?? process.env.ROUNDS ?? 3), durationS: Number(process.env.DURATION ?? 5), warmupS: 1 });
     for (const t of r.tables) console.log(textTable(t));
   } finally {
     // VELOFLUX_BENCH_KEEP=1 keeps the peers' configs and logs.

@@ -342,7 +342,7 @@ const dual = args['no-2core'] ? undefined
     { workers: 2, halfRate: false, extra: ['veloflux1'] });
 const accessLog = args['no-access-log'] ? undefined : await accessLogCost();
 
-const grpc = args['no-grpc'] ? undefined : await grpcScenario({ dir, rounds: ROUNDS, durationS: DURATION, warmupS: WARMUP });
+const grpc = args['no-grpc'] ? undefined : await grpcScenario({ dir, rounds: ROUNDS, maxRounds: MAX_ROUNDS, settledPct: SETTLED_PCT, durationS: DURATION, warmupS: WARMUP });
 
 // ---- figures
 const med = (xs: number[]): number => spread(xs).median;
