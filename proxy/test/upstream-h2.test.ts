@@ -371,3 +371,25 @@ test('a WebSocket upgrade routed to an h2c pool is refused (400, says why) and n
   assert.deepEqual(passive, []);
   assert.equal((await get(`${p.url}/`)).status, 200, 'the backend still takes requests');
 });
+
+test('h2c: request headers HTTP/2 cannot carry (two Content-Type, two Authorization) are the client\'s 400, never a backend failure', async (t) => {
+  const b = await startH2();
+  const { p, passive } = await proxyFor(t, '    protocol: "h2c"\n', [`127.0.0.1:${b.port}`], [() => b.close()]);
+  const u = new URL(p.url);
+  for (const dup of ['Content-Type: text/plain\r\nContent-Type: text/html', 'Authorization: Bearer sekrit-a\r\nAuthorization: Bearer sekrit-b']) {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = tcpConnect(Number(u.port), u.hostname, () => {
+        sock.write(`GET /dup HTTP/1.1\r\nHost: x\r\n${dup}\r\nConnection: close\r\n\r\n`);
+      });
+      let got = '';
+      sock.on('data', (c: Buffer) => { got += c.toString(); });
+      sock.on('close', () => resolve(got));
+      sock.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /, dup);
+    assert.match(answer, /VF_ERR_BAD_REQUEST/);
+    assert.doesNotMatch(answer, /sekrit/, 'header values are not echoed');
+  }
+  assert.deepEqual(passive, [], 'nothing counted against the backend');
+  assert.equal((await get(`${p.url}/`)).status, 200, 'the backend still takes requests');
+});

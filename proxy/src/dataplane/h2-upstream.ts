@@ -27,6 +27,7 @@
 //   the connection failed or closed mid-stream  | the session's error, else      |
 //                                               | UND_ERR_SOCKET                 |
 //   Upgrade (WebSocket) to an HTTP/2 backend    | UND_ERR_NOT_SUPPORTED          |
+//   request headers HTTP/2 cannot carry         | UND_ERR_INVALID_ARG (client's) |
 //
 // Connections: a request goes on the first connection with a free stream slot (min of h2MaxConcurrentStreams and
 // the backend's SETTINGS_MAX_CONCURRENT_STREAMS); when all are busy, another one opens. A connection idle for
@@ -294,7 +295,19 @@ export class H2Upstream implements Upstream {
       stream = session.request(this.#headers(o), { endStream }) as Stream;
     } catch (err) {
       c.active--;
-      call.fail(err as Error);
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS') {
+        // The connection can take no more streams: another one may (once), else the backend's connection failed.
+        c.gone = true;
+        this.#retire(c);
+        if (call.moved++ === 0) this.#place(call);
+        else call.fail(new UpstreamError('UND_ERR_SOCKET', `the backend connection could not open a stream (${code})`));
+        return;
+      }
+      // Anything else node refuses here is built from the client's request (two values of a single-value header
+      // such as Content-Type or Authorization, a connection-specific header): the client's 400, never the
+      // backend's failure. Node's messages name the header, not its value.
+      call.fail(new UpstreamError('UND_ERR_INVALID_ARG', `the request cannot be sent over HTTP/2: ${(err as Error).message}`));
       return;
     }
     call.stream = stream;
